@@ -1,0 +1,147 @@
+// Env: every filesystem and clock access kvtier makes goes through this
+// interface (the idea is LevelDB's Env). Production code uses Env::Default();
+// tests wrap it (EnvWrapper) to inject ENOSPC, EIO, EACCES, short transfers,
+// latency or a crash after N bytes without touching real hardware.
+//
+// Contract for implementations: no call follows a symbolic link in any
+// component of a path (a symlink is reported as ELOOP), so nothing outside
+// the directory tree the caller names can be read, written or deleted.
+// All methods are safe for concurrent use.
+#ifndef KVTIER_INCLUDE_ENV_H_
+#define KVTIER_INCLUDE_ENV_H_
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kvtier/status.h"
+
+namespace kvtier {
+
+struct FileInfo {
+  uint64_t size = 0;
+  uint64_t dev = 0;
+  uint64_t ino = 0;
+  int64_t atime_ns = 0;
+  int64_t mtime_ns = 0;
+  uint32_t mode = 0;  // st_mode bits
+  bool IsRegular() const;
+  bool IsDirectory() const;
+  bool IsSymlink() const;
+};
+
+struct DirEntry {
+  enum class Type : unsigned char { kFile, kDirectory, kSymlink, kOther, kUnknown };
+  std::string name;
+  Type type = Type::kUnknown;
+};
+
+struct FsUsage {
+  uint64_t total_bytes = 0;
+  uint64_t avail_bytes = 0;
+};
+
+// An open file. Offsets are absolute (pread/pwrite semantics), so one File
+// may serve several concurrent transfers.
+class File {
+ public:
+  File() = default;
+  File(const File&) = delete;
+  File& operator=(const File&) = delete;
+  virtual ~File() = default;
+
+  // Reads until the iovecs are full or end of file; *bytes_read says how far.
+  virtual Status ReadV(uint64_t offset, const struct iovec* iov, int iovcnt,
+                       size_t* bytes_read) = 0;
+  // Writes every byte of the iovecs or fails.
+  virtual Status WriteV(uint64_t offset, const struct iovec* iov, int iovcnt) = 0;
+  virtual Status Sync() = 0;
+  virtual Status Stat(FileInfo* info) = 0;
+  // Sets the access time, leaving the modification time alone.
+  virtual Status SetAccessTime(int64_t atime_ns) = 0;
+  // A kernel file descriptor for backends that submit I/O themselves
+  // (io_uring), or -1 when transfers must go through ReadV/WriteV (for
+  // example when a test Env injects faults).
+  virtual int NativeHandle() const { return -1; }
+};
+
+enum OpenFlags : unsigned {
+  kOpenRead = 1u << 0,
+  kOpenWrite = 1u << 1,
+  kOpenCreateExclusive = 1u << 2,  // create; fail with EEXIST if present
+  kOpenDirect = 1u << 3,           // O_DIRECT: caller aligns buffers
+};
+
+class Env {
+ public:
+  Env() = default;
+  Env(const Env&) = delete;
+  Env& operator=(const Env&) = delete;
+  virtual ~Env() = default;
+
+  // The POSIX implementation; lives for the whole process.
+  static Env* Default();
+
+  virtual Status OpenFile(const std::string& path, unsigned flags, std::unique_ptr<File>* out) = 0;
+  // lstat-like: reports a symlink as such, never its target.
+  virtual Status Stat(const std::string& path, FileInfo* info) = 0;
+  // With no_replace, fails with EEXIST instead of replacing `to`; where the
+  // filesystem cannot do that atomically it returns NotSupported.
+  virtual Status Rename(const std::string& from, const std::string& to, bool no_replace) = 0;
+  virtual Status Unlink(const std::string& path) = 0;
+  virtual Status RemoveDir(const std::string& path) = 0;
+  // Succeeds when the directory already exists.
+  virtual Status CreateDir(const std::string& path) = 0;
+  virtual Status SyncDir(const std::string& path) = 0;
+  virtual Status ListDir(const std::string& path, std::vector<DirEntry>* out) = 0;
+  virtual Status SetAccessTime(const std::string& path, int64_t atime_ns) = 0;
+  virtual Status GetFsUsage(const std::string& path, FsUsage* out) = 0;
+
+  // Wall-clock time (comparable with file times) and a monotonic clock.
+  virtual int64_t NowNanos() = 0;
+  virtual uint64_t MonotonicNanos() = 0;
+  virtual void SleepMicros(uint64_t micros) = 0;
+};
+
+// Forwards every call to another Env; subclasses override what they change.
+class EnvWrapper : public Env {
+ public:
+  explicit EnvWrapper(Env* target) : target_(target) {}
+  Env* target() const { return target_; }
+
+  Status OpenFile(const std::string& path, unsigned flags, std::unique_ptr<File>* out) override {
+    return target_->OpenFile(path, flags, out);
+  }
+  Status Stat(const std::string& path, FileInfo* info) override {
+    return target_->Stat(path, info);
+  }
+  Status Rename(const std::string& from, const std::string& to, bool no_replace) override {
+    return target_->Rename(from, to, no_replace);
+  }
+  Status Unlink(const std::string& path) override { return target_->Unlink(path); }
+  Status RemoveDir(const std::string& path) override { return target_->RemoveDir(path); }
+  Status CreateDir(const std::string& path) override { return target_->CreateDir(path); }
+  Status SyncDir(const std::string& path) override { return target_->SyncDir(path); }
+  Status ListDir(const std::string& path, std::vector<DirEntry>* out) override {
+    return target_->ListDir(path, out);
+  }
+  Status SetAccessTime(const std::string& path, int64_t atime_ns) override {
+    return target_->SetAccessTime(path, atime_ns);
+  }
+  Status GetFsUsage(const std::string& path, FsUsage* out) override {
+    return target_->GetFsUsage(path, out);
+  }
+  int64_t NowNanos() override { return target_->NowNanos(); }
+  uint64_t MonotonicNanos() override { return target_->MonotonicNanos(); }
+  void SleepMicros(uint64_t micros) override { target_->SleepMicros(micros); }
+
+ private:
+  Env* target_;
+};
+
+}  // namespace kvtier
+
+#endif  // KVTIER_INCLUDE_ENV_H_

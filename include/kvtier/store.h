@@ -1,0 +1,116 @@
+// Store: content-addressed KV chunks on a (shared) directory.
+//
+// A Store is safe for concurrent use from any number of threads without
+// external synchronisation. Every call returns without waiting on the
+// filesystem except Wait() and the synchronous conveniences (Put, Get,
+// Contains), which submit a job and wait for it. Failures never throw and
+// never hand unverified bytes back: a chunk that fails any check is a miss.
+#ifndef KVTIER_INCLUDE_STORE_H_
+#define KVTIER_INCLUDE_STORE_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kvtier/env.h"
+#include "kvtier/fingerprint.h"
+#include "kvtier/status.h"
+
+namespace kvtier {
+
+enum class IoBackendKind { kAuto, kUring, kThreadPool };
+enum class DirectIoMode { kAuto, kOn, kOff };
+
+struct StoreOptions {
+  Env* env = nullptr;  // nullptr: Env::Default()
+  int read_threads = 16;
+  int write_threads = 16;
+  IoBackendKind io_backend = IoBackendKind::kAuto;
+  DirectIoMode direct_io = DirectIoMode::kAuto;
+  bool verify = true;          // payload checksum on every read
+  bool durable = false;        // fsync file + directory before a put completes
+  bool remove_corrupt = true;  // unlink chunks that fail verification
+  int64_t touch_interval_ns = 60LL * 1000 * 1000 * 1000;
+  // Bytes of accepted-but-unwritten puts. A put that would exceed it is
+  // dropped (result false, counter puts_dropped) rather than buffered.
+  uint64_t max_queued_write_bytes = 1ULL << 30;
+  // Jobs submitted but not yet collected by Poll/Wait. Over it, submits
+  // fail immediately (every key false, counter jobs_rejected).
+  size_t max_pending_jobs = 4096;
+  // How long a Contains() verdict is reused without asking the filesystem.
+  int64_t lookup_cache_ns = 1LL * 1000 * 1000 * 1000;
+  size_t lookup_cache_entries = 1 << 18;
+  size_t segment_bytes = 1 << 20;
+};
+
+enum class JobKind { kPut, kGet, kContains };
+
+struct JobResult {
+  uint64_t job_id = 0;
+  JobKind kind = JobKind::kGet;
+  // Per key, in submission order: stored / loaded+verified / present.
+  std::vector<bool> ok;
+  bool all_ok() const;
+};
+
+struct PutRequest {
+  std::string key;
+  const void* data = nullptr;
+  size_t len = 0;
+};
+
+struct GetRequest {
+  std::string key;
+  void* buf = nullptr;
+  size_t len = 0;
+};
+
+class Store {
+ public:
+  // Opens (creating if needed) the namespace of `fingerprint` under `root`.
+  static Status Open(const std::string& root, const Fingerprint& fingerprint,
+                     const StoreOptions& options, std::unique_ptr<Store>* out);
+
+  Store() = default;
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+  virtual ~Store() = default;
+
+  // Asynchronous interface. Buffers must stay valid and untouched until the
+  // job is collected. Returns the job id, or 0 when the job was refused
+  // because max_pending_jobs are outstanding (nothing was queued).
+  virtual uint64_t SubmitPut(std::vector<PutRequest> requests) = 0;
+  virtual uint64_t SubmitGet(std::vector<GetRequest> requests) = 0;
+  virtual uint64_t SubmitContains(std::vector<std::string> keys) = 0;
+  // Moves up to max_results finished jobs into *results; never blocks.
+  virtual void Poll(std::vector<JobResult>* results, size_t max_results) = 0;
+  // Blocks until job_id finishes (or timeout_ns passes; <0 waits forever),
+  // then collects it. False if it timed out or the id is unknown.
+  virtual bool Wait(uint64_t job_id, JobResult* result, int64_t timeout_ns) = 0;
+
+  // Synchronous conveniences: submit one job and wait for it.
+  bool Put(std::string_view key, const void* data, size_t len);
+  bool Get(std::string_view key, void* buf, size_t len);
+  std::vector<bool> Contains(const std::vector<std::string>& keys);
+
+  virtual std::string MetricsText() const = 0;
+  virtual std::map<std::string, double> MetricsMap() const = 0;
+
+  virtual const std::string& namespace_dir() const = 0;
+  virtual const char* io_backend_name() const = 0;
+  virtual bool direct_io() const = 0;
+  // False when the namespace is unusable (fingerprint.json conflict): every
+  // get then misses and every put is refused.
+  virtual bool usable() const = 0;
+
+  // Finishes queued work and stops the workers. Idempotent; the destructor
+  // calls it.
+  virtual void Close() = 0;
+};
+
+}  // namespace kvtier
+
+#endif  // KVTIER_INCLUDE_STORE_H_

@@ -1,0 +1,136 @@
+#include "env/fault_injection_env.h"
+
+#include <cerrno>
+#include <vector>
+
+namespace kvtier {
+
+namespace {
+
+class FaultFile final : public File {
+ public:
+  FaultFile(FaultInjectionEnv* env, std::unique_ptr<File> base, std::string path)
+      : env_(env), base_(std::move(base)), path_(std::move(path)) {}
+
+  Status ReadV(uint64_t offset, const struct iovec* iov, int iovcnt, size_t* got) override {
+    env_->Delay();
+    Status s = env_->Check(FaultOp::kRead, path_);
+    if (!s.ok()) return s;
+    size_t limit = env_->TransferLimit();
+    if (limit == 0) return base_->ReadV(offset, iov, iovcnt, got);
+    // Short reads: the contract is "until full or EOF", so loop in small steps
+    // (exercises callers' offset arithmetic through the wrapper).
+    std::vector<struct iovec> small = Trim(iov, iovcnt, limit);
+    size_t n = 0;
+    s = base_->ReadV(offset, small.data(), static_cast<int>(small.size()), &n);
+    *got = n;
+    if (!s.ok() || n < limit) return s;
+    size_t rest = 0;
+    std::vector<struct iovec> tail = Skip(iov, iovcnt, n);
+    if (tail.empty()) return s;
+    s = ReadV(offset + n, tail.data(), static_cast<int>(tail.size()), &rest);
+    *got = n + rest;
+    return s;
+  }
+
+  Status WriteV(uint64_t offset, const struct iovec* iov, int iovcnt) override {
+    env_->Delay();
+    Status s = env_->Check(FaultOp::kWrite, path_);
+    if (!s.ok()) return s;
+    size_t total = 0;
+    for (int i = 0; i < iovcnt; ++i) total += iov[i].iov_len;
+    if (!env_->SpendWriteBudget(total)) return Status::IOError("crashed " + path_, EIO);
+    return base_->WriteV(offset, iov, iovcnt);
+  }
+
+  Status Sync() override {
+    Status s = env_->Check(FaultOp::kSync, path_);
+    return s.ok() ? base_->Sync() : s;
+  }
+  Status Stat(FileInfo* info) override { return base_->Stat(info); }
+  Status SetAccessTime(int64_t atime_ns) override { return base_->SetAccessTime(atime_ns); }
+
+ private:
+  static std::vector<struct iovec> Trim(const struct iovec* iov, int n, size_t limit) {
+    std::vector<struct iovec> out;
+    for (int i = 0; i < n && limit > 0; ++i) {
+      size_t take = iov[i].iov_len < limit ? iov[i].iov_len : limit;
+      out.push_back(iovec{iov[i].iov_base, take});
+      limit -= take;
+    }
+    return out;
+  }
+  static std::vector<struct iovec> Skip(const struct iovec* iov, int n, size_t skip) {
+    std::vector<struct iovec> out;
+    for (int i = 0; i < n; ++i) {
+      if (skip >= iov[i].iov_len) {
+        skip -= iov[i].iov_len;
+        continue;
+      }
+      out.push_back(iovec{static_cast<char*>(iov[i].iov_base) + skip, iov[i].iov_len - skip});
+      skip = 0;
+    }
+    return out;
+  }
+
+  FaultInjectionEnv* env_;
+  std::unique_ptr<File> base_;
+  std::string path_;
+};
+
+}  // namespace
+
+Status FaultInjectionEnv::Check(FaultOp op, const std::string& what) {
+  int err = errors_[static_cast<unsigned>(op)].load();
+  if (err == 0) return Status::OK();
+  injected_.fetch_add(1);
+  return PosixError("injected fault: " + what, err);
+}
+
+void FaultInjectionEnv::Delay() {
+  uint64_t us = latency_us_.load();
+  if (us > 0) SleepMicros(us);
+}
+
+bool FaultInjectionEnv::SpendWriteBudget(uint64_t bytes) {
+  uint64_t budget = crash_budget_.load();
+  while (true) {
+    if (budget == ~0ULL) return true;
+    if (budget < bytes) {
+      crash_budget_.store(0);
+      return false;
+    }
+    if (crash_budget_.compare_exchange_weak(budget, budget - bytes)) return true;
+  }
+}
+
+Status FaultInjectionEnv::OpenFile(const std::string& path, unsigned flags,
+                                   std::unique_ptr<File>* out) {
+  Status s = Check(FaultOp::kOpen, path);
+  if (!s.ok()) return s;
+  if ((flags & kOpenWrite) && crash_budget_.load() == 0) return Status::IOError("crashed", EIO);
+  std::unique_ptr<File> base;
+  s = EnvWrapper::OpenFile(path, flags, &base);
+  if (!s.ok()) return s;
+  *out = std::make_unique<FaultFile>(this, std::move(base), path);
+  return Status::OK();
+}
+
+Status FaultInjectionEnv::Stat(const std::string& path, FileInfo* info) {
+  Status s = Check(FaultOp::kStat, path);
+  return s.ok() ? EnvWrapper::Stat(path, info) : s;
+}
+
+Status FaultInjectionEnv::Rename(const std::string& from, const std::string& to, bool no_replace) {
+  Status s = Check(FaultOp::kRename, to);
+  if (!s.ok()) return s;
+  if (crash_budget_.load() == 0) return Status::IOError("crashed before rename", EIO);
+  return EnvWrapper::Rename(from, to, no_replace);
+}
+
+Status FaultInjectionEnv::CreateDir(const std::string& path) {
+  Status s = Check(FaultOp::kMkdir, path);
+  return s.ok() ? EnvWrapper::CreateDir(path) : s;
+}
+
+}  // namespace kvtier

@@ -1,0 +1,62 @@
+// FaultInjectionEnv: an EnvWrapper for tests that makes chosen operations
+// fail with a chosen errno (ENOSPC, EIO, EACCES, ...), return short
+// transfers, sleep, or "crash": after a byte budget is spent every later
+// write and rename fails, as if the process had died at that point, leaving
+// on disk exactly what a killed writer would leave.
+//
+// Files it opens report NativeHandle() == -1, so even the io_uring backend
+// moves their bytes through the wrapper and sees the faults.
+#ifndef KVTIER_SRC_ENV_FAULT_INJECTION_ENV_H_
+#define KVTIER_SRC_ENV_FAULT_INJECTION_ENV_H_
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "kvtier/env.h"
+
+namespace kvtier {
+
+enum class FaultOp : unsigned { kOpen = 0, kRead, kWrite, kSync, kRename, kStat, kMkdir, kCount };
+
+class FaultInjectionEnv final : public EnvWrapper {
+ public:
+  explicit FaultInjectionEnv(Env* target) : EnvWrapper(target) {}
+
+  // Every `op` fails with `err` until cleared (0 clears).
+  void SetError(FaultOp op, int err) { errors_[static_cast<unsigned>(op)].store(err); }
+  void ClearErrors() {
+    for (auto& e : errors_) e.store(0);
+  }
+  // Reads and writes move at most this many bytes per call (0: no limit).
+  void SetShortTransfer(size_t max_bytes) { short_transfer_.store(max_bytes); }
+  // Every read and write sleeps this long first.
+  void SetLatencyMicros(uint64_t micros) { latency_us_.store(micros); }
+  // After `bytes` more bytes have been written, all writes and renames fail
+  // with EIO (a writer that died mid-way). ~0 disables.
+  void CrashAfterBytes(uint64_t bytes) { crash_budget_.store(bytes); }
+  uint64_t injected() const { return injected_.load(); }
+
+  Status OpenFile(const std::string& path, unsigned flags, std::unique_ptr<File>* out) override;
+  Status Stat(const std::string& path, FileInfo* info) override;
+  Status Rename(const std::string& from, const std::string& to, bool no_replace) override;
+  Status CreateDir(const std::string& path) override;
+
+  // Used by the wrapped files.
+  Status Check(FaultOp op, const std::string& what);
+  size_t TransferLimit() const { return short_transfer_.load(); }
+  void Delay();
+  // Consumes write budget; false once the "crash" point is reached.
+  bool SpendWriteBudget(uint64_t bytes);
+
+ private:
+  std::atomic<int> errors_[static_cast<unsigned>(FaultOp::kCount)] = {};
+  std::atomic<size_t> short_transfer_{0};
+  std::atomic<uint64_t> latency_us_{0};
+  std::atomic<uint64_t> crash_budget_{~0ULL};
+  std::atomic<uint64_t> injected_{0};
+};
+
+}  // namespace kvtier
+
+#endif  // KVTIER_SRC_ENV_FAULT_INJECTION_ENV_H_

@@ -1,0 +1,79 @@
+// Chunk file format v1 (docs/FORMAT.md is the normative description).
+//
+//   [header: 128 fixed bytes + key, zero-padded to a 4 KiB multiple]
+//   [payload: payload_length bytes, zero-padded to a 4 KiB multiple]
+//
+// The payload starts on a 4 KiB boundary so header and payload can move in
+// one vectored O_DIRECT transfer straight into the caller's buffer. All
+// integers are little-endian.
+#ifndef KVTIER_SRC_FORMAT_CHUNK_FORMAT_H_
+#define KVTIER_SRC_FORMAT_CHUNK_FORMAT_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "kvtier/status.h"
+#include "util/hash.h"
+
+namespace kvtier {
+
+inline constexpr char kChunkMagic[8] = {'K', 'V', 'T', 'I', 'E', 'R', 'C', '1'};
+inline constexpr uint16_t kFormatVersion = 1;
+inline constexpr size_t kBlockSize = 4096;
+inline constexpr size_t kFixedHeaderSize = 128;
+inline constexpr size_t kMaxKeyLength = 65535;
+inline constexpr size_t kMaxChunkBytes = 1ULL << 36;  // 64 GiB: anything larger is garbage
+
+enum class ChecksumType : uint8_t { kNone = 0, kXxh3_128 = 1 };
+
+struct ChunkHeader {
+  uint16_t version = kFormatVersion;
+  ChecksumType checksum_type = ChecksumType::kXxh3_128;
+  uint64_t payload_length = 0;
+  Hash128 payload_checksum;
+  Hash128 fingerprint;
+  int64_t created_ns = 0;
+  uint64_t writer_id = 0;
+  std::string key;
+};
+
+// Why a header or chunk was rejected; each reason has its own counter.
+enum class VerifyError : uint8_t {
+  kNone = 0,
+  kTruncated,
+  kBadMagic,
+  kBadVersion,
+  kHeaderChecksum,
+  kKeyMismatch,
+  kFingerprintMismatch,
+  kLengthMismatch,
+  kPayloadChecksum,
+  kNotRegularFile,
+};
+const char* VerifyErrorName(VerifyError e);
+inline constexpr int kNumVerifyErrors = 10;
+
+inline constexpr size_t AlignUp(size_t n, size_t a) { return (n + a - 1) / a * a; }
+
+// Bytes the header occupies for a key of this length (the payload offset).
+inline constexpr size_t HeaderSize(size_t key_length) {
+  return AlignUp(kFixedHeaderSize + key_length, kBlockSize);
+}
+// Total file size for a chunk.
+inline constexpr size_t ChunkFileSize(size_t key_length, size_t payload_length) {
+  return HeaderSize(key_length) + AlignUp(payload_length, kBlockSize);
+}
+
+// Writes the header into buf[0, HeaderSize(h.key.size())) which must be zeroed.
+void EncodeHeader(const ChunkHeader& h, char* buf);
+
+// Parses and self-checks a header (magic, version, lengths, header checksum).
+// `len` is how many bytes of the file's start are in buf. On failure *why
+// says which check failed.
+Status DecodeHeader(const char* buf, size_t len, ChunkHeader* out, VerifyError* why);
+
+}  // namespace kvtier
+
+#endif  // KVTIER_SRC_FORMAT_CHUNK_FORMAT_H_

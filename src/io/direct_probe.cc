@@ -1,0 +1,35 @@
+#include "io/direct_probe.h"
+
+#include <cstring>
+#include <memory>
+
+#include "layout/layout.h"
+#include "util/aligned_buffer.h"
+#include "util/hash.h"
+
+namespace kvtier {
+
+bool ProbeDirectIo(Env* env, const std::string& dir, uint64_t writer_id) {
+  const std::string path =
+      dir + "/" + kTempPrefix + "direct-probe." + HexEncode(&writer_id, sizeof(writer_id));
+  std::unique_ptr<File> file;
+  if (!env->OpenFile(path, kOpenRead | kOpenWrite | kOpenCreateExclusive | kOpenDirect, &file)
+           .ok()) {
+    return false;
+  }
+  AlignedBuffer block(4096);
+  std::memset(block.data(), 0x5a, 4096);
+  struct iovec iov = {block.data(), 4096};
+  bool ok = file->WriteV(0, &iov, 1).ok();
+  size_t got = 0;
+  if (ok) {
+    std::memset(block.data(), 0, 4096);
+    ok = file->ReadV(0, &iov, 1, &got).ok() && got == 4096 &&
+         static_cast<unsigned char>(block.data()[4095]) == 0x5a;
+  }
+  file.reset();
+  env->Unlink(path);
+  return ok;
+}
+
+}  // namespace kvtier

@@ -1,0 +1,48 @@
+// IoBackend: how a worker thread moves bytes between a File and memory.
+// Two implementations: "threadpool" (synchronous preadv/pwritev on the calling
+// worker; the portable fallback and test baseline) and "io_uring" (the
+// worker submits a batch of transfers to its own ring and reaps them, so one
+// thread keeps several transfers in flight). The store owns one backend per
+// worker thread; a backend is not safe for concurrent use.
+#ifndef KVTIER_SRC_IO_IO_BACKEND_H_
+#define KVTIER_SRC_IO_IO_BACKEND_H_
+
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "kvtier/env.h"
+#include "kvtier/status.h"
+
+namespace kvtier {
+
+struct IoOp {
+  File* file = nullptr;
+  bool write = false;
+  uint64_t offset = 0;
+  const struct iovec* iov = nullptr;
+  int iovcnt = 0;
+  // Filled in by Execute: bytes moved (reads stop early at end of file).
+  size_t transferred = 0;
+  Status status;
+};
+
+class IoBackend {
+ public:
+  virtual ~IoBackend() = default;
+  // Performs every op and returns when all have completed.
+  virtual void Execute(IoOp* ops, size_t n) = 0;
+  virtual const char* name() const = 0;
+};
+
+std::unique_ptr<IoBackend> NewSyncBackend();
+
+// Fails with NotSupported when the build lacks liburing or the kernel (or a
+// seccomp policy) refuses io_uring.
+Status NewUringBackend(unsigned queue_depth, std::unique_ptr<IoBackend>* out);
+
+}  // namespace kvtier
+
+#endif  // KVTIER_SRC_IO_IO_BACKEND_H_

@@ -1,0 +1,30 @@
+#include "io/io_backend.h"
+
+namespace kvtier {
+
+namespace {
+
+class SyncBackend final : public IoBackend {
+ public:
+  void Execute(IoOp* ops, size_t n) override {
+    for (size_t i = 0; i < n; ++i) {
+      IoOp& op = ops[i];
+      if (op.write) {
+        op.status = op.file->WriteV(op.offset, op.iov, op.iovcnt);
+        op.transferred = 0;
+        if (op.status.ok()) {
+          for (int j = 0; j < op.iovcnt; ++j) op.transferred += op.iov[j].iov_len;
+        }
+      } else {
+        op.status = op.file->ReadV(op.offset, op.iov, op.iovcnt, &op.transferred);
+      }
+    }
+  }
+  const char* name() const override { return "threadpool"; }
+};
+
+}  // namespace
+
+std::unique_ptr<IoBackend> NewSyncBackend() { return std::make_unique<SyncBackend>(); }
+
+}  // namespace kvtier

@@ -1,0 +1,69 @@
+// Reading and publishing one chunk file. These are the store's per-chunk
+// algorithms; the scheduler calls them from worker threads, each with its own
+// ChunkIoContext (backend and scratch buffers), so they need no locking.
+#ifndef KVTIER_SRC_STORE_CHUNK_IO_H_
+#define KVTIER_SRC_STORE_CHUNK_IO_H_
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "format/chunk_format.h"
+#include "io/io_backend.h"
+#include "kvtier/env.h"
+#include "layout/layout.h"
+#include "util/aligned_buffer.h"
+
+namespace kvtier {
+
+struct ChunkIoOptions {
+  bool direct = false;   // O_DIRECT where buffers allow it
+  bool verify = true;    // check the payload checksum on reads
+  bool durable = false;  // fsync file and directory on publish
+  bool remove_corrupt = true;
+  size_t segment_bytes = 1 << 20;  // transfer unit; checksums run per segment
+  unsigned segments_in_flight = 1;
+  Hash128 fingerprint;
+  uint64_t writer_id = 0;
+  int64_t touch_interval_ns = 60LL * 1000 * 1000 * 1000;
+};
+
+struct ChunkIoContext {
+  std::unique_ptr<IoBackend> backend;
+  AlignedBuffer header;
+  AlignedBuffer tail{kBlockSize};
+  uint64_t temp_seq = 0;
+};
+
+// What happened, for metrics.
+struct ReadOutcome {
+  VerifyError why = VerifyError::kNone;
+  bool removed = false;
+  bool touched = false;
+  bool used_direct = false;
+};
+
+struct WriteOutcome {
+  bool existed = false;  // already published (by us or another writer)
+  bool touched = false;
+  bool used_direct = false;
+};
+
+// Returns OK with the verified payload in buf[0, len); NotFound on a plain
+// miss; Corruption (outcome->why says which check) or IOError otherwise. On
+// any non-OK result buf holds unspecified bytes and must not be used.
+Status ReadChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts, const std::string& path,
+                 std::string_view key, void* buf, size_t len, ReadOutcome* outcome);
+
+// Publishes a chunk unless one is already there: temp file in the leaf
+// directory, payload then header, optional fsync, rename without replace.
+Status WriteChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts,
+                  const ChunkLocation& loc, std::string_view key, const void* data, size_t len,
+                  WriteOutcome* outcome);
+
+// Sets the access time to now if it is older than the touch interval.
+bool MaybeTouch(Env* env, File* file, const FileInfo& info, int64_t interval_ns);
+
+}  // namespace kvtier
+
+#endif  // KVTIER_SRC_STORE_CHUNK_IO_H_

@@ -1,0 +1,149 @@
+// WriteChunk: crash-safe publish. A chunk name only ever appears through
+// rename() of a complete temp file from the same directory, so a reader can
+// see a missing chunk or a whole one, never a torn one. The header (which
+// carries the payload checksum) is written last, after the payload has been
+// hashed segment by segment on its way out.
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "store/chunk_io.h"
+#include "store/payload_pieces.h"
+
+namespace kvtier {
+
+namespace {
+
+std::atomic<uint64_t> g_temp_seq{0};
+const char kZeros[kBlockSize] = {};
+
+std::string TempPath(const ChunkLocation& loc, uint64_t writer_id) {
+  uint64_t seq = g_temp_seq.fetch_add(1, std::memory_order_relaxed);
+  return loc.leaf_dir + "/" + kTempPrefix + HexEncode(&writer_id, sizeof(writer_id)) + "." +
+         HexEncode(&seq, sizeof(seq));
+}
+
+Status CreateTemp(Env* env, const ChunkLocation& loc, const std::string& tmp, bool* direct,
+                  std::unique_ptr<File>* file) {
+  unsigned flags = kOpenWrite | kOpenCreateExclusive;
+  Status s = env->OpenFile(tmp, flags | (*direct ? kOpenDirect : 0u), file);
+  if (s.IsNotFound()) {
+    // First chunk in this leaf: create the two fan-out levels, then retry.
+    std::string level1 = loc.leaf_dir.substr(0, loc.leaf_dir.size() - 3);
+    s = env->CreateDir(level1);
+    if (s.ok()) s = env->CreateDir(loc.leaf_dir);
+    if (!s.ok()) return s;
+    s = env->OpenFile(tmp, flags | (*direct ? kOpenDirect : 0u), file);
+  }
+  if (!s.ok() && *direct && s.err() == EINVAL) {
+    *direct = false;
+    s = env->OpenFile(tmp, flags, file);
+  }
+  return s;
+}
+
+Status WritePayloadAndHeader(ChunkIoContext* ctx, const ChunkIoOptions& opts, File* file,
+                             std::string_view key, const PayloadPieces& pieces, size_t len,
+                             int64_t now) {
+  const size_t hdr_size = HeaderSize(key.size());
+  Xxh3Stream hash;
+  const size_t total = pieces.total();
+  std::vector<std::vector<struct iovec>> iovs(std::max<unsigned>(1, opts.segments_in_flight));
+  std::vector<IoOp> ops(iovs.size());
+  size_t pos = 0;
+  while (pos < total) {
+    size_t count = 0;
+    for (; count < iovs.size() && pos < total; ++count) {
+      size_t end = std::min(total, pos + opts.segment_bytes);
+      pieces.Hash(pos, end, &hash);  // pulls the segment into cache for the copy
+      iovs[count].clear();
+      pieces.Slice(pos, end, &iovs[count]);
+      ops[count] =
+          IoOp{file, true, hdr_size + pos, iovs[count].data(), static_cast<int>(iovs[count].size()),
+               0,    {}};
+      pos = end;
+    }
+    ctx->backend->Execute(ops.data(), count);
+    for (size_t k = 0; k < count; ++k) {
+      if (!ops[k].status.ok()) return ops[k].status;
+    }
+  }
+  ChunkHeader header;
+  header.payload_length = len;
+  header.payload_checksum = hash.Digest();
+  header.fingerprint = opts.fingerprint;
+  header.created_ns = now;
+  header.writer_id = opts.writer_id;
+  header.key.assign(key.data(), key.size());
+  ctx->header.Reserve(hdr_size);
+  if (ctx->header.data() == nullptr) return Status::IOError("out of memory", ENOMEM);
+  ctx->header.Clear(hdr_size);
+  EncodeHeader(header, ctx->header.data());
+  struct iovec hv = {ctx->header.data(), hdr_size};
+  IoOp op{file, true, 0, &hv, 1, 0, {}};
+  ctx->backend->Execute(&op, 1);
+  if (!op.status.ok()) return op.status;
+  if (opts.durable) return file->Sync();
+  return Status::OK();
+}
+
+}  // namespace
+
+Status WriteChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts,
+                  const ChunkLocation& loc, std::string_view key, const void* data, size_t len,
+                  WriteOutcome* outcome) {
+  FileInfo info;
+  Status s = env->Stat(loc.path, &info);
+  if (s.ok()) {
+    if (!info.IsRegular()) return Status::Corruption("not a regular file: " + loc.path);
+    outcome->existed = true;
+    int64_t now = env->NowNanos();
+    if (now - info.atime_ns >= opts.touch_interval_ns) {
+      outcome->touched = env->SetAccessTime(loc.path, now).ok();
+    }
+    return Status::OK();
+  }
+  if (!s.IsNotFound()) return s;
+
+  bool direct = opts.direct && IsAligned(data, kBlockSize);
+  const std::string tmp = TempPath(loc, opts.writer_id);
+  std::unique_ptr<File> file;
+  s = CreateTemp(env, loc, tmp, &direct, &file);
+  if (!s.ok()) return s;
+  outcome->used_direct = direct;
+
+  char* src = const_cast<char*>(static_cast<const char*>(data));
+  PayloadPieces pieces;
+  size_t main = direct ? len / kBlockSize * kBlockSize : len;
+  pieces.Add(src, main, main);
+  size_t rest = len - main;
+  if (direct && rest > 0) {
+    std::memcpy(ctx->tail.data(), src + main, rest);
+    std::memset(ctx->tail.data() + rest, 0, kBlockSize - rest);
+    pieces.Add(ctx->tail.data(), kBlockSize, rest);
+  } else if (AlignUp(len, kBlockSize) > len) {
+    // Pad buffered files too, so every chunk file has the same shape.
+    pieces.Add(const_cast<char*>(kZeros), AlignUp(len, kBlockSize) - len, 0);
+  }
+
+  s = WritePayloadAndHeader(ctx, opts, file.get(), key, pieces, len, env->NowNanos());
+  file.reset();
+  if (s.ok()) {
+    s = env->Rename(tmp, loc.path, /*no_replace=*/true);
+    if (s.IsNotSupported()) s = env->Rename(tmp, loc.path, /*no_replace=*/false);
+    if (!s.ok() && s.err() == EEXIST) {
+      outcome->existed = true;  // another writer won; its chunk is as good as ours
+      env->Unlink(tmp);
+      return Status::OK();
+    }
+  }
+  if (!s.ok()) {
+    env->Unlink(tmp);
+    return s;
+  }
+  if (opts.durable) return env->SyncDir(loc.leaf_dir);
+  return Status::OK();
+}
+
+}  // namespace kvtier

@@ -1,0 +1,36 @@
+// A submitted job and the unit of work the scheduler hands to workers.
+#ifndef KVTIER_SRC_STORE_JOB_H_
+#define KVTIER_SRC_STORE_JOB_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kvtier/store.h"
+
+namespace kvtier {
+
+struct Job {
+  uint64_t id = 0;
+  JobKind kind = JobKind::kGet;
+  std::vector<PutRequest> puts;
+  std::vector<GetRequest> gets;
+  std::vector<std::string> keys;  // contains
+  // One byte per key (not vector<bool>: workers write neighbours concurrently).
+  std::unique_ptr<std::atomic<uint8_t>[]> ok;
+  size_t size = 0;
+  std::atomic<size_t> remaining{0};
+};
+
+// A slice [begin, end) of one job's keys.
+struct Task {
+  std::shared_ptr<Job> job;
+  size_t begin = 0;
+  size_t end = 0;
+};
+
+}  // namespace kvtier
+
+#endif  // KVTIER_SRC_STORE_JOB_H_

@@ -1,0 +1,327 @@
+#include "store/store_impl.h"
+
+#include <algorithm>
+#include <cerrno>
+
+#include "layout/layout.h"
+
+namespace kvtier {
+
+namespace {
+constexpr size_t kContainsPerTask = 64;
+}  // namespace
+
+StoreImpl::StoreImpl(Env* env, StoreOptions options, std::string ns_dir, const Fingerprint& fp,
+                     uint64_t writer_id, bool usable, bool direct, bool use_uring)
+    : env_(env),
+      options_(std::move(options)),
+      ns_dir_(std::move(ns_dir)),
+      usable_(usable),
+      use_uring_(use_uring),
+      lookup_cache_(options_.lookup_cache_ns, options_.lookup_cache_entries) {
+  io_opts_.direct = direct;
+  io_opts_.verify = options_.verify;
+  io_opts_.durable = options_.durable;
+  io_opts_.remove_corrupt = options_.remove_corrupt;
+  io_opts_.segment_bytes =
+      std::max<size_t>(kBlockSize, options_.segment_bytes / kBlockSize * kBlockSize);
+  io_opts_.segments_in_flight = use_uring ? 4 : 1;
+  io_opts_.fingerprint = Hash128{fp.digest_lo(), fp.digest_hi()};
+  io_opts_.writer_id = writer_id;
+  io_opts_.touch_interval_ns = options_.touch_interval_ns;
+  int readers = std::max(1, options_.read_threads);
+  int writers = std::max(1, options_.write_threads);
+  for (int i = 0; i < readers + writers; ++i) {
+    workers_.emplace_back([this, writer = i >= readers] { WorkerLoop(writer); });
+  }
+}
+
+StoreImpl::~StoreImpl() { Close(); }
+
+void StoreImpl::Close() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closing_ && workers_.empty()) return;
+    closing_ = true;
+  }
+  work_cv_.notify_all();
+  for (std::thread& t : workers_) {
+    if (t.joinable()) t.join();
+  }
+  workers_.clear();
+}
+
+std::shared_ptr<Job> StoreImpl::NewJob(JobKind kind, size_t size) {
+  auto job = std::make_shared<Job>();
+  job->kind = kind;
+  job->size = size;
+  job->ok = std::make_unique<std::atomic<uint8_t>[]>(size);
+  for (size_t i = 0; i < size; ++i) job->ok[i].store(0, std::memory_order_relaxed);
+  return job;
+}
+
+uint64_t StoreImpl::Enqueue(const std::shared_ptr<Job>& job, std::vector<Task> tasks, bool write) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (closing_ || jobs_.size() >= options_.max_pending_jobs) {
+    metrics_.jobs_rejected->Add();
+    if (write) {
+      for (const Task& t : tasks) queued_write_bytes_ -= job->puts[t.begin].len;
+    }
+    return 0;
+  }
+  job->id = next_job_id_++;
+  jobs_[job->id] = job;
+  metrics_.pending_jobs->Set(static_cast<int64_t>(jobs_.size()));
+  size_t unqueued = job->size;
+  for (Task& t : tasks) unqueued -= t.end - t.begin;
+  job->remaining.store(job->size, std::memory_order_relaxed);
+  if (job->size == 0) finished_.push_back(job->id);
+  auto& queue = write ? write_queue_ : read_queue_;
+  for (Task& t : tasks) queue.push_back(std::move(t));
+  metrics_.read_queue_depth->Set(static_cast<int64_t>(read_queue_.size()));
+  metrics_.write_queue_depth->Set(static_cast<int64_t>(write_queue_.size()));
+  metrics_.write_queue_bytes->Set(static_cast<int64_t>(queued_write_bytes_));
+  lock.unlock();
+  work_cv_.notify_all();
+  if (job->size == 0) done_cv_.notify_all();
+  // Keys that were dropped before queueing count as finished (result false).
+  if (unqueued > 0) FinishKeys(job.get(), unqueued);
+  return job->id;
+}
+
+uint64_t StoreImpl::SubmitPut(std::vector<PutRequest> requests) {
+  auto job = NewJob(JobKind::kPut, requests.size());
+  job->puts = std::move(requests);
+  std::vector<Task> tasks;
+  {
+    // Admission against the write budget happens here, on the caller's
+    // thread: what does not fit is dropped now, never buffered.
+    std::lock_guard<std::mutex> lock(mu_);
+    for (size_t i = 0; i < job->size; ++i) {
+      metrics_.puts->Add();
+      uint64_t len = job->puts[i].len;
+      if (!usable_ || queued_write_bytes_ + len > options_.max_queued_write_bytes) {
+        metrics_.puts_dropped->Add();
+        continue;
+      }
+      queued_write_bytes_ += len;
+      tasks.push_back(Task{job, i, i + 1});
+    }
+  }
+  return Enqueue(job, std::move(tasks), /*write=*/true);
+}
+
+uint64_t StoreImpl::SubmitGet(std::vector<GetRequest> requests) {
+  auto job = NewJob(JobKind::kGet, requests.size());
+  job->gets = std::move(requests);
+  std::vector<Task> tasks;
+  for (size_t i = 0; i < job->size; ++i) tasks.push_back(Task{job, i, i + 1});
+  return Enqueue(job, std::move(tasks), /*write=*/false);
+}
+
+uint64_t StoreImpl::SubmitContains(std::vector<std::string> keys) {
+  auto job = NewJob(JobKind::kContains, keys.size());
+  job->keys = std::move(keys);
+  std::vector<Task> tasks;
+  for (size_t i = 0; i < job->size; i += kContainsPerTask) {
+    tasks.push_back(Task{job, i, std::min(job->size, i + kContainsPerTask)});
+  }
+  return Enqueue(job, std::move(tasks), /*write=*/false);
+}
+
+void StoreImpl::WorkerLoop(bool writer) {
+  ChunkIoContext ctx;
+  if (use_uring_ && !NewUringBackend(8, &ctx.backend).ok()) ctx.backend.reset();
+  if (ctx.backend == nullptr) ctx.backend = NewSyncBackend();
+  for (;;) {
+    Task task;
+    bool was_write = false;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      // Readers serve reads only; writers serve reads first, then writes.
+      work_cv_.wait(lock, [&] {
+        return closing_ || !read_queue_.empty() || (writer && !write_queue_.empty());
+      });
+      if (!read_queue_.empty()) {
+        task = std::move(read_queue_.front());
+        read_queue_.pop_front();
+      } else if (writer && !write_queue_.empty()) {
+        task = std::move(write_queue_.front());
+        write_queue_.pop_front();
+        was_write = true;
+      } else {
+        return;  // closing and nothing left for this worker
+      }
+      metrics_.read_queue_depth->Set(static_cast<int64_t>(read_queue_.size()));
+      metrics_.write_queue_depth->Set(static_cast<int64_t>(write_queue_.size()));
+    }
+    Run(&ctx, task);
+    if (was_write) {
+      std::lock_guard<std::mutex> lock(mu_);
+      queued_write_bytes_ -= task.job->puts[task.begin].len;
+      metrics_.write_queue_bytes->Set(static_cast<int64_t>(queued_write_bytes_));
+    }
+    FinishKeys(task.job.get(), task.end - task.begin);
+  }
+}
+
+void StoreImpl::Run(ChunkIoContext* ctx, const Task& task) {
+  for (size_t i = task.begin; i < task.end; ++i) {
+    switch (task.job->kind) {
+      case JobKind::kGet:
+        RunGet(ctx, task.job.get(), i);
+        break;
+      case JobKind::kPut:
+        RunPut(ctx, task.job.get(), i);
+        break;
+      case JobKind::kContains:
+        RunContains(task.job.get(), i);
+        break;
+    }
+  }
+}
+
+void StoreImpl::RunGet(ChunkIoContext* ctx, Job* job, size_t i) {
+  const GetRequest& req = job->gets[i];
+  metrics_.gets->Add();
+  if (!usable_) {
+    metrics_.get_misses->Add();
+    return;
+  }
+  uint64_t start = env_->MonotonicNanos();
+  ReadOutcome outcome;
+  Status s = ReadChunk(env_, ctx, io_opts_, LocateChunk(ns_dir_, req.key).path, req.key, req.buf,
+                       req.len, &outcome);
+  metrics_.get_latency->ObserveNanos(env_->MonotonicNanos() - start);
+  if (outcome.touched) metrics_.touches->Add();
+  if (s.ok()) {
+    metrics_.get_hits->Add();
+    metrics_.bytes_read->Add(req.len);
+    job->ok[i].store(1, std::memory_order_relaxed);
+    return;
+  }
+  lookup_cache_.Erase(req.key);
+  if (s.IsNotFound()) {
+    metrics_.get_misses->Add();
+  } else if (s.IsCorruption()) {
+    metrics_.get_misses->Add();
+    metrics_.verify_failures[static_cast<int>(outcome.why)]->Add();
+    if (outcome.removed) metrics_.corrupt_removed->Add();
+  } else {
+    metrics_.get_errors->Add();
+  }
+}
+
+void StoreImpl::RunPut(ChunkIoContext* ctx, Job* job, size_t i) {
+  const PutRequest& req = job->puts[i];
+  uint64_t start = env_->MonotonicNanos();
+  WriteOutcome outcome;
+  Status s = WriteChunk(env_, ctx, io_opts_, LocateChunk(ns_dir_, req.key), req.key, req.data,
+                        req.len, &outcome);
+  metrics_.put_latency->ObserveNanos(env_->MonotonicNanos() - start);
+  if (outcome.touched) metrics_.touches->Add();
+  if (!s.ok()) {
+    metrics_.put_errors->Add();
+    lookup_cache_.Erase(req.key);
+    return;
+  }
+  if (outcome.existed) {
+    metrics_.puts_existing->Add();
+  } else {
+    metrics_.puts_stored->Add();
+    metrics_.bytes_written->Add(req.len);
+  }
+  lookup_cache_.Set(req.key, true, env_->NowNanos());
+  job->ok[i].store(1, std::memory_order_relaxed);
+}
+
+void StoreImpl::RunContains(Job* job, size_t i) {
+  const std::string& key = job->keys[i];
+  metrics_.lookups->Add();
+  if (!usable_) return;
+  int64_t now = env_->NowNanos();
+  bool exists = false;
+  if (lookup_cache_.Get(key, now, &exists)) {
+    metrics_.lookup_cache_hits->Add();
+  } else {
+    uint64_t start = env_->MonotonicNanos();
+    FileInfo info;
+    Status s = env_->Stat(LocateChunk(ns_dir_, key).path, &info);
+    metrics_.lookup_latency->ObserveNanos(env_->MonotonicNanos() - start);
+    exists = s.ok() && info.IsRegular();
+    if (!s.ok() && !s.IsNotFound()) {
+      metrics_.lookup_errors->Add();
+      return;  // an error is not a verdict worth caching
+    }
+    lookup_cache_.Set(key, exists, now);
+  }
+  if (exists) {
+    metrics_.lookup_hits->Add();
+    job->ok[i].store(1, std::memory_order_relaxed);
+  }
+}
+
+void StoreImpl::FinishKeys(Job* job, size_t n) {
+  if (job->remaining.fetch_sub(n, std::memory_order_acq_rel) != n) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    finished_.push_back(job->id);
+  }
+  done_cv_.notify_all();
+}
+
+JobResult StoreImpl::Collect(const std::shared_ptr<Job>& job) {
+  JobResult r;
+  r.job_id = job->id;
+  r.kind = job->kind;
+  r.ok.resize(job->size);
+  for (size_t i = 0; i < job->size; ++i) r.ok[i] = job->ok[i].load(std::memory_order_relaxed) != 0;
+  return r;
+}
+
+void StoreImpl::Poll(std::vector<JobResult>* results, size_t max_results) {
+  std::vector<std::shared_ptr<Job>> done;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    while (!finished_.empty() && done.size() < max_results) {
+      auto it = jobs_.find(finished_.front());
+      finished_.pop_front();
+      if (it == jobs_.end()) continue;  // collected by Wait
+      done.push_back(std::move(it->second));
+      jobs_.erase(it);
+    }
+    metrics_.pending_jobs->Set(static_cast<int64_t>(jobs_.size()));
+  }
+  for (const auto& job : done) results->push_back(Collect(job));
+}
+
+bool StoreImpl::Wait(uint64_t job_id, JobResult* result, int64_t timeout_ns) {
+  std::shared_ptr<Job> job;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    auto it = jobs_.find(job_id);
+    if (it == jobs_.end()) return false;
+    job = it->second;
+    auto done = [&] { return job->remaining.load(std::memory_order_acquire) == 0; };
+    if (timeout_ns < 0) {
+      done_cv_.wait(lock, done);
+    } else if (!done_cv_.wait_for(lock, std::chrono::nanoseconds(timeout_ns), done)) {
+      return false;
+    }
+    jobs_.erase(job_id);
+    auto f = std::find(finished_.begin(), finished_.end(), job_id);
+    if (f != finished_.end()) finished_.erase(f);
+    metrics_.pending_jobs->Set(static_cast<int64_t>(jobs_.size()));
+  }
+  *result = Collect(job);
+  return true;
+}
+
+std::map<std::string, double> StoreImpl::MetricsMap() const {
+  auto m = metrics_.registry.Snapshot();
+  m["direct_io"] = io_opts_.direct ? 1 : 0;
+  m["io_uring"] = use_uring_ ? 1 : 0;
+  return m;
+}
+
+}  // namespace kvtier

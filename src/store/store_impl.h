@@ -1,0 +1,76 @@
+// StoreImpl: the Store behind Store::Open. Owns the worker threads, the two
+// bounded queues (reads and lookups before writes) and the job table.
+#ifndef KVTIER_SRC_STORE_STORE_IMPL_H_
+#define KVTIER_SRC_STORE_STORE_IMPL_H_
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "kvtier/store.h"
+#include "store/chunk_io.h"
+#include "store/job.h"
+#include "store/lookup_cache.h"
+#include "store/store_metrics.h"
+
+namespace kvtier {
+
+class StoreImpl final : public Store {
+ public:
+  StoreImpl(Env* env, StoreOptions options, std::string ns_dir, const Fingerprint& fp,
+            uint64_t writer_id, bool usable, bool direct, bool use_uring);
+  ~StoreImpl() override;
+
+  uint64_t SubmitPut(std::vector<PutRequest> requests) override;
+  uint64_t SubmitGet(std::vector<GetRequest> requests) override;
+  uint64_t SubmitContains(std::vector<std::string> keys) override;
+  void Poll(std::vector<JobResult>* results, size_t max_results) override;
+  bool Wait(uint64_t job_id, JobResult* result, int64_t timeout_ns) override;
+  std::string MetricsText() const override { return metrics_.registry.RenderPrometheus(); }
+  std::map<std::string, double> MetricsMap() const override;
+  const std::string& namespace_dir() const override { return ns_dir_; }
+  const char* io_backend_name() const override { return use_uring_ ? "io_uring" : "threadpool"; }
+  bool direct_io() const override { return io_opts_.direct; }
+  bool usable() const override { return usable_; }
+  void Close() override;
+
+  StoreMetrics* metrics() { return &metrics_; }
+
+ private:
+  std::shared_ptr<Job> NewJob(JobKind kind, size_t size);
+  uint64_t Enqueue(const std::shared_ptr<Job>& job, std::vector<Task> tasks, bool write);
+  void WorkerLoop(bool writer);
+  void Run(ChunkIoContext* ctx, const Task& task);
+  void RunGet(ChunkIoContext* ctx, Job* job, size_t i);
+  void RunPut(ChunkIoContext* ctx, Job* job, size_t i);
+  void RunContains(Job* job, size_t i);
+  void FinishKeys(Job* job, size_t n);
+  JobResult Collect(const std::shared_ptr<Job>& job);
+
+  Env* const env_;
+  const StoreOptions options_;
+  const std::string ns_dir_;
+  const bool usable_;
+  const bool use_uring_;
+  ChunkIoOptions io_opts_;
+  StoreMetrics metrics_;
+  LookupCache lookup_cache_;
+
+  std::mutex mu_;
+  std::condition_variable work_cv_;
+  std::condition_variable done_cv_;
+  std::deque<Task> read_queue_;                              // GUARDED_BY(mu_)
+  std::deque<Task> write_queue_;                             // GUARDED_BY(mu_)
+  uint64_t queued_write_bytes_ = 0;                          // GUARDED_BY(mu_)
+  std::unordered_map<uint64_t, std::shared_ptr<Job>> jobs_;  // GUARDED_BY(mu_)
+  std::deque<uint64_t> finished_;                            // GUARDED_BY(mu_)
+  uint64_t next_job_id_ = 1;                                 // GUARDED_BY(mu_)
+  bool closing_ = false;                                     // GUARDED_BY(mu_)
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace kvtier
+
+#endif  // KVTIER_SRC_STORE_STORE_IMPL_H_

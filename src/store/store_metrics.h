@@ -1,0 +1,48 @@
+// The store's metrics, registered once; names are documented in README.md.
+#ifndef KVTIER_SRC_STORE_STORE_METRICS_H_
+#define KVTIER_SRC_STORE_STORE_METRICS_H_
+
+#include <array>
+
+#include "format/chunk_format.h"
+#include "metrics/registry.h"
+
+namespace kvtier {
+
+struct StoreMetrics {
+  StoreMetrics();
+
+  MetricsRegistry registry{"kvtier_"};
+  Counter* gets;
+  Counter* get_hits;
+  Counter* get_misses;
+  Counter* get_errors;
+  Counter* bytes_read;
+  Counter* puts;
+  Counter* puts_stored;
+  Counter* puts_existing;
+  Counter* puts_dropped;
+  Counter* put_errors;
+  Counter* bytes_written;
+  Counter* lookups;
+  Counter* lookup_hits;
+  Counter* lookup_cache_hits;
+  Counter* lookup_errors;
+  Counter* touches;
+  Counter* corrupt_removed;
+  Counter* jobs_rejected;
+  Counter* fingerprint_repaired;
+  Gauge* namespace_conflict;
+  std::array<Counter*, kNumVerifyErrors> verify_failures{};
+  Gauge* read_queue_depth;
+  Gauge* write_queue_depth;
+  Gauge* write_queue_bytes;
+  Gauge* pending_jobs;
+  Histogram* get_latency;
+  Histogram* put_latency;
+  Histogram* lookup_latency;
+};
+
+}  // namespace kvtier
+
+#endif  // KVTIER_SRC_STORE_STORE_METRICS_H_

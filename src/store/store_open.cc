@@ -1,0 +1,114 @@
+// Store::Open: validates options, resolves the root, prepares the namespace
+// directory, probes O_DIRECT and io_uring, and starts the workers.
+#include <unistd.h>
+
+#include <chrono>
+#include <climits>
+#include <cstdlib>
+#include <random>
+
+#include "io/direct_probe.h"
+#include "io/io_backend.h"
+#include "layout/namespace_dir.h"
+#include "store/store_impl.h"
+
+namespace kvtier {
+
+namespace {
+
+uint64_t NewWriterId() {
+  std::random_device rd;
+  uint64_t id = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  id ^= static_cast<uint64_t>(::getpid()) << 16;
+  id ^= static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  return id;
+}
+
+Status CheckOptions(const StoreOptions& o) {
+  if (o.read_threads < 1 || o.read_threads > 1024) {
+    return Status::InvalidArgument("read_threads must be in [1, 1024]");
+  }
+  if (o.write_threads < 1 || o.write_threads > 1024) {
+    return Status::InvalidArgument("write_threads must be in [1, 1024]");
+  }
+  if (o.max_pending_jobs < 1) return Status::InvalidArgument("max_pending_jobs must be >= 1");
+  if (o.touch_interval_ns < 0) return Status::InvalidArgument("touch_interval must be >= 0");
+  if (o.segment_bytes < 4096 || o.segment_bytes > (1u << 30)) {
+    return Status::InvalidArgument("segment_bytes must be in [4 KiB, 1 GiB]");
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+bool JobResult::all_ok() const {
+  for (bool b : ok) {
+    if (!b) return false;
+  }
+  return true;
+}
+
+Status Store::Open(const std::string& root, const Fingerprint& fingerprint,
+                   const StoreOptions& options, std::unique_ptr<Store>* out) {
+  Status s = CheckOptions(options);
+  if (!s.ok()) return s;
+  Env* env = options.env != nullptr ? options.env : Env::Default();
+  // The root comes from trusted configuration and may sit below a symlinked
+  // mount point; resolve it once so that everything beneath it can be
+  // opened with symlinks refused.
+  char resolved[PATH_MAX];
+  if (::realpath(root.c_str(), resolved) == nullptr) return PosixError(root, errno);
+  uint64_t writer_id = NewWriterId();
+  std::string ns_dir;
+  NamespaceState state = NamespaceState::kReady;
+  s = OpenNamespaceDir(env, resolved, fingerprint, writer_id, &ns_dir, &state);
+  if (!s.ok()) return s;
+  bool usable = state != NamespaceState::kConflict;
+
+  bool direct = false;
+  if (options.direct_io != DirectIoMode::kOff) {
+    direct = ProbeDirectIo(env, ns_dir, writer_id);
+    if (!direct && options.direct_io == DirectIoMode::kOn) {
+      return Status::NotSupported("O_DIRECT is not supported under " + ns_dir);
+    }
+  }
+  bool uring = false;
+  if (options.io_backend != IoBackendKind::kThreadPool) {
+    std::unique_ptr<IoBackend> probe;
+    uring = NewUringBackend(8, &probe).ok();
+    if (!uring && options.io_backend == IoBackendKind::kUring) {
+      return Status::NotSupported("io_uring is not available");
+    }
+  }
+  auto impl = std::make_unique<StoreImpl>(env, options, ns_dir, fingerprint, writer_id, usable,
+                                          direct, uring);
+  if (state == NamespaceState::kRepaired) impl->metrics()->fingerprint_repaired->Add();
+  if (state == NamespaceState::kConflict) impl->metrics()->namespace_conflict->Set(1);
+  *out = std::move(impl);
+  return Status::OK();
+}
+
+bool Store::Put(std::string_view key, const void* data, size_t len) {
+  std::vector<PutRequest> reqs(1);
+  reqs[0] = PutRequest{std::string(key), data, len};
+  uint64_t id = SubmitPut(std::move(reqs));
+  JobResult r;
+  return id != 0 && Wait(id, &r, -1) && r.all_ok();
+}
+
+bool Store::Get(std::string_view key, void* buf, size_t len) {
+  std::vector<GetRequest> reqs(1);
+  reqs[0] = GetRequest{std::string(key), buf, len};
+  uint64_t id = SubmitGet(std::move(reqs));
+  JobResult r;
+  return id != 0 && Wait(id, &r, -1) && r.all_ok();
+}
+
+std::vector<bool> Store::Contains(const std::vector<std::string>& keys) {
+  uint64_t id = SubmitContains(keys);
+  JobResult r;
+  if (id == 0 || !Wait(id, &r, -1)) return std::vector<bool>(keys.size(), false);
+  return r.ok;
+}
+
+}  // namespace kvtier

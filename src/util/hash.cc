@@ -1,0 +1,50 @@
+#include "util/hash.h"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+namespace kvtier {
+
+std::string HexEncode(const void* data, size_t len) {
+  static const char kDigits[] = "0123456789abcdef";
+  const auto* p = static_cast<const unsigned char*>(data);
+  std::string out(len * 2, '0');
+  for (size_t i = 0; i < len; ++i) {
+    out[2 * i] = kDigits[p[i] >> 4];
+    out[2 * i + 1] = kDigits[p[i] & 15];
+  }
+  return out;
+}
+
+std::string Hash128::ToHex() const {
+  unsigned char bytes[16];
+  for (int i = 0; i < 8; ++i) {
+    bytes[i] = static_cast<unsigned char>(hi >> (56 - 8 * i));
+    bytes[8 + i] = static_cast<unsigned char>(lo >> (56 - 8 * i));
+  }
+  return HexEncode(bytes, sizeof(bytes));
+}
+
+Hash128 Xxh3_128(const void* data, size_t len) {
+  XXH128_hash_t h = XXH3_128bits(data, len);
+  return Hash128{h.low64, h.high64};
+}
+
+uint64_t Xxh3_64(const void* data, size_t len) { return XXH3_64bits(data, len); }
+
+Xxh3Stream::Xxh3Stream() : state_(XXH3_createState()) {
+  XXH3_128bits_reset(static_cast<XXH3_state_t*>(state_));
+}
+
+Xxh3Stream::~Xxh3Stream() { XXH3_freeState(static_cast<XXH3_state_t*>(state_)); }
+
+void Xxh3Stream::Update(const void* data, size_t len) {
+  XXH3_128bits_update(static_cast<XXH3_state_t*>(state_), data, len);
+}
+
+Hash128 Xxh3Stream::Digest() const {
+  XXH128_hash_t h = XXH3_128bits_digest(static_cast<XXH3_state_t*>(state_));
+  return Hash128{h.low64, h.high64};
+}
+
+}  // namespace kvtier

@@ -1,0 +1,156 @@
+// Filesystem faults make operations fail cleanly, leave no temp files and no
+// visible damage, and the store recovers once the fault clears.
+#include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+
+#include <cerrno>
+#include <filesystem>
+
+#include "env/fault_injection_env.h"
+#include "layout/layout.h"
+#include "test_util.h"
+
+namespace kvtier {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::Metric;
+using testing::OpenStore;
+using testing::Payload;
+using testing::ScratchDir;
+
+size_t CountTempFiles(const std::string& root) {
+  size_t n = 0;
+  for (auto& e : fs::recursive_directory_iterator(root)) {
+    if (IsTempFileName(e.path().filename().string())) ++n;
+  }
+  return n;
+}
+
+struct FaultCase {
+  FaultOp op;
+  int err;
+  bool on_write;  // else on read
+};
+
+class Faults : public ::testing::TestWithParam<FaultCase> {};
+
+TEST_P(Faults, FailCleanlyThenRecover) {
+  ScratchDir dir;
+  FaultInjectionEnv env(Env::Default());
+  StoreOptions opts;
+  opts.env = &env;
+  opts.lookup_cache_ns = 0;
+  auto store = OpenStore(dir.path(), opts);
+  std::vector<char> data = Payload(50000, 3), out(50000);
+  const FaultCase& c = GetParam();
+  if (!c.on_write) {
+    ASSERT_TRUE(store->Put("k", data.data(), data.size()));
+  }
+
+  env.SetError(c.op, c.err);
+  if (c.on_write) {
+    EXPECT_FALSE(store->Put("k", data.data(), data.size()));
+    EXPECT_EQ(Metric(*store, "put_errors_total"), 1);
+  } else {
+    EXPECT_FALSE(store->Get("k", out.data(), out.size()));
+  }
+  EXPECT_GT(env.injected(), 0u);
+  EXPECT_EQ(CountTempFiles(dir.path()), 0u);
+
+  env.ClearErrors();
+  ASSERT_TRUE(store->Put("k", data.data(), data.size()));
+  ASSERT_TRUE(store->Get("k", out.data(), out.size()));
+  EXPECT_EQ(out, data);
+}
+
+INSTANTIATE_TEST_SUITE_P(Errnos, Faults,
+                         ::testing::Values(FaultCase{FaultOp::kWrite, ENOSPC, true},
+                                           FaultCase{FaultOp::kWrite, EIO, true},
+                                           FaultCase{FaultOp::kOpen, EACCES, true},
+                                           FaultCase{FaultOp::kRename, EIO, true},
+                                           FaultCase{FaultOp::kMkdir, EACCES, true},
+                                           FaultCase{FaultOp::kRead, EIO, false},
+                                           FaultCase{FaultOp::kOpen, EACCES, false},
+                                           FaultCase{FaultOp::kRead, EACCES, false}));
+
+TEST(Faults, DurableSyncFailureIsNotStored) {
+  ScratchDir dir;
+  FaultInjectionEnv env(Env::Default());
+  StoreOptions opts;
+  opts.env = &env;
+  opts.durable = true;
+  auto store = OpenStore(dir.path(), opts);
+  std::vector<char> data = Payload(5000, 3);
+  env.SetError(FaultOp::kSync, EIO);
+  EXPECT_FALSE(store->Put("k", data.data(), data.size()));
+  EXPECT_EQ(CountTempFiles(dir.path()), 0u);
+  env.ClearErrors();
+  EXPECT_TRUE(store->Put("k", data.data(), data.size()));
+}
+
+TEST(Faults, ShortTransfersStillRoundTrip) {
+  ScratchDir dir;
+  FaultInjectionEnv env(Env::Default());
+  env.SetShortTransfer(1000);
+  StoreOptions opts;
+  opts.env = &env;
+  opts.direct_io = DirectIoMode::kOff;
+  auto store = OpenStore(dir.path(), opts);
+  std::vector<char> data = Payload(123457, 5), out(123457);
+  ASSERT_TRUE(store->Put("k", data.data(), data.size()));
+  ASSERT_TRUE(store->Get("k", out.data(), out.size()));
+  EXPECT_EQ(out, data);
+}
+
+TEST(Faults, CrashAtAnyByteNeverExposesATornChunk) {
+  ScratchDir dir;
+  std::vector<char> data = Payload(20000, 8), out(20000);
+  for (uint64_t budget : {0ULL, 1ULL, 4095ULL, 4096ULL, 10000ULL, 20479ULL, 24575ULL}) {
+    FaultInjectionEnv env(Env::Default());
+    StoreOptions opts;
+    opts.env = &env;
+    opts.lookup_cache_ns = 0;
+    auto store = OpenStore(dir.path(), opts);
+    std::string key = "crash-" + std::to_string(budget);
+    env.CrashAfterBytes(budget);
+    EXPECT_FALSE(store->Put(key, data.data(), data.size())) << budget;
+    store.reset();
+    auto reader = OpenStore(dir.path());
+    EXPECT_FALSE(reader->Get(key, out.data(), out.size())) << budget;
+    EXPECT_EQ(reader->Contains({key}), std::vector<bool>{false});
+  }
+}
+
+TEST(Faults, RealFullTmpfsThenRecovers) {
+  ScratchDir dir;
+  if (::mount("tmpfs", dir.path().c_str(), "tmpfs", 0, "size=1m") != 0) {
+    GTEST_SKIP() << "cannot mount tmpfs (needs root)";
+  }
+  {
+    StoreOptions opts;
+    opts.lookup_cache_ns = 0;
+    auto store = OpenStore(dir.path(), opts);
+    std::vector<char> data = Payload(300000, 1), out(300000);
+    int stored = 0;
+    for (int i = 0; i < 6; ++i) {
+      if (store->Put("k" + std::to_string(i), data.data(), data.size())) ++stored;
+    }
+    EXPECT_GE(stored, 2);
+    EXPECT_LT(stored, 6);
+    EXPECT_GE(Metric(*store, "put_errors_total"), 1);
+    EXPECT_EQ(CountTempFiles(dir.path()), 0u);
+    // Stored chunks still read back exactly.
+    ASSERT_TRUE(store->Get("k0", out.data(), out.size()));
+    EXPECT_EQ(out, data);
+    // Free space and store again.
+    fs::remove(LocateChunk(store->namespace_dir(), "k0").path);
+    fs::remove(LocateChunk(store->namespace_dir(), "k1").path);
+    EXPECT_TRUE(store->Put("k5", data.data(), data.size()));
+  }
+  ::umount(dir.path().c_str());
+}
+
+}  // namespace
+}  // namespace kvtier

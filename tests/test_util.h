@@ -1,0 +1,78 @@
+// Helpers shared by the unit tests: scratch directories, fingerprints,
+// deterministic payloads.
+#ifndef KVTIER_TESTS_TEST_UTIL_H_
+#define KVTIER_TESTS_TEST_UTIL_H_
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kvtier/fingerprint.h"
+#include "kvtier/store.h"
+
+namespace kvtier::testing {
+
+// A fresh directory removed (recursively, without following symlinks) at
+// scope exit.
+class ScratchDir {
+ public:
+  explicit ScratchDir(const std::string& base = "") {
+    std::string root = base;
+    if (root.empty()) {
+      const char* t = std::getenv("TMPDIR");
+      root = t != nullptr ? t : "/tmp";
+    }
+    std::string templ = root + "/kvtier-test-XXXXXX";
+    path_ = ::mkdtemp(templ.data()) != nullptr ? templ : "";
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+inline Fingerprint TestFingerprint(const std::string& model = "test/model-a") {
+  Fingerprint fp;
+  Status s = Fingerprint::FromJson(
+      R"({"model":")" + model + R"(","kv_dtype":"bfloat16","block_size":16,"tp":1,"rank":0})", &fp);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return fp;
+}
+
+inline std::vector<char> Payload(size_t len, uint32_t seed) {
+  std::vector<char> v(len);
+  std::mt19937 rng(seed);
+  for (auto& c : v) c = static_cast<char>(rng());
+  return v;
+}
+
+inline std::unique_ptr<Store> OpenStore(const std::string& root, StoreOptions opts = {},
+                                        const Fingerprint& fp = TestFingerprint()) {
+  if (opts.read_threads == 16) opts.read_threads = 2;
+  if (opts.write_threads == 16) opts.write_threads = 2;
+  std::unique_ptr<Store> store;
+  Status s = Store::Open(root, fp, opts, &store);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return store;
+}
+
+inline double Metric(const Store& store, const std::string& name) {
+  auto m = store.MetricsMap();
+  auto it = m.find(name);
+  return it == m.end() ? -1 : it->second;
+}
+
+}  // namespace kvtier::testing
+
+#endif  // KVTIER_TESTS_TEST_UTIL_H_
