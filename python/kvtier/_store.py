@@ -1,0 +1,163 @@
+"""Python face of the native store: argument checking and buffer adaptation."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kvtier._kvtier import _Store
+
+DEFAULT_MAX_QUEUED_WRITE_BYTES = 1 << 30
+
+
+def fingerprint_json(fingerprint: Mapping[str, Any]) -> str:
+    """Canonical JSON of a fingerprint mapping (sorted keys, no whitespace)."""
+    if not isinstance(fingerprint, Mapping):
+        raise TypeError("fingerprint must be a mapping (dict)")
+    for key in fingerprint:
+        if not isinstance(key, str):
+            raise TypeError("fingerprint keys must be strings")
+    return json.dumps(fingerprint, sort_keys=True, separators=(",", ":"))
+
+
+def _adapt(buf: Any) -> Any:
+    """Return something the native layer accepts: a buffer-protocol object,
+    or (owner, address, nbytes) for a contiguous CPU torch tensor."""
+    if type(buf).__module__.startswith("torch") and hasattr(buf, "data_ptr"):
+        if buf.device.type != "cpu":
+            raise ValueError("torch tensors must live on the CPU")
+        if not buf.is_contiguous():
+            raise ValueError("torch tensors must be contiguous")
+        return (buf, buf.data_ptr(), buf.numel() * buf.element_size())
+    return buf
+
+
+@dataclass(frozen=True)
+class JobResult:
+    job_id: int
+    kind: str  # "put", "get" or "contains"
+    ok: list[bool]
+
+    @property
+    def all_ok(self) -> bool:
+        return all(self.ok)
+
+
+class Store:
+    """A namespace of KV chunks under ``root`` for one compatibility fingerprint.
+
+    I/O failures never raise: ``put``/``get`` return False and the counters in
+    :meth:`stats` say why. Misuse (wrong types, wrong sizes, a closed store)
+    raises ``TypeError``/``ValueError``.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        fingerprint: Mapping[str, Any],
+        *,
+        read_threads: int = 16,
+        write_threads: int = 16,
+        io_backend: str = "auto",
+        direct_io: bool | str = "auto",
+        verify: bool = True,
+        durable: bool = False,
+        touch_interval_s: float = 60.0,
+        max_queued_write_bytes: int = DEFAULT_MAX_QUEUED_WRITE_BYTES,
+        max_pending_jobs: int = 4096,
+        lookup_cache_s: float = 1.0,
+        chunk_bytes: int = 0,
+    ) -> None:
+        for name, value in (
+            ("read_threads", read_threads),
+            ("write_threads", write_threads),
+            ("max_queued_write_bytes", max_queued_write_bytes),
+            ("max_pending_jobs", max_pending_jobs),
+            ("chunk_bytes", chunk_bytes),
+        ):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+        self._native = _Store(
+            str(root),
+            fingerprint_json(fingerprint),
+            read_threads,
+            write_threads,
+            io_backend,
+            direct_io,
+            bool(verify),
+            bool(durable),
+            float(touch_interval_s),
+            max_queued_write_bytes,
+            max_pending_jobs,
+            float(lookup_cache_s),
+            chunk_bytes,
+        )
+
+    # Synchronous conveniences -------------------------------------------------
+    def put(self, key: bytes, data: Any) -> bool:
+        """Store ``data`` under ``key`` unless present; True once it is there."""
+        return self._native.put(key, _adapt(data))
+
+    def get(self, key: bytes, out: Any) -> bool:
+        """Load the chunk into ``out`` (a writable buffer of the chunk's size).
+
+        True only when every byte was verified; on False ``out`` holds garbage.
+        """
+        return self._native.get(key, _adapt(out))
+
+    def contains(self, keys: Iterable[bytes]) -> list[bool]:
+        return self._native.contains(list(keys))
+
+    # Asynchronous interface ---------------------------------------------------
+    def submit_put(self, keys: Sequence[bytes], buffers: Sequence[Any]) -> int:
+        """Queue stores; returns a job id (0 if refused: too many pending jobs)."""
+        return self._native.submit_put(list(keys), [_adapt(b) for b in buffers])
+
+    def submit_get(self, keys: Sequence[bytes], buffers: Sequence[Any]) -> int:
+        return self._native.submit_get(list(keys), [_adapt(b) for b in buffers])
+
+    def submit_contains(self, keys: Sequence[bytes]) -> int:
+        return self._native.submit_contains(list(keys))
+
+    def poll(self, max_results: int = 1 << 20) -> list[JobResult]:
+        """Finished jobs since the last poll; never blocks."""
+        return [JobResult(j, k, ok) for j, k, ok in self._native.poll(max_results)]
+
+    def wait(self, job_id: int, timeout_s: float | None = None) -> list[bool] | None:
+        """Block until ``job_id`` finishes; per-key results, or None on timeout
+        or an unknown (or already collected) id."""
+        return self._native.wait(job_id, -1.0 if timeout_s is None else float(timeout_s))
+
+    # Introspection ----------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        return self._native.stats()
+
+    def metrics_text(self) -> str:
+        return self._native.metrics_text()
+
+    @property
+    def namespace_dir(self) -> str:
+        return self._native.namespace_dir
+
+    @property
+    def io_backend(self) -> str:
+        return self._native.io_backend
+
+    @property
+    def direct_io(self) -> bool:
+        return self._native.direct_io
+
+    @property
+    def closed(self) -> bool:
+        return self._native.closed
+
+    def close(self) -> None:
+        self._native.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,237 @@
+// `kvtier bench`: stores then loads N chunks of S bytes with T threads in a
+// directory, for each I/O backend and direct/buffered mode, and in the same
+// run measures fio with the same files, sizes, threads and mode (and a
+// memcpy baseline), so every number comes with its ratio to the raw device.
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/human.h"
+#include "kvtier/store.h"
+#include "util/aligned_buffer.h"
+
+namespace kvtier::cli {
+
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+// Runs fn(t) on T threads; returns wall seconds.
+template <typename Fn>
+double Parallel(int threads, Fn fn) {
+  auto start = Clock::now();
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t) ts.emplace_back(fn, t);
+  for (auto& th : ts) th.join();
+  return Seconds(start, Clock::now());
+}
+
+void DropCaches() {
+  ::sync();
+  FILE* f = std::fopen("/proc/sys/vm/drop_caches", "w");
+  if (f != nullptr) {
+    std::fputs("3\n", f);
+    std::fclose(f);
+  }
+}
+
+// fio's aggregate bandwidth (bytes/s) for one phase, or -1.
+double RunFio(const std::string& dir, const std::string& rw, const BenchArgs& a, int per_thread,
+              bool direct, const std::string& engine) {
+  uint64_t bs = std::min<uint64_t>(a.chunk_bytes, 1 << 20);
+  std::string cmd = "fio --name=kvbench --directory=" + dir + " --rw=" + rw +
+                    " --numjobs=" + std::to_string(a.threads) +
+                    " --nrfiles=" + std::to_string(per_thread) +
+                    " --filesize=" + std::to_string(a.chunk_bytes) + " --bs=" + std::to_string(bs) +
+                    " --ioengine=" + engine + " --direct=" + (direct ? "1" : "0") +
+                    " --file_service_type=sequential --openfiles=1 --create_on_open=1"
+                    " --fallocate=none --thread --group_reporting --output-format=json 2>/dev/null";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) return -1;
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  if (::pclose(p) != 0) return -1;
+  size_t brace = out.find('{');
+  if (brace == std::string::npos) return -1;
+  json j = json::parse(out.substr(brace), nullptr, false);
+  if (j.is_discarded() || !j.contains("jobs") || j["jobs"].empty()) return -1;
+  return j["jobs"][0][rw == "write" ? "write" : "read"]["bw_bytes"].get<double>();
+}
+
+double MemcpyBaseline(const BenchArgs& a, int per_thread) {
+  std::vector<std::unique_ptr<AlignedBuffer>> src, dst;
+  for (int t = 0; t < a.threads; ++t) {
+    src.push_back(std::make_unique<AlignedBuffer>(a.chunk_bytes));
+    dst.push_back(std::make_unique<AlignedBuffer>(a.chunk_bytes));
+    std::memset(src[t]->data(), t + 1, a.chunk_bytes);
+    std::memset(dst[t]->data(), 0, a.chunk_bytes);
+  }
+  double secs = Parallel(a.threads, [&](int t) {
+    for (int i = 0; i < per_thread; ++i) std::memcpy(dst[t]->data(), src[t]->data(), a.chunk_bytes);
+  });
+  return static_cast<double>(a.chunk_bytes) * per_thread * a.threads / secs;
+}
+
+struct Result {
+  std::string backend, mode;
+  double store_bps = 0, load_bps = 0, fio_write_bps = -1, fio_read_bps = -1;
+  uint64_t load_failures = 0;
+  bool direct_effective = false;
+};
+
+bool RunOne(const BenchArgs& a, const std::string& backend, const std::string& mode,
+            const std::string& dir, int per_thread, Result* r) {
+  StoreOptions o;
+  o.read_threads = a.threads;
+  o.write_threads = a.threads;
+  o.io_backend = backend == "io_uring" ? IoBackendKind::kUring : IoBackendKind::kThreadPool;
+  o.direct_io = mode == "direct" ? DirectIoMode::kOn : DirectIoMode::kOff;
+  o.verify = a.verify;
+  o.max_queued_write_bytes = UINT64_MAX;
+  Fingerprint fp;
+  Fingerprint::FromJson(R"({"model":"kvtier-bench"})", &fp);
+  std::unique_ptr<Store> store;
+  Status s = Store::Open(dir, fp, o, &store);
+  if (!s.ok()) {
+    std::fprintf(stderr, "skip %s/%s: %s\n", backend.c_str(), mode.c_str(), s.ToString().c_str());
+    return false;
+  }
+  r->direct_effective = store->direct_io();
+  std::vector<std::unique_ptr<AlignedBuffer>> bufs;
+  std::mt19937_64 rng(1);
+  for (int t = 0; t < a.threads; ++t) {
+    bufs.push_back(std::make_unique<AlignedBuffer>(a.chunk_bytes));
+    auto* words = reinterpret_cast<uint64_t*>(bufs[t]->data());  // NOLINT
+    for (size_t i = 0; i < a.chunk_bytes / 8; ++i) words[i] = rng();
+  }
+  auto key = [](int t, int i) { return "bench-" + std::to_string(t) + "-" + std::to_string(i); };
+  double total = static_cast<double>(a.chunk_bytes) * per_thread * a.threads;
+  double wsecs = Parallel(a.threads, [&](int t) {
+    for (int i = 0; i < per_thread; ++i) store->Put(key(t, i), bufs[t]->data(), a.chunk_bytes);
+  });
+  r->store_bps = total / wsecs;
+  if (a.drop_caches) DropCaches();
+  std::atomic<uint64_t> failures{0};
+  double rsecs = Parallel(a.threads, [&](int t) {
+    for (int i = 0; i < per_thread; ++i) {
+      if (!store->Get(key(t, i), bufs[t]->data(), a.chunk_bytes)) ++failures;
+    }
+  });
+  r->load_bps = total / rsecs;
+  r->load_failures = failures.load();
+  store.reset();
+  if (a.fio) {
+    std::string fio_dir = dir + "/fio";
+    fs::create_directories(fio_dir);
+    std::string engine = backend == "io_uring" ? "io_uring" : "psync";
+    bool direct = mode == "direct";
+    r->fio_write_bps = RunFio(fio_dir, "write", a, per_thread, direct, engine);
+    if (a.drop_caches) DropCaches();
+    r->fio_read_bps = RunFio(fio_dir, "read", a, per_thread, direct, engine);
+  }
+  return true;
+}
+
+}  // namespace
+
+int BenchCommand(const BenchArgs& a) {
+  std::string base = a.dir;
+  bool temp = base.empty();
+  if (temp) {
+    const char* t = std::getenv("TMPDIR");
+    std::string templ = std::string(t != nullptr ? t : "/tmp") + "/kvtier-bench-XXXXXX";
+    if (::mkdtemp(templ.data()) == nullptr) {
+      std::perror("mkdtemp");
+      return 2;
+    }
+    base = templ;
+  }
+  int per_thread = std::max(1, a.count / a.threads);
+  bool have_fio = a.fio && std::system("fio --version >/dev/null 2>&1") == 0;
+  if (a.fio && !have_fio) std::fprintf(stderr, "fio not found: running without the baseline\n");
+  BenchArgs args = a;
+  args.fio = have_fio;
+  std::vector<Result> results;
+  for (const std::string& backend : a.backends) {
+    for (const std::string& mode : a.modes) {
+      std::string dir = base + "/run-" + backend + "-" + mode;
+      fs::create_directories(dir);
+      Result r;
+      r.backend = backend;
+      r.mode = mode;
+      if (RunOne(args, backend, mode, dir, per_thread, &r)) results.push_back(r);
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  }
+  double memcpy_bps = MemcpyBaseline(a, per_thread);
+  if (temp) {
+    std::error_code ec;
+    fs::remove_all(base, ec);
+  }
+
+  json out = {{"dir", a.dir.empty() ? "(temp)" : a.dir},
+              {"chunk_bytes", a.chunk_bytes},
+              {"chunks", per_thread * a.threads},
+              {"threads", a.threads},
+              {"verify", a.verify},
+              {"memcpy_GBps", memcpy_bps / 1e9},
+              {"runs", json::array()}};
+  int failures = 0;
+  for (const Result& r : results) {
+    failures += static_cast<int>(r.load_failures);
+    json j = {{"backend", r.backend},
+              {"mode", r.mode},
+              {"direct_effective", r.direct_effective},
+              {"store_GBps", r.store_bps / 1e9},
+              {"load_GBps", r.load_bps / 1e9},
+              {"load_failures", r.load_failures}};
+    if (r.fio_write_bps > 0) {
+      j["fio_write_GBps"] = r.fio_write_bps / 1e9;
+      j["fio_read_GBps"] = r.fio_read_bps / 1e9;
+      j["store_vs_fio"] = r.store_bps / r.fio_write_bps;
+      j["load_vs_fio"] = r.load_bps / r.fio_read_bps;
+    }
+    out["runs"].push_back(j);
+  }
+  if (a.json) {
+    std::printf("%s\n", out.dump(2).c_str());
+  } else {
+    std::printf("kvtier bench: %d x %s chunks, %d threads, verify=%s, dir=%s\n",
+                per_thread * a.threads, HumanBytes(static_cast<double>(a.chunk_bytes)).c_str(),
+                a.threads, a.verify ? "on" : "off", a.dir.empty() ? "(temp)" : a.dir.c_str());
+    std::printf("%-10s %-8s | %9s %9s %6s | %9s %9s %6s\n", "backend", "mode", "store", "fio-w",
+                "ratio", "load", "fio-r", "ratio");
+    for (const auto& j : out["runs"]) {
+      bool f = j.contains("fio_write_GBps");
+      std::printf("%-10s %-8s | %6.2f GB/s %6.2f %6.2f | %6.2f GB/s %6.2f %6.2f%s\n",
+                  j["backend"].get<std::string>().c_str(), j["mode"].get<std::string>().c_str(),
+                  j["store_GBps"].get<double>(), f ? j["fio_write_GBps"].get<double>() : 0.0,
+                  f ? j["store_vs_fio"].get<double>() : 0.0, j["load_GBps"].get<double>(),
+                  f ? j["fio_read_GBps"].get<double>() : 0.0,
+                  f ? j["load_vs_fio"].get<double>() : 0.0,
+                  j["load_failures"].get<uint64_t>() ? "  LOAD FAILURES" : "");
+    }
+    std::printf("memcpy baseline: %.2f GB/s\n", memcpy_bps / 1e9);
+  }
+  return failures > 0 ? 1 : 0;
+}
+
+}  // namespace kvtier::cli

@@ -1,0 +1,30 @@
+// The kvtier CLI's subcommands. Each returns the process exit status.
+#ifndef KVTIER_SRC_CLI_COMMANDS_H_
+#define KVTIER_SRC_CLI_COMMANDS_H_
+
+#include <string>
+#include <vector>
+
+namespace kvtier::cli {
+
+int StatCommand(const std::string& root, bool json);
+int VerifyCommand(const std::string& root, bool delete_bad, bool json);
+int InspectCommand(const std::string& file, bool json);
+
+struct BenchArgs {
+  std::string dir;
+  uint64_t chunk_bytes = 8ULL << 20;
+  int count = 64;
+  int threads = 4;
+  std::vector<std::string> backends = {"threadpool", "io_uring"};
+  std::vector<std::string> modes = {"direct", "buffered"};
+  bool verify = true;
+  bool fio = true;
+  bool drop_caches = false;
+  bool json = false;
+};
+int BenchCommand(const BenchArgs& args);
+
+}  // namespace kvtier::cli
+
+#endif  // KVTIER_SRC_CLI_COMMANDS_H_

@@ -1,0 +1,78 @@
+// kvtier: inspect, verify and benchmark a kvtier cache directory.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "cli/human.h"
+#ifdef KVTIER_HAVE_EVICTOR
+#include "evictor/evictor_main.h"
+#endif
+
+int main(int argc, char** argv) {
+#ifdef KVTIER_HAVE_EVICTOR
+  // `kvtier evict ...` is the evictor with the same flags.
+  if (argc >= 2 && std::string(argv[1]) == "evict") {
+    return kvtier::evictor::EvictorMain(argc - 1, argv + 1);
+  }
+#endif
+  CLI::App app{"kvtier: shared-filesystem KV-cache store tools"};
+  app.require_subcommand(1);
+  bool json = false;
+  app.add_flag("--json", json, "Machine-readable output");
+
+  std::string root;
+  auto* stat = app.add_subcommand("stat", "Namespaces, chunk counts, sizes and ages under ROOT");
+  stat->add_option("ROOT", root, "Cache root")->required();
+  stat->add_flag("--json", json, "Machine-readable output");
+
+  bool delete_bad = false;
+  auto* verify = app.add_subcommand("verify", "Check every chunk's header and checksum");
+  verify->add_option("ROOT", root, "Cache root")->required();
+  verify->add_flag("--delete-bad", delete_bad, "Remove chunks that fail verification");
+  verify->add_flag("--json", json, "Machine-readable output");
+
+  std::string file;
+  auto* inspect = app.add_subcommand("inspect", "Show and check one chunk file's header");
+  inspect->add_option("FILE", file, "Chunk file")->required();
+  inspect->add_flag("--json", json, "Machine-readable output");
+
+  kvtier::cli::BenchArgs bench_args;
+  std::string size = "8M";
+  bool no_verify = false;
+  bool no_fio = false;
+  auto* bench = app.add_subcommand(
+      "bench", "Store and load N chunks of size S with T threads; fio and memcpy alongside");
+  bench->add_option("--dir", bench_args.dir, "Directory to benchmark (default: a temp dir)");
+  bench->add_option("--size", size, "Chunk size (e.g. 2M, 8M, 32M)");
+  bench->add_option("--count", bench_args.count, "Chunks")->check(CLI::Range(1, 1000000));
+  bench->add_option("--threads", bench_args.threads, "I/O threads")->check(CLI::Range(1, 256));
+  bench->add_option("--backends", bench_args.backends, "threadpool,io_uring")->delimiter(',');
+  bench->add_option("--modes", bench_args.modes, "direct,buffered")->delimiter(',');
+  bench->add_flag("--no-verify", no_verify, "Skip checksum verification on loads");
+  bench->add_flag("--no-fio", no_fio, "Skip the fio baseline");
+  bench->add_flag("--drop-caches", bench_args.drop_caches,
+                  "Drop the page cache before each load phase (root)");
+  bench->add_flag("--json", json, "Machine-readable output");
+
+#ifdef KVTIER_HAVE_EVICTOR
+  app.add_subcommand("evict", "Run the evictor (e.g. `kvtier evict --once ROOT`)");
+#endif
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (*stat) return kvtier::cli::StatCommand(root, json);
+  if (*verify) return kvtier::cli::VerifyCommand(root, delete_bad, json);
+  if (*inspect) return kvtier::cli::InspectCommand(file, json);
+  if (*bench) {
+    if (!kvtier::cli::ParseBytes(size, &bench_args.chunk_bytes) || bench_args.chunk_bytes == 0) {
+      std::fprintf(stderr, "kvtier bench: bad --size %s\n", size.c_str());
+      return 2;
+    }
+    bench_args.verify = !no_verify;
+    bench_args.fio = !no_fio;
+    bench_args.json = json;
+    return kvtier::cli::BenchCommand(bench_args);
+  }
+  return 2;
+}

@@ -1,0 +1,204 @@
+// `kvtier stat`, `kvtier verify`, `kvtier inspect`.
+#include <unistd.h>
+
+#include <cstdio>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/human.h"
+#include "kvtier/fingerprint.h"
+#include "layout/layout.h"
+#include "store/chunk_verify.h"
+
+namespace kvtier::cli {
+
+namespace {
+
+using nlohmann::json;
+
+// The fingerprint digest a namespace directory claims, if readable.
+bool NamespaceDigest(const std::string& ns_dir, Hash128* out, std::string* model) {
+  FILE* f = std::fopen((ns_dir + "/" + kFingerprintFile).c_str(), "rb");
+  if (f == nullptr) return false;
+  std::string text(1 << 16, '\0');
+  text.resize(std::fread(text.data(), 1, text.size(), f));
+  std::fclose(f);
+  Fingerprint fp;
+  if (!Fingerprint::FromJson(text, &fp).ok()) return false;
+  *out = Hash128{fp.digest_lo(), fp.digest_hi()};
+  json j = json::parse(text, nullptr, false);
+  if (j.is_object() && j.contains("model") && j["model"].is_string()) *model = j["model"];
+  return true;
+}
+
+}  // namespace
+
+int StatCommand(const std::string& root, bool as_json) {
+  Env* env = Env::Default();
+  struct NsStats {
+    uint64_t chunks = 0, bytes = 0, temps = 0, other = 0;
+    int64_t oldest = 0, newest = 0;
+  };
+  std::map<std::string, NsStats> per_ns;
+  Status s = WalkChunkTree(env, root,
+                           [&](const std::string& ns, const std::string&, const std::string& name,
+                               const FileInfo& info) {
+                             NsStats& n = per_ns[ns.substr(ns.find_last_of('/') + 1)];
+                             if (IsChunkFileName(name) && info.IsRegular()) {
+                               ++n.chunks;
+                               n.bytes += info.size;
+                               if (n.oldest == 0 || info.atime_ns < n.oldest)
+                                 n.oldest = info.atime_ns;
+                               if (info.atime_ns > n.newest) n.newest = info.atime_ns;
+                             } else if (IsTempFileName(name)) {
+                               ++n.temps;
+                             } else {
+                               ++n.other;
+                             }
+                           });
+  if (!s.ok()) {
+    std::fprintf(stderr, "kvtier stat: %s\n", s.ToString().c_str());
+    return 2;
+  }
+  FsUsage usage;
+  bool have_usage = env->GetFsUsage(root, &usage).ok();
+  double now = static_cast<double>(env->NowNanos()) / 1e9;
+  json out = {{"root", root}, {"namespaces", json::array()}};
+  if (have_usage) {
+    out["fs_total_bytes"] = usage.total_bytes;
+    out["fs_avail_bytes"] = usage.avail_bytes;
+  }
+  for (const auto& [name, n] : per_ns) {
+    Hash128 digest;
+    std::string model;
+    NamespaceDigest(root + "/" + name, &digest, &model);
+    out["namespaces"].push_back({{"name", name},
+                                 {"model", model},
+                                 {"chunks", n.chunks},
+                                 {"bytes", n.bytes},
+                                 {"temp_files", n.temps},
+                                 {"other_files", n.other},
+                                 {"oldest_access_age_s", n.oldest ? now - n.oldest / 1e9 : 0},
+                                 {"newest_access_age_s", n.newest ? now - n.newest / 1e9 : 0}});
+  }
+  if (as_json) {
+    std::printf("%s\n", out.dump(2).c_str());
+    return 0;
+  }
+  std::printf("root: %s\n", root.c_str());
+  if (have_usage) {
+    std::printf("filesystem: %s used of %s (%.1f%%)\n",
+                HumanBytes(static_cast<double>(usage.total_bytes - usage.avail_bytes)).c_str(),
+                HumanBytes(static_cast<double>(usage.total_bytes)).c_str(),
+                usage.total_bytes ? 100.0 * (usage.total_bytes - usage.avail_bytes) /
+                                        static_cast<double>(usage.total_bytes)
+                                  : 0.0);
+  }
+  for (const auto& ns : out["namespaces"]) {
+    std::printf("%-40s %10llu chunks %12s  temp %llu  other %llu  oldest access %s ago\n",
+                ns["name"].get<std::string>().c_str(),
+                static_cast<unsigned long long>(ns["chunks"].get<uint64_t>()),
+                HumanBytes(ns["bytes"].get<double>()).c_str(),
+                static_cast<unsigned long long>(ns["temp_files"].get<uint64_t>()),
+                static_cast<unsigned long long>(ns["other_files"].get<uint64_t>()),
+                HumanAge(ns["oldest_access_age_s"].get<double>()).c_str());
+  }
+  return 0;
+}
+
+int VerifyCommand(const std::string& root, bool delete_bad, bool as_json) {
+  Env* env = Env::Default();
+  std::vector<std::pair<std::string, std::string>> files;  // (ns_dir, path)
+  Status s = WalkChunkTree(env, root,
+                           [&](const std::string& ns, const std::string& path,
+                               const std::string& name, const FileInfo&) {
+                             if (IsChunkFileName(name)) files.emplace_back(ns, path);
+                           });
+  if (!s.ok()) {
+    std::fprintf(stderr, "kvtier verify: %s\n", s.ToString().c_str());
+    return 2;
+  }
+  const bool tty = ::isatty(STDERR_FILENO) && !as_json;
+  std::map<std::string, Hash128> digests;
+  uint64_t good = 0, bad = 0, removed = 0;
+  json bad_list = json::array();
+  for (size_t i = 0; i < files.size(); ++i) {
+    const auto& [ns, path] = files[i];
+    if (!digests.count(ns)) {
+      Hash128 d;
+      std::string model;
+      digests[ns] = NamespaceDigest(ns, &d, &model) ? d : Hash128{};
+    }
+    const Hash128& want = digests[ns];
+    ChunkReport r = VerifyChunkFile(env, path, (want.lo | want.hi) ? &want : nullptr, delete_bad);
+    if (r.ok) {
+      ++good;
+    } else {
+      ++bad;
+      removed += r.removed ? 1 : 0;
+      std::string why = r.error.empty() ? VerifyErrorName(r.why) : r.error;
+      bad_list.push_back({{"path", path}, {"reason", why}, {"removed", r.removed}});
+      if (!as_json) {
+        std::fprintf(tty ? stderr : stdout, "%sBAD %s: %s%s\n", tty ? "\r\033[K" : "", path.c_str(),
+                     why.c_str(), r.removed ? " (removed)" : "");
+      }
+    }
+    if (tty && (i % 64 == 0 || i + 1 == files.size())) {
+      int width = 40;
+      int filled = static_cast<int>(width * (i + 1) / files.size());
+      std::fprintf(stderr, "\r[%s%s] %zu/%zu chunks, %llu bad", std::string(filled, '#').c_str(),
+                   std::string(width - filled, '.').c_str(), i + 1, files.size(),
+                   static_cast<unsigned long long>(bad));
+    }
+  }
+  if (tty) std::fprintf(stderr, "\n");
+  if (as_json) {
+    std::printf("%s\n", json({{"checked", files.size()},
+                              {"good", good},
+                              {"bad", bad},
+                              {"removed", removed},
+                              {"bad_chunks", bad_list}})
+                            .dump(2)
+                            .c_str());
+  } else {
+    std::printf("checked %zu chunks: %llu good, %llu bad, %llu removed\n", files.size(),
+                static_cast<unsigned long long>(good), static_cast<unsigned long long>(bad),
+                static_cast<unsigned long long>(removed));
+  }
+  return bad > 0 ? 1 : 0;
+}
+
+int InspectCommand(const std::string& file, bool as_json) {
+  ChunkReport r = VerifyChunkFile(Env::Default(), file, nullptr, false);
+  json out = {{"path", file}, {"file_size", r.file_size}, {"valid", r.ok}};
+  if (!r.ok) out["reason"] = r.error.empty() ? VerifyErrorName(r.why) : r.error;
+  if (r.header_valid) {
+    const ChunkHeader& h = r.header;
+    out["header"] = {{"version", h.version},
+                     {"checksum", h.checksum_type == ChecksumType::kXxh3_128 ? "xxh3-128" : "none"},
+                     {"payload_length", h.payload_length},
+                     {"payload_checksum", h.payload_checksum.ToHex()},
+                     {"fingerprint", h.fingerprint.ToHex()},
+                     {"created_ns", h.created_ns},
+                     {"writer_id", HexEncode(&h.writer_id, sizeof(h.writer_id))},
+                     {"key_length", h.key.size()},
+                     {"key_hex", HexEncode(h.key.data(), std::min<size_t>(h.key.size(), 64))}};
+  }
+  if (as_json) {
+    std::printf("%s\n", out.dump(2).c_str());
+  } else {
+    std::printf("%s\n  size: %s\n  valid: %s\n", file.c_str(),
+                HumanBytes(static_cast<double>(r.file_size)).c_str(), r.ok ? "yes" : "NO");
+    if (!r.ok) std::printf("  reason: %s\n", out["reason"].get<std::string>().c_str());
+    if (r.header_valid) {
+      for (const auto& [k, v] : out["header"].items()) {
+        std::printf("  %s: %s\n", k.c_str(),
+                    v.is_string() ? v.get<std::string>().c_str() : v.dump().c_str());
+      }
+    }
+  }
+  return r.ok ? 0 : 1;
+}
+
+}  // namespace kvtier::cli

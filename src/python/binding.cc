@@ -1,0 +1,260 @@
+// The Python boundary: the only place kvtier raises exceptions (for misuse:
+// wrong types, sizes, a closed store). I/O failures stay results. The GIL is
+// released whenever the call can wait on the filesystem or the engine.
+#include <nanobind/nanobind.h>
+#include <nanobind/stl/pair.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/tuple.h>
+#include <nanobind/stl/vector.h>
+
+#include <unordered_map>
+
+#include "kvtier/store.h"
+#include "python/buffer_ref.h"
+
+namespace nb = nanobind;
+
+namespace kvtier::python {
+namespace {
+
+const char* KindName(JobKind k) {
+  switch (k) {
+    case JobKind::kPut:
+      return "put";
+    case JobKind::kGet:
+      return "get";
+    case JobKind::kContains:
+      return "contains";
+  }
+  return "?";
+}
+
+IoBackendKind ParseBackend(const std::string& s) {
+  if (s == "auto") return IoBackendKind::kAuto;
+  if (s == "io_uring") return IoBackendKind::kUring;
+  if (s == "threadpool") return IoBackendKind::kThreadPool;
+  throw nb::value_error("io_backend must be 'auto', 'io_uring' or 'threadpool'");
+}
+
+DirectIoMode ParseDirect(nb::handle h) {
+  if (nb::isinstance<nb::bool_>(h)) {
+    return nb::cast<bool>(h) ? DirectIoMode::kOn : DirectIoMode::kOff;
+  }
+  if (nb::isinstance<nb::str>(h) && nb::cast<std::string>(h) == "auto") return DirectIoMode::kAuto;
+  throw nb::value_error("direct_io must be True, False or 'auto'");
+}
+
+std::string Key(nb::handle h) {
+  if (!nb::isinstance<nb::bytes>(h)) throw nb::type_error("keys must be bytes");
+  nb::bytes b = nb::borrow<nb::bytes>(h);
+  return std::string(b.c_str(), b.size());
+}
+
+class PyStore {
+ public:
+  PyStore(const std::string& root, const std::string& fingerprint_json, int read_threads,
+          int write_threads, const std::string& io_backend, nb::handle direct_io, bool verify,
+          bool durable, double touch_interval_s, uint64_t max_queued_write_bytes,
+          size_t max_pending_jobs, double lookup_cache_s, size_t chunk_bytes)
+      : chunk_bytes_(chunk_bytes) {
+    Fingerprint fp;
+    Status s = Fingerprint::FromJson(fingerprint_json, &fp);
+    if (!s.ok()) throw nb::value_error(s.ToString().c_str());
+    if (touch_interval_s < 0 || lookup_cache_s < 0) {
+      throw nb::value_error("intervals must be >= 0");
+    }
+    StoreOptions o;
+    o.read_threads = read_threads;
+    o.write_threads = write_threads;
+    o.io_backend = ParseBackend(io_backend);
+    o.direct_io = ParseDirect(direct_io);
+    o.verify = verify;
+    o.durable = durable;
+    o.touch_interval_ns = static_cast<int64_t>(touch_interval_s * 1e9);
+    o.max_queued_write_bytes = max_queued_write_bytes;
+    o.max_pending_jobs = max_pending_jobs;
+    o.lookup_cache_ns = static_cast<int64_t>(lookup_cache_s * 1e9);
+    {
+      nb::gil_scoped_release release;
+      s = Store::Open(root, fp, o, &store_);
+    }
+    if (s.IsInvalidArgument()) throw nb::value_error(s.ToString().c_str());
+    if (!s.ok()) throw std::runtime_error(s.ToString());
+  }
+
+  bool Put(nb::bytes key, nb::handle data) {
+    std::string k(key.c_str(), key.size());
+    BufferRef ref = Acquire(data, false);
+    Store* s = store();
+    nb::gil_scoped_release release;
+    return s->Put(k, ref.data(), ref.size());
+  }
+
+  bool Get(nb::bytes key, nb::handle out) {
+    std::string k(key.c_str(), key.size());
+    BufferRef ref = Acquire(out, true);
+    Store* s = store();
+    nb::gil_scoped_release release;
+    return s->Get(k, ref.data(), ref.size());
+  }
+
+  std::vector<bool> Contains(nb::handle keys) {
+    std::vector<std::string> ks = Keys(keys);
+    Store* s = store();
+    nb::gil_scoped_release release;
+    return s->Contains(ks);
+  }
+
+  uint64_t SubmitPut(nb::handle keys, nb::handle buffers) {
+    std::vector<std::string> ks = Keys(keys);
+    std::vector<BufferRef> refs = Buffers(buffers, ks.size(), false);
+    std::vector<PutRequest> reqs(ks.size());
+    for (size_t i = 0; i < ks.size(); ++i) {
+      reqs[i] = PutRequest{std::move(ks[i]), refs[i].data(), refs[i].size()};
+    }
+    uint64_t id = store()->SubmitPut(std::move(reqs));
+    if (id != 0) held_[id] = std::move(refs);
+    return id;
+  }
+
+  uint64_t SubmitGet(nb::handle keys, nb::handle buffers) {
+    std::vector<std::string> ks = Keys(keys);
+    std::vector<BufferRef> refs = Buffers(buffers, ks.size(), true);
+    std::vector<GetRequest> reqs(ks.size());
+    for (size_t i = 0; i < ks.size(); ++i) {
+      reqs[i] = GetRequest{std::move(ks[i]), refs[i].data(), refs[i].size()};
+    }
+    uint64_t id = store()->SubmitGet(std::move(reqs));
+    if (id != 0) held_[id] = std::move(refs);
+    return id;
+  }
+
+  uint64_t SubmitContains(nb::handle keys) { return store()->SubmitContains(Keys(keys)); }
+
+  std::vector<std::tuple<uint64_t, std::string, std::vector<bool>>> Poll(size_t max_results) {
+    std::vector<JobResult> done;
+    store()->Poll(&done, max_results);
+    std::vector<std::tuple<uint64_t, std::string, std::vector<bool>>> out;
+    for (JobResult& r : done) {
+      held_.erase(r.job_id);  // the engine is done with the buffers
+      out.emplace_back(r.job_id, KindName(r.kind), std::move(r.ok));
+    }
+    return out;
+  }
+
+  nb::object Wait(uint64_t job_id, double timeout_s) {
+    JobResult r;
+    bool ok;
+    Store* s = store();
+    {
+      nb::gil_scoped_release release;
+      ok = s->Wait(job_id, &r, timeout_s < 0 ? -1 : static_cast<int64_t>(timeout_s * 1e9));
+    }
+    if (!ok) return nb::none();
+    held_.erase(job_id);
+    return nb::cast(r.ok);
+  }
+
+  nb::dict Stats() {
+    nb::dict d;
+    for (const auto& [k, v] : store()->MetricsMap()) d[k.c_str()] = v;
+    d["namespace_dir"] = store()->namespace_dir();
+    d["io_backend"] = std::string(store()->io_backend_name());
+    d["direct_io"] = store()->direct_io();
+    d["usable"] = store()->usable();
+    return d;
+  }
+
+  std::string MetricsText() { return store()->MetricsText(); }
+  std::string NamespaceDir() { return store()->namespace_dir(); }
+  std::string IoBackend() { return store()->io_backend_name(); }
+  bool DirectIo() { return store()->direct_io(); }
+  bool Usable() { return store()->usable(); }
+  bool Closed() const { return store_ == nullptr; }
+
+  void Close() {
+    if (store_ == nullptr) return;
+    {
+      nb::gil_scoped_release release;
+      store_->Close();  // every queued job finishes; buffers are then free
+    }
+    held_.clear();
+    store_.reset();
+  }
+
+ private:
+  Store* store() {
+    if (store_ == nullptr) throw nb::value_error("store is closed");
+    return store_.get();
+  }
+
+  BufferRef Acquire(nb::handle h, bool writable) {
+    BufferRef ref;
+    // (owner, address, nbytes): what kvtier's Python layer passes for torch
+    // tensors, which do not implement the buffer protocol.
+    if (nb::isinstance<nb::tuple>(h) && nb::len(h) == 3) {
+      nb::tuple t = nb::borrow<nb::tuple>(h);
+      ref.FromAddress(t[0].ptr(), nb::cast<size_t>(t[1]), nb::cast<size_t>(t[2]));
+    } else {
+      std::string error;
+      if (!ref.FromBuffer(h.ptr(), writable, &error)) throw nb::type_error(error.c_str());
+    }
+    if (chunk_bytes_ != 0 && ref.size() != chunk_bytes_) {
+      throw nb::value_error(("buffer is " + std::to_string(ref.size()) +
+                             " bytes; this store's chunk_bytes is " + std::to_string(chunk_bytes_))
+                                .c_str());
+    }
+    return ref;
+  }
+
+  std::vector<std::string> Keys(nb::handle keys) {
+    std::vector<std::string> out;
+    for (nb::handle k : keys) out.push_back(Key(k));
+    return out;
+  }
+
+  std::vector<BufferRef> Buffers(nb::handle buffers, size_t n, bool writable) {
+    std::vector<BufferRef> refs;
+    for (nb::handle b : buffers) refs.push_back(Acquire(b, writable));
+    if (refs.size() != n) throw nb::value_error("keys and buffers differ in length");
+    return refs;
+  }
+
+  std::unique_ptr<Store> store_;
+  size_t chunk_bytes_;
+  // Buffers of submitted jobs, released when the job is collected. Only
+  // touched with the GIL held.
+  std::unordered_map<uint64_t, std::vector<BufferRef>> held_;
+};
+
+}  // namespace
+
+NB_MODULE(_kvtier, m) {
+  m.doc() = "kvtier: shared-filesystem KV-cache chunk store (native core)";
+  nb::class_<PyStore>(m, "_Store")
+      .def(nb::init<const std::string&, const std::string&, int, int, const std::string&,
+                    nb::handle, bool, bool, double, uint64_t, size_t, double, size_t>(),
+           nb::arg("root"), nb::arg("fingerprint_json"), nb::arg("read_threads"),
+           nb::arg("write_threads"), nb::arg("io_backend"), nb::arg("direct_io").none(),
+           nb::arg("verify"), nb::arg("durable"), nb::arg("touch_interval_s"),
+           nb::arg("max_queued_write_bytes"), nb::arg("max_pending_jobs"),
+           nb::arg("lookup_cache_s"), nb::arg("chunk_bytes"))
+      .def("put", &PyStore::Put)
+      .def("get", &PyStore::Get)
+      .def("contains", &PyStore::Contains)
+      .def("submit_put", &PyStore::SubmitPut)
+      .def("submit_get", &PyStore::SubmitGet)
+      .def("submit_contains", &PyStore::SubmitContains)
+      .def("poll", &PyStore::Poll, nb::arg("max_results") = 1 << 20)
+      .def("wait", &PyStore::Wait, nb::arg("job_id"), nb::arg("timeout_s") = -1.0)
+      .def("stats", &PyStore::Stats)
+      .def("metrics_text", &PyStore::MetricsText)
+      .def("close", &PyStore::Close)
+      .def_prop_ro("namespace_dir", &PyStore::NamespaceDir)
+      .def_prop_ro("io_backend", &PyStore::IoBackend)
+      .def_prop_ro("direct_io", &PyStore::DirectIo)
+      .def_prop_ro("usable", &PyStore::Usable)
+      .def_prop_ro("closed", &PyStore::Closed);
+}
+
+}  // namespace kvtier::python

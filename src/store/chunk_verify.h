@@ -1,0 +1,50 @@
+// Offline verification of chunk files (the CLI's `inspect` and `verify`):
+// the key is not known in advance, so read the header first, then run the
+// same ReadChunk path the store uses for loads.
+#ifndef KVTIER_SRC_STORE_CHUNK_VERIFY_H_
+#define KVTIER_SRC_STORE_CHUNK_VERIFY_H_
+
+#include <functional>
+#include <string>
+
+#include "format/chunk_format.h"
+#include "kvtier/env.h"
+
+namespace kvtier {
+
+struct ChunkReport {
+  std::string path;
+  bool ok = false;
+  VerifyError why = VerifyError::kNone;
+  std::string error;  // I/O problems and misplacement
+  bool header_valid = false;
+  ChunkHeader header;
+  uint64_t file_size = 0;
+  bool removed = false;
+};
+
+// Verifies one chunk file. With expected_fp set (non-zero), the header's
+// fingerprint must match it; the file name must match the header's key.
+ChunkReport VerifyChunkFile(Env* env, const std::string& path, const Hash128* expected_fp,
+                            bool delete_bad);
+
+struct TreeStats {
+  uint64_t namespaces = 0;
+  uint64_t chunks = 0;
+  uint64_t chunk_bytes = 0;
+  uint64_t temp_files = 0;
+  uint64_t other_files = 0;
+  int64_t oldest_atime_ns = 0;
+  int64_t newest_atime_ns = 0;
+};
+
+// Walks ROOT/<namespace>/<aa>/<bb>/ without following symlinks and calls
+// visit(namespace_dir, file_path, info) for every regular file below the
+// fan-out directories.
+Status WalkChunkTree(Env* env, const std::string& root,
+                     const std::function<void(const std::string&, const std::string&,
+                                              const std::string&, const FileInfo&)>& visit);
+
+}  // namespace kvtier
+
+#endif  // KVTIER_SRC_STORE_CHUNK_VERIFY_H_
