@@ -36,6 +36,7 @@ template <typename Fn>
 double Parallel(int threads, Fn fn) {
   auto start = Clock::now();
   std::vector<std::thread> ts;
+  ts.reserve(static_cast<size_t>(threads));
   for (int t = 0; t < threads; ++t) ts.emplace_back(fn, t);
   for (auto& th : ts) th.join();
   return Seconds(start, Clock::now());

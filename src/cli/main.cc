@@ -9,7 +9,9 @@
 #include "evictor/evictor_main.h"
 #endif
 
-int main(int argc, char** argv) {
+namespace {
+
+int Main(int argc, char** argv) {
 #ifdef KVTIER_HAVE_EVICTOR
   // `kvtier evict ...` is the evictor with the same flags.
   if (argc >= 2 && std::string(argv[1]) == "evict") {
@@ -75,4 +77,15 @@ int main(int argc, char** argv) {
     return kvtier::cli::BenchCommand(bench_args);
   }
   return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "kvtier: %s\n", e.what());
+    return 2;
+  }
 }

@@ -14,7 +14,7 @@ constexpr size_t kContainsPerTask = 64;
 StoreImpl::StoreImpl(Env* env, StoreOptions options, std::string ns_dir, const Fingerprint& fp,
                      uint64_t writer_id, bool usable, bool direct, bool use_uring)
     : env_(env),
-      options_(std::move(options)),
+      options_(options),
       ns_dir_(std::move(ns_dir)),
       usable_(usable),
       use_uring_(use_uring),

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what kvtier needs to build and test, idempotently: Debian packages
+# (only when one is missing) and a Python virtual environment kept outside
+# the checkout so repeated runs on one machine reuse it.
+# Sourced by tools/demo.sh and tools/test.sh; exports KVTIER_PY.
+set -euo pipefail
+
+APT_PACKAGES=(build-essential cmake ninja-build pkg-config liburing-dev libxxhash-dev
+  nlohmann-json3-dev libcli11-dev libgtest-dev googletest fio clang-format clang-tidy
+  python3-venv)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+KVTIER_VENV="${KVTIER_VENV:-$HOME/.cache/kvtier/venv}"
+if [ ! -x "$KVTIER_VENV/bin/python" ]; then
+  mkdir -p "$(dirname "$KVTIER_VENV")"
+  python3 -m venv "$KVTIER_VENV"
+fi
+KVTIER_PY="$KVTIER_VENV/bin/python"
+export KVTIER_PY
+req="$(dirname "${BASH_SOURCE[0]}")/requirements-dev.txt"
+stamp="$KVTIER_VENV/.kvtier-req-$(sha1sum "$req" | cut -c1-12)"
+if [ ! -f "$stamp" ]; then
+  "$KVTIER_PY" -m pip install -q --upgrade pip
+  "$KVTIER_PY" -m pip install -q -r "$req"
+  touch "$stamp"
+fi

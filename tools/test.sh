@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Set-up command 2: install, build and run every test: C++ unit tests (plain
+# and under ASan+UBSan), formatting and lint checks, then the Python tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source tools/setup.sh
+JOBS="${JOBS:-2}"
+
+echo "== build (release) and unit tests"
+cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+ninja -C build/release
+ctest --test-dir build/release -j"$JOBS" --output-on-failure
+
+echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DKVTIER_SANITIZE=ON >/dev/null
+ninja -C build/asan
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build/asan -j"$JOBS" --output-on-failure
+
+echo "== format and lint"
+tools/lint.sh build/release
+
+echo "== Python package and tests"
+"$KVTIER_PY" -m pip install -q --no-build-isolation .
+"$KVTIER_PY" -m ruff check python tests/python bench
+"$KVTIER_PY" -m pytest -q tests/python
