@@ -28,10 +28,19 @@ if [ ! -x "$KVTIER_VENV/bin/python" ]; then
 fi
 KVTIER_PY="$KVTIER_VENV/bin/python"
 export KVTIER_PY
-req="$(dirname "${BASH_SOURCE[0]}")/requirements-dev.txt"
-stamp="$KVTIER_VENV/.kvtier-req-$(sha1sum "$req" | cut -c1-12)"
+# The vLLM release kvtier's tier is written and tested against.
+VLLM_VERSION=0.33.0
+TORCH_VERSION=2.13.0
+tools="$(dirname "${BASH_SOURCE[0]}")"
+stamp="$KVTIER_VENV/.kvtier-req-$(cat "$tools"/requirements-*.txt "$tools/setup.sh" | sha1sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
+  echo "setup: installing Python dependencies into $KVTIER_VENV (first run takes minutes)"
   "$KVTIER_PY" -m pip install -q --upgrade pip
-  "$KVTIER_PY" -m pip install -q -r "$req"
+  "$KVTIER_PY" -m pip install -q -r "$tools/requirements-dev.txt"
+  # CPU build of torch first, so nothing below pulls a CUDA build.
+  "$KVTIER_PY" -m pip install -q "torch==$TORCH_VERSION"
+  "$KVTIER_PY" -m pip install -q --no-deps "vllm==$VLLM_VERSION"
+  "$KVTIER_PY" -m pip install -q -r "$tools/requirements-vllm.txt"
+  "$KVTIER_PY" -c "import vllm.v1.kv_offload.tiering.spec" 2>/dev/null
   touch "$stamp"
 fi

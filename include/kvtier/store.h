@@ -91,10 +91,11 @@ class Store {
   // then collects it. False if it timed out or the id is unknown.
   virtual bool Wait(uint64_t job_id, JobResult* result, int64_t timeout_ns) = 0;
 
-  // Synchronous conveniences: submit one job and wait for it.
-  bool Put(std::string_view key, const void* data, size_t len);
-  bool Get(std::string_view key, void* buf, size_t len);
-  std::vector<bool> Contains(const std::vector<std::string>& keys);
+  // Synchronous conveniences: submit one job and wait for it. Their jobs
+  // are never returned by Poll, so they mix safely with the async interface.
+  virtual bool Put(std::string_view key, const void* data, size_t len) = 0;
+  virtual bool Get(std::string_view key, void* buf, size_t len) = 0;
+  virtual std::vector<bool> Contains(const std::vector<std::string>& keys) = 0;
 
   virtual std::string MetricsText() const = 0;
   virtual std::map<std::string, double> MetricsMap() const = 0;

@@ -21,6 +21,7 @@ struct Job {
   // One byte per key (not vector<bool>: workers write neighbours concurrently).
   std::unique_ptr<std::atomic<uint8_t>[]> ok;
   size_t size = 0;
+  bool pollable = true;  // false for the synchronous helpers' jobs
   std::atomic<size_t> remaining{0};
 };
 

@@ -75,7 +75,7 @@ uint64_t StoreImpl::Enqueue(const std::shared_ptr<Job>& job, std::vector<Task> t
   size_t unqueued = job->size;
   for (Task& t : tasks) unqueued -= t.end - t.begin;
   job->remaining.store(job->size, std::memory_order_relaxed);
-  if (job->size == 0) finished_.push_back(job->id);
+  if (job->size == 0 && job->pollable) finished_.push_back(job->id);
   auto& queue = write ? write_queue_ : read_queue_;
   for (Task& t : tasks) queue.push_back(std::move(t));
   metrics_.read_queue_depth->Set(static_cast<int64_t>(read_queue_.size()));
@@ -90,7 +90,43 @@ uint64_t StoreImpl::Enqueue(const std::shared_ptr<Job>& job, std::vector<Task> t
 }
 
 uint64_t StoreImpl::SubmitPut(std::vector<PutRequest> requests) {
+  return PutJob(std::move(requests), true);
+}
+
+uint64_t StoreImpl::SubmitGet(std::vector<GetRequest> requests) {
+  return GetJob(std::move(requests), true);
+}
+
+uint64_t StoreImpl::SubmitContains(std::vector<std::string> keys) {
+  return ContainsJob(std::move(keys), true);
+}
+
+bool StoreImpl::Put(std::string_view key, const void* data, size_t len) {
+  std::vector<PutRequest> reqs(1);
+  reqs[0] = PutRequest{std::string(key), data, len};
+  uint64_t id = PutJob(std::move(reqs), false);
+  JobResult r;
+  return id != 0 && Wait(id, &r, -1) && r.all_ok();
+}
+
+bool StoreImpl::Get(std::string_view key, void* buf, size_t len) {
+  std::vector<GetRequest> reqs(1);
+  reqs[0] = GetRequest{std::string(key), buf, len};
+  uint64_t id = GetJob(std::move(reqs), false);
+  JobResult r;
+  return id != 0 && Wait(id, &r, -1) && r.all_ok();
+}
+
+std::vector<bool> StoreImpl::Contains(const std::vector<std::string>& keys) {
+  uint64_t id = ContainsJob(keys, false);
+  JobResult r;
+  if (id == 0 || !Wait(id, &r, -1)) return std::vector<bool>(keys.size(), false);
+  return r.ok;
+}
+
+uint64_t StoreImpl::PutJob(std::vector<PutRequest> requests, bool pollable) {
   auto job = NewJob(JobKind::kPut, requests.size());
+  job->pollable = pollable;
   job->puts = std::move(requests);
   std::vector<Task> tasks;
   {
@@ -111,16 +147,18 @@ uint64_t StoreImpl::SubmitPut(std::vector<PutRequest> requests) {
   return Enqueue(job, std::move(tasks), /*write=*/true);
 }
 
-uint64_t StoreImpl::SubmitGet(std::vector<GetRequest> requests) {
+uint64_t StoreImpl::GetJob(std::vector<GetRequest> requests, bool pollable) {
   auto job = NewJob(JobKind::kGet, requests.size());
+  job->pollable = pollable;
   job->gets = std::move(requests);
   std::vector<Task> tasks;
   for (size_t i = 0; i < job->size; ++i) tasks.push_back(Task{job, i, i + 1});
   return Enqueue(job, std::move(tasks), /*write=*/false);
 }
 
-uint64_t StoreImpl::SubmitContains(std::vector<std::string> keys) {
+uint64_t StoreImpl::ContainsJob(std::vector<std::string> keys, bool pollable) {
   auto job = NewJob(JobKind::kContains, keys.size());
+  job->pollable = pollable;
   job->keys = std::move(keys);
   std::vector<Task> tasks;
   for (size_t i = 0; i < job->size; i += kContainsPerTask) {
@@ -265,7 +303,7 @@ void StoreImpl::FinishKeys(Job* job, size_t n) {
   if (job->remaining.fetch_sub(n, std::memory_order_acq_rel) != n) return;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    finished_.push_back(job->id);
+    if (job->pollable) finished_.push_back(job->id);
   }
   done_cv_.notify_all();
 }

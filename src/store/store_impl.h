@@ -27,6 +27,9 @@ class StoreImpl final : public Store {
   uint64_t SubmitGet(std::vector<GetRequest> requests) override;
   uint64_t SubmitContains(std::vector<std::string> keys) override;
   void Poll(std::vector<JobResult>* results, size_t max_results) override;
+  bool Put(std::string_view key, const void* data, size_t len) override;
+  bool Get(std::string_view key, void* buf, size_t len) override;
+  std::vector<bool> Contains(const std::vector<std::string>& keys) override;
   bool Wait(uint64_t job_id, JobResult* result, int64_t timeout_ns) override;
   std::string MetricsText() const override { return metrics_.registry.RenderPrometheus(); }
   std::map<std::string, double> MetricsMap() const override;
@@ -41,6 +44,9 @@ class StoreImpl final : public Store {
  private:
   std::shared_ptr<Job> NewJob(JobKind kind, size_t size);
   uint64_t Enqueue(const std::shared_ptr<Job>& job, std::vector<Task> tasks, bool write);
+  uint64_t PutJob(std::vector<PutRequest> requests, bool pollable);
+  uint64_t GetJob(std::vector<GetRequest> requests, bool pollable);
+  uint64_t ContainsJob(std::vector<std::string> keys, bool pollable);
   void WorkerLoop(bool writer);
   void Run(ChunkIoContext* ctx, const Task& task);
   void RunGet(ChunkIoContext* ctx, Job* job, size_t i);

@@ -88,27 +88,4 @@ Status Store::Open(const std::string& root, const Fingerprint& fingerprint,
   return Status::OK();
 }
 
-bool Store::Put(std::string_view key, const void* data, size_t len) {
-  std::vector<PutRequest> reqs(1);
-  reqs[0] = PutRequest{std::string(key), data, len};
-  uint64_t id = SubmitPut(std::move(reqs));
-  JobResult r;
-  return id != 0 && Wait(id, &r, -1) && r.all_ok();
-}
-
-bool Store::Get(std::string_view key, void* buf, size_t len) {
-  std::vector<GetRequest> reqs(1);
-  reqs[0] = GetRequest{std::string(key), buf, len};
-  uint64_t id = SubmitGet(std::move(reqs));
-  JobResult r;
-  return id != 0 && Wait(id, &r, -1) && r.all_ok();
-}
-
-std::vector<bool> Store::Contains(const std::vector<std::string>& keys) {
-  uint64_t id = SubmitContains(keys);
-  JobResult r;
-  if (id == 0 || !Wait(id, &r, -1)) return std::vector<bool>(keys.size(), false);
-  return r.ok;
-}
-
 }  // namespace kvtier

@@ -1,0 +1,287 @@
+"""kvtier as a secondary (shared-storage) tier of vLLM's TieringOffloadingSpec.
+
+Enable with configuration only::
+
+    --kv-transfer-config '{"kv_connector":"OffloadingConnector","kv_role":"kv_both",
+      "kv_connector_extra_config":{"spec_name":"TieringOffloadingSpec",
+        "cpu_bytes_to_use":...,"block_size":256,
+        "secondary_tiers":[{"type":"KvtierTier","module_path":"kvtier.vllm",
+                            "root_dir":"/mnt/lustre/kv-cache"}]}}'
+
+vLLM keeps its CPU-RAM tier; this tier moves chunks between that tier's
+slots and the shared directory. Every method returns without waiting on the
+filesystem: stores and loads are native jobs spread over all I/O threads,
+lookups are batched existence checks resolved off the scheduler thread.
+Written against vLLM 0.33.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from vllm.v1.kv_offload.base import (
+    LookupResult,
+    Medium,
+    OffloadKey,
+    ReqContext,
+    RequestOffloadingContext,
+    ScheduleEndContext,
+)
+from vllm.v1.kv_offload.tiering.async_lookup import AsyncLookupManager
+from vllm.v1.kv_offload.tiering.base import JobResult, SecondaryTierManager, TransferJob
+
+import kvtier
+
+if TYPE_CHECKING:
+    from vllm.v1.kv_offload.base import OffloadingSpec
+    from vllm.v1.kv_offload.tiering.backpressure import BackpressureDetector
+
+# Tier options (beside vLLM's own "type", "module_path", "locality",
+# "backpressure") and their defaults. Anything else is an error.
+TIER_OPTIONS: dict[str, Any] = {
+    "root_dir": None,  # required: the shared cache directory
+    "read_threads": 16,
+    "write_threads": 16,
+    "io_backend": "auto",  # "auto" | "io_uring" | "threadpool"
+    "direct_io": "auto",  # "auto" | true | false
+    "verify": True,  # checksum every load (a mismatch is a miss)
+    "durable": False,  # fsync each chunk before reporting it stored
+    "touch_interval_s": 60.0,  # atime refresh rate limit, for the evictor's LRU
+    "max_queued_write_bytes": 4 << 30,  # over it, stores are dropped and counted
+    "lookup_cache_s": 1.0,  # how long an existence verdict is reused natively
+    "hash_algo": "sha256",  # must equal vLLM's --prefix-caching-hash-algo
+    "cache_salt": "",  # tenant isolation: different salts never share chunks
+    "model_revision": "",  # e.g. the HF commit; part of the fingerprint
+}
+_CRYPTO_HASHES = {"sha256", "sha256_cbor", "xxhash", "xxhash_cbor"}
+
+
+def vllm_version_family() -> str:
+    import vllm
+
+    parts = vllm.__version__.split(".")
+    return ".".join(parts[:2])
+
+
+def build_fingerprint(
+    spec: OffloadingSpec, chunk_bytes: int, options: dict[str, Any]
+) -> dict[str, Any]:
+    """Everything two engines must agree on to share a chunk.
+
+    Model, revision, KV dtype, every KV cache group (its layer names and
+    tokens per block), tokens per hash and blocks per chunk, the bytes of a
+    chunk (which pins the layout), the parallel layout (unless vLLM says the
+    block is parallelism-agnostic), the block-hash algorithm, PYTHONHASHSEED
+    when that algorithm needs it, and the tenant salt.
+    """
+    cfg = spec.config
+    fp: dict[str, Any] = {
+        "engine": "vllm",
+        "engine_version_family": vllm_version_family(),
+        "model": cfg.model.name,
+        "model_revision": str(options["model_revision"]),
+        "kv_dtype": str(cfg.model.dtype),
+        "kv_cache_groups": [
+            {"tokens_per_block": g.tokens_per_block, "layer_names": list(g.layer_names)}
+            for g in cfg.groups
+        ],
+        "tokens_per_hash": cfg.cache.tokens_per_hash,
+        "blocks_per_chunk": cfg.cache.blocks_per_chunk,
+        "chunk_bytes": chunk_bytes,
+        "canonical_layout": bool(cfg.canonical_layout),
+        "kv_cache_layout": cfg.kv_cache_layout,
+        "hash_algo": str(options["hash_algo"]),
+        "cache_salt": str(options["cache_salt"]),
+        "format": 1,
+    }
+    par = cfg.parallel
+    if not (par.is_parallelism_agnostic or cfg.replicated_layout):
+        fp["parallel"] = {
+            "tp": par.tp_size,
+            "pp": par.pp_size,
+            "pcp": par.pcp_size,
+            "dcp": par.dcp_size,
+            "rank": par.rank,
+        }
+    # PYTHONHASHSEED, when set, reseeds the block-hash chain on every engine.
+    fp["pythonhashseed"] = os.environ.get("PYTHONHASHSEED", "")
+    if fp["hash_algo"] not in _CRYPTO_HASHES:
+        seed = os.environ.get("PYTHONHASHSEED")
+        if seed is None:
+            raise ValueError(
+                f"hash_algo {fp['hash_algo']!r} is seeded per process: set PYTHONHASHSEED "
+                "to the same value on every engine that shares this cache"
+            )
+    return fp
+
+
+class _Lookups(AsyncLookupManager):
+    """vLLM's batching/RETRY state machine, answered by kvtier's parallel,
+    cached existence checks (GIL released)."""
+
+    def __init__(self, store: kvtier.Store, tier_type: str) -> None:
+        super().__init__(tier_type=tier_type)
+        self._store = store
+
+    def batch_lookup(self, keys: list[OffloadKey], req_context: ReqContext) -> Iterable[bool]:
+        return self._store.contains(keys)
+
+
+@dataclass
+class _Pending:
+    vllm_job_id: int
+    keys: list[OffloadKey]
+    is_load: bool
+    submitted: float
+
+
+class KvtierTier(SecondaryTierManager):
+    """Shared-filesystem tier backed by a kvtier Store."""
+
+    medium: ClassVar[Medium] = Medium.STORAGE
+
+    def __init__(
+        self,
+        offloading_spec: OffloadingSpec,
+        primary_kv_view: memoryview,
+        tier_type: str,
+        backpressure_detector: BackpressureDetector | None = None,
+        locality: str | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(offloading_spec, primary_kv_view, tier_type, backpressure_detector)
+        unknown = sorted(set(options) - set(TIER_OPTIONS))
+        if unknown:
+            raise ValueError(
+                f"unknown kvtier tier option(s) {unknown}; known: {sorted(TIER_OPTIONS)}"
+            )
+        opts = {**TIER_OPTIONS, **options}
+        if not opts["root_dir"]:
+            raise ValueError("kvtier tier needs 'root_dir' (the shared cache directory)")
+        if locality is not None:
+            from vllm.v1.kv_offload.base import Locality
+
+            self.locality = Locality(locality)
+        self._chunk_bytes = self.block_size_bytes
+        self._slots = primary_kv_view.cast("B") if primary_kv_view.ndim != 1 else primary_kv_view
+        self.fingerprint = build_fingerprint(offloading_spec, self._chunk_bytes, opts)
+        os.makedirs(opts["root_dir"], exist_ok=True)
+        self.store = kvtier.Store(
+            opts["root_dir"],
+            self.fingerprint,
+            read_threads=int(opts["read_threads"]),
+            write_threads=int(opts["write_threads"]),
+            io_backend=str(opts["io_backend"]),
+            direct_io=opts["direct_io"],
+            verify=bool(opts["verify"]),
+            durable=bool(opts["durable"]),
+            touch_interval_s=float(opts["touch_interval_s"]),
+            max_queued_write_bytes=int(opts["max_queued_write_bytes"]),
+            lookup_cache_s=float(opts["lookup_cache_s"]),
+            chunk_bytes=self._chunk_bytes,
+        )
+        self._lookups = _Lookups(self.store, tier_type)
+        self._pending: dict[int, _Pending] = {}  # native job id -> vLLM job
+        self._finished: list[JobResult] = []
+
+    # Lookups ---------------------------------------------------------------------
+    def lookup(self, key: OffloadKey, req_context: ReqContext) -> LookupResult:
+        found = self._lookups.lookup(key, req_context)
+        if found is None:
+            return LookupResult.RETRY
+        return LookupResult.HIT if found else LookupResult.MISS
+
+    def on_new_request(self, req_context: ReqContext) -> RequestOffloadingContext:
+        return RequestOffloadingContext()
+
+    def on_request_finished(self, req_context: ReqContext) -> None:
+        self._lookups.cleanup(req_context.req_id)
+
+    def on_schedule_end(self, context: ScheduleEndContext) -> None:
+        self._lookups.flush()
+
+    # Transfers ---------------------------------------------------------------------
+    def _slot_views(self, chunk_ids: Iterable[int]) -> list[memoryview]:
+        b = self._chunk_bytes
+        return [self._slots[int(c) * b : (int(c) + 1) * b] for c in chunk_ids]
+
+    def submit_store(self, job_metadata: TransferJob) -> None:
+        keys = list(job_metadata.keys)
+        native = self.store.submit_put(keys, self._slot_views(job_metadata.chunk_ids))
+        self._track(native, job_metadata.job_id, keys, is_load=False)
+
+    def submit_load(self, job_metadata: TransferJob) -> None:
+        keys = list(job_metadata.keys)
+        native = self.store.submit_get(keys, self._slot_views(job_metadata.chunk_ids))
+        self._track(native, job_metadata.job_id, keys, is_load=True)
+
+    def _track(self, native: int, job_id: int, keys: list[OffloadKey], is_load: bool) -> None:
+        now = time.monotonic()
+        if native == 0:  # refused: too many pending jobs; nothing was queued
+            self._finish(_Pending(job_id, keys, is_load, now), [False] * len(keys))
+            return
+        self._pending[native] = _Pending(job_id, keys, is_load, now)
+
+    def _finish(self, job: _Pending, ok: list[bool]) -> None:
+        done = sum(ok)
+        success = done == len(ok)
+        successful_keys = None
+        if job.is_load and not success:
+            # vLLM recomputes exactly the keys that failed; forget their
+            # HIT verdicts so the scheduler does not retry a doomed load.
+            self._lookups.mark_miss([k for k, good in zip(job.keys, ok) if not good])
+            kept = tuple(k for k, good in zip(job.keys, ok) if good)
+            successful_keys = kept or None
+        self._finished.append(
+            JobResult(
+                job_id=job.vllm_job_id,
+                success=success,
+                successful_keys=successful_keys,
+                transfer_time=time.monotonic() - job.submitted,
+                transfer_bytes=done * self._chunk_bytes,
+            )
+        )
+
+    def get_finished_jobs(self) -> Iterable[JobResult]:
+        for r in self.store.poll():
+            job = self._pending.pop(r.job_id, None)
+            if job is not None:
+                self._finish(job, r.ok)
+        out, self._finished = self._finished, []
+        return out
+
+    def has_pending_work(self) -> bool:
+        return bool(self._pending)
+
+    def drain_jobs(self) -> None:
+        for native in list(self._pending):
+            ok = self.store.wait(native)
+            job = self._pending.pop(native)
+            # None: collected elsewhere (cannot happen: this tier is the only
+            # consumer); count it as failed rather than guess.
+            self._finish(job, ok if ok is not None else [False] * len(job.keys))
+
+    def shutdown(self) -> None:
+        self._lookups.shutdown()
+        self.store.close()
+
+    # Observability -----------------------------------------------------------------
+    def config_info(self) -> dict[str, str]:
+        return {}
+
+    def stats(self) -> dict[str, Any]:
+        """kvtier's own counters (hits, misses, verify failures, drops, ...)."""
+        return self.store.stats()
+
+    def metrics_text(self) -> str:
+        return self.store.metrics_text()
+
+
+# Short alias for configs: {"type": "KvtierTier", "module_path": "kvtier.vllm"}.
+__all__ = ["KvtierTier", "TIER_OPTIONS", "build_fingerprint"]
+
+
