@@ -110,8 +110,7 @@ def build_fingerprint(
     # PYTHONHASHSEED, when set, reseeds the block-hash chain on every engine.
     fp["pythonhashseed"] = os.environ.get("PYTHONHASHSEED", "")
     if fp["hash_algo"] not in _CRYPTO_HASHES:
-        seed = os.environ.get("PYTHONHASHSEED")
-        if seed is None:
+        if not fp["pythonhashseed"]:
             raise ValueError(
                 f"hash_algo {fp['hash_algo']!r} is seeded per process: set PYTHONHASHSEED "
                 "to the same value on every engine that shares this cache"

@@ -4,7 +4,6 @@ writers killed with SIGKILL at random points."""
 from __future__ import annotations
 
 import hashlib
-import os
 import random
 import signal
 import subprocess

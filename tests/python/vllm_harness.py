@@ -88,7 +88,8 @@ class Engine:
 
     def step(self, new=()) -> None:
         with self.mgr.lock:
-            self.mgr.on_schedule_end(ScheduleEndContext(new_req_ids=list(new), preempted_req_ids=()))
+            ctx = ScheduleEndContext(new_req_ids=list(new), preempted_req_ids=())
+            self.mgr.on_schedule_end(ctx)
 
     def store(self, keys, payloads) -> None:
         """GPU->CPU copy (simulated) then vLLM cascades to kvtier; waits for it."""
