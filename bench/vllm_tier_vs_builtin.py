@@ -1,0 +1,226 @@
+"""kvtier's vLLM tier vs vLLM's built-in `fs` tier: same workload, one run.
+
+Both tiers are built through vLLM's own SecondaryTierFactory over the same
+page-aligned primary region and driven with TransferJobs exactly as the
+TieringOffloadingManager submits them. For each directory:
+
+  store      one job storing a whole prefix (chunks of --chunk-mib)
+  lookup     time until every chunk of the prefix resolves to HIT
+  load-1     one request loading the whole prefix (what TTFT pays)
+  load-20    20 concurrent requests, each loading its share of the prefix
+
+Reports GB/s, p50/p99 job latency, CPU seconds per GB and lookup latency,
+and kvtier/builtin ratios. kvtier verifies a checksum on every load; the
+built-in tier has none.
+
+  python bench/vllm_tier_vs_builtin.py --dirs /dev/shm/kvb /var/tmp/kvb
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import mmap
+import os
+import platform
+import resource
+import shutil
+import time
+import types
+
+import numpy as np
+from vllm.v1.kv_offload.base import (
+    LookupResult,
+    OffloadingKVEventsConfig,
+    ReqContext,
+    ScheduleEndContext,
+    make_offload_key,
+)
+from vllm.v1.kv_offload.config import (
+    OffloadingCacheConfig,
+    OffloadingConfig,
+    OffloadingGroupConfig,
+    OffloadingModelConfig,
+    OffloadingParallelConfig,
+)
+from vllm.v1.kv_offload.tiering.base import TransferJob
+from vllm.v1.kv_offload.tiering.factory import SecondaryTierFactory
+
+MODELS = {  # bytes of a 256-token chunk (DESIGN.md / shared workloads)
+    "llama-3.3-70b-tp8": 327680 * 256 // 8,  # 10 MiB per rank
+    "llama-3.1-8b": 131072 * 256,  # 32 MiB
+}
+
+
+def cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def make_tier(kind: str, root: str, view: memoryview, chunk: int, threads: int):
+    cfg = OffloadingConfig(
+        groups=(OffloadingGroupConfig(16, ("model.layers.0.attn",), 0),),
+        worker_kv_bytes_per_block=chunk,
+        enable_kv_cache_events=False,
+        extra_config={},
+        engine_id=f"bench-{kind}",
+        model=OffloadingModelConfig("bench/model", "bfloat16"),
+        cache=OffloadingCacheConfig(256, 1),
+        parallel=OffloadingParallelConfig(0, 1, 1, 1, 1, 1, 0, 1, None, True),
+    )
+    spec = types.SimpleNamespace(
+        config=cfg,
+        blocks_per_chunk=1,
+        kv_events_config=OffloadingKVEventsConfig(False, False),
+    )
+    if kind == "builtin":
+        tier_cfg = {
+            "type": "fs",
+            "root_dir": root,
+            "n_read_threads": threads,
+            "n_write_threads": threads,
+        }
+    else:
+        tier_cfg = {
+            "type": "KvtierTier",
+            "module_path": "kvtier.vllm",
+            "root_dir": root,
+            "read_threads": threads,
+            "write_threads": threads,
+        }
+    return SecondaryTierFactory.create_secondary_tier(tier_cfg, view, spec)
+
+
+def run_jobs(tier, jobs: list[TransferJob], load: bool) -> tuple[float, list[float]]:
+    start = time.perf_counter()
+    submitted = {}
+    for job in jobs:
+        submitted[job.job_id] = time.perf_counter()
+        (tier.submit_load if load else tier.submit_store)(job)
+    latencies, done = [], 0
+    while done < len(jobs):
+        for r in tier.get_finished_jobs():
+            assert r.success, f"job {r.job_id} failed"
+            latencies.append(time.perf_counter() - submitted[r.job_id])
+            done += 1
+        time.sleep(0.0002)
+    return time.perf_counter() - start, latencies
+
+
+def bench_tier(kind: str, root: str, arr: np.ndarray, ref: np.ndarray, args) -> dict:
+    chunk = arr.shape[1]
+    n = arr.shape[0]
+    view = memoryview(arr)
+    tier = make_tier(kind, root, view, chunk, args.threads)
+    keys = [make_offload_key(i.to_bytes(32, "big"), 0) for i in range(n)]
+    ctx = ReqContext("bench")
+    ids = np.arange(n, dtype=np.int32)
+    gb = n * chunk / 1e9
+    out: dict = {}
+    jid = iter(range(1, 1 << 30))
+
+    c0 = cpu_seconds()
+    t, _ = run_jobs(tier, [TransferJob(next(jid), keys, ids, False, ctx)], load=False)
+    out["store_GBps"] = gb / t
+    out["store_cpu_s_per_GB"] = (cpu_seconds() - c0) / gb
+
+    t0 = time.perf_counter()
+    for _ in range(100000):
+        res = [tier.lookup(k, ctx) for k in keys]
+        if all(r is LookupResult.HIT for r in res):
+            break
+        tier.on_schedule_end(ScheduleEndContext((), ()))
+        time.sleep(0.0005)
+    out["lookup_all_hit_ms"] = (time.perf_counter() - t0) * 1e3
+    tier.on_request_finished(ctx)
+
+    arr[:] = 0
+    c0 = cpu_seconds()
+    t, _ = run_jobs(tier, [TransferJob(next(jid), keys, ids, True, ctx)], load=True)
+    out["load1_s"] = t
+    out["load1_GBps"] = gb / t
+    out["load1_cpu_s_per_GB"] = (cpu_seconds() - c0) / gb
+    assert (arr == ref).all(), f"{kind}: loaded bytes differ"
+
+    arr[:] = 0
+    shares = np.array_split(ids, args.concurrency)
+    jobs = [TransferJob(next(jid), [keys[i] for i in s], s, True, ctx) for s in shares]
+    c0 = cpu_seconds()
+    t, lat = run_jobs(tier, jobs, load=True)
+    out["load20_GBps"] = gb / t
+    out["load20_p50_ms"] = float(np.percentile(lat, 50) * 1e3)
+    out["load20_p99_ms"] = float(np.percentile(lat, 99) * 1e3)
+    out["load20_cpu_s_per_GB"] = (cpu_seconds() - c0) / gb
+    assert (arr == ref).all(), f"{kind}: loaded bytes differ (concurrent)"
+    tier.shutdown()
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dirs", nargs="+", default=["/dev/shm/kvtier-bench", "/var/tmp/kvtier-bench"])
+    p.add_argument("--model", choices=sorted(MODELS), default="llama-3.3-70b-tp8")
+    p.add_argument("--prefix-tokens", type=int, default=50000)
+    p.add_argument("--threads", type=int, default=16)
+    p.add_argument("--concurrency", type=int, default=20)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args()
+
+    chunk = MODELS[args.model]
+    n = -(-args.prefix_tokens // 256)
+    buf = mmap.mmap(-1, n * chunk)  # page-aligned, like vLLM's SharedOffloadRegion
+    arr = np.frombuffer(buf, dtype=np.uint8).reshape(n, chunk)
+    arr[:] = np.random.default_rng(0).integers(0, 255, size=arr.shape, dtype=np.uint8)
+    ref = arr.copy()
+    report = {
+        "model": args.model,
+        "chunk_bytes": chunk,
+        "chunks": n,
+        "threads": args.threads,
+        "machine": f"{platform.machine()} {os.cpu_count()} cores",
+        "date": time.strftime("%Y-%m-%d"),
+        "dirs": {},
+    }
+    for d in args.dirs:
+        row = {}
+        for kind in ("builtin", "kvtier"):
+            root = os.path.join(d, kind)
+            shutil.rmtree(root, ignore_errors=True)
+            os.makedirs(root)
+            row[kind] = bench_tier(kind, root, arr, ref, args)
+            shutil.rmtree(root, ignore_errors=True)
+        k, b = row["kvtier"], row["builtin"]
+        row["ratio"] = {
+            "store": k["store_GBps"] / b["store_GBps"],
+            "load1": k["load1_GBps"] / b["load1_GBps"],
+            "load20": k["load20_GBps"] / b["load20_GBps"],
+            "lookup_speedup": b["lookup_all_hit_ms"] / max(k["lookup_all_hit_ms"], 1e-9),
+        }
+        report["dirs"][d] = row
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    print(f"{args.model}: {n} chunks x {chunk / 2**20:.0f} MiB, {args.threads} threads")
+    for d, row in report["dirs"].items():
+        print(f"\n{d}")
+        cols = [
+            "store_GBps",
+            "load1_GBps",
+            "load20_GBps",
+            "load20_p50_ms",
+            "load20_p99_ms",
+            "load1_cpu_s_per_GB",
+            "lookup_all_hit_ms",
+        ]
+        print(f"  {'':8}" + "".join(f"{c:>20}" for c in cols))
+        for kind in ("builtin", "kvtier"):
+            print(f"  {kind:8}" + "".join(f"{row[kind][c]:>20.2f}" for c in cols))
+        r = row["ratio"]
+        print(
+            f"  kvtier/builtin: store {r['store']:.2f}x  load-1 {r['load1']:.2f}x  "
+            f"load-20 {r['load20']:.2f}x  lookup {r['lookup_speedup']:.2f}x faster"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+#include "evictor/deleter.h"
+
+#include <algorithm>
+
+#include "util/hash.h"
+
+namespace kvtier::evictor {
+
+Status Deleter::OpenDirChain(uint32_t dir, DirFd* out) const {
+  std::vector<std::string_view> parts = index_->Components(dir);
+  DirFd cur;
+  const DirFd* at = &root_;
+  for (std::string_view p : parts) {
+    DirFd next;
+    Status s = at->OpenChild(p, &next);
+    if (!s.ok()) return s;
+    EntryStat st;
+    s = next.StatSelf(&st);
+    if (!s.ok()) return s;
+    if (st.dev != root_dev_) return Status::NotSupported("another filesystem is mounted here");
+    cur = std::move(next);
+    at = &cur;
+  }
+  if (parts.empty()) return Status::InvalidArgument("the root itself holds no chunks");
+  *out = std::move(cur);
+  return Status::OK();
+}
+
+void Deleter::PrepareBatch(const std::vector<Candidate>& batch) {
+  open_.clear();
+  for (const Candidate& c : batch) {
+    if (open_.count(c.dir) != 0) continue;
+    OpenLeaf& leaf = open_[c.dir];
+    leaf.status = OpenDirChain(c.dir, &leaf.fd);
+    if (!leaf.status.ok()) continue;
+    std::vector<RawEntry> entries;
+    leaf.status = leaf.fd.List(&entries);
+    if (!leaf.status.ok()) continue;
+    const IndexedDir& d = index_->dir(c.dir);
+    const std::string& fanout = index_->dir(d.parent).name;
+    for (RawEntry& e : entries) {
+      if (!IsChunkName(d.layout, fanout, d.name, e.name)) continue;
+      leaf.names.emplace_back(Xxh3_64(e.name), std::move(e.name));
+    }
+    std::sort(leaf.names.begin(), leaf.names.end());
+  }
+}
+
+Verdict Deleter::DeleteChunk(const Candidate& c, const DeletePolicy& policy, uint64_t* freed,
+                             std::string* rel_path, Status* error) {
+  *freed = 0;
+  IndexedFile& f = index_->dir(c.dir).files[c.slot];
+  if (f.gone()) return Verdict::kVanished;
+  auto it = open_.find(c.dir);
+  if (it == open_.end() || !it->second.status.ok()) {
+    if (it != open_.end()) *error = it->second.status;
+    if (error->IsNotFound()) {
+      f.alloc = IndexedFile::kGone;
+      return Verdict::kVanished;
+    }
+    return Verdict::kError;
+  }
+  OpenLeaf& leaf = it->second;
+  auto n = std::lower_bound(leaf.names.begin(), leaf.names.end(),
+                            std::make_pair(f.name_hash, std::string()));
+  if (n == leaf.names.end() || n->first != f.name_hash) {
+    f.alloc = IndexedFile::kGone;  // renamed away or deleted by someone else
+    return Verdict::kVanished;
+  }
+  const std::string& name = n->second;
+  *rel_path = index_->RelPath(c.dir) + "/" + name;
+  if (before_recheck_) before_recheck_(*rel_path);
+
+  EntryStat st;
+  Status s = leaf.fd.StatAt(name, &st);
+  if (!s.ok() || !st.IsRegular() || st.dev != root_dev_) {
+    f.alloc = IndexedFile::kGone;
+    if (!s.ok() && !s.IsNotFound()) {
+      *error = s;
+      return Verdict::kError;
+    }
+    return Verdict::kVanished;
+  }
+  if (st.atime_ns != f.atime_ns) {
+    // Read since the scan: it moves back in the LRU order instead.
+    f.atime_ns = st.atime_ns;
+    f.change_ns = st.change_ns();
+    return Verdict::kSparedHot;
+  }
+  if (st.change_ns() > policy.now_ns - policy.min_age_ns) {
+    f.change_ns = st.change_ns();
+    return Verdict::kSparedYoung;
+  }
+  if (!policy.dry_run) {
+    s = leaf.fd.UnlinkAt(name);
+    if (!s.ok()) {
+      if (s.IsNotFound()) {
+        f.alloc = IndexedFile::kGone;
+        return Verdict::kVanished;
+      }
+      *error = s;
+      return Verdict::kError;
+    }
+  }
+  f.alloc = IndexedFile::kGone;
+  *freed = st.alloc;
+  return Verdict::kDeleted;
+}
+
+bool Deleter::RemoveStale(const StaleEntry& e, const DeletePolicy& policy, Status* error) {
+  DirFd fd;
+  const DirFd* dir = &root_;
+  if (e.dir != FileIndex::kRootDir) {
+    Status s = OpenDirChain(e.dir, &fd);
+    if (!s.ok()) {
+      if (!s.IsNotFound()) *error = s;
+      return false;
+    }
+    dir = &fd;
+  }
+  const IndexedDir& d = index_->dir(e.dir);
+  EntryStat st;
+  if (!dir->StatAt(e.name, &st).ok() || st.dev != root_dev_) return false;
+  if (e.is_dir) {
+    bool fanout = d.role == DirRole::kNamespace ? IsFanoutName(d.layout, e.name)
+                                                : IsLeafName(d.layout, e.name);
+    if (!fanout || !st.IsDirectory() || st.mtime_ns >= policy.now_ns - policy.dir_grace_ns) {
+      return false;
+    }
+    if (policy.dry_run) return true;
+    Status s = dir->RemoveDirAt(e.name);
+    // ENOTEMPTY/EEXIST: a writer got there first, which is fine.
+    if (!s.ok() && !s.IsNotFound() && s.err() != ENOTEMPTY && s.err() != EEXIST) *error = s;
+    return s.ok();
+  }
+  if (!st.IsRegular() || !IsTempName(d.layout, e.name) ||
+      st.change_ns() >= policy.now_ns - policy.tmp_grace_ns) {
+    return false;
+  }
+  if (policy.dry_run) return true;
+  Status s = dir->UnlinkAt(e.name);
+  if (!s.ok() && !s.IsNotFound()) *error = s;
+  return s.ok();
+}
+
+}  // namespace kvtier::evictor

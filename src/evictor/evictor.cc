@@ -1,0 +1,320 @@
+#include "evictor/evictor.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace kvtier::evictor {
+
+namespace {
+
+constexpr size_t kBatch = 64;  // victims whose directories are listed together
+constexpr int64_t kSleepSliceNs = 50LL * 1000 * 1000;
+
+int64_t SecondsToNs(double s) { return static_cast<int64_t>(s * 1e9); }
+
+}  // namespace
+
+Status Evictor::Open(const EvictorOptions& options, std::unique_ptr<Evictor>* out) {
+  Env* env = options.env != nullptr ? options.env : Env::Default();
+  EvictorOptions opts = options;
+  if (opts.config.replica_index < 0 && opts.config.replicas == 1) opts.config.replica_index = 0;
+  Status s = Validate(opts.config, env);
+  if (!s.ok()) return s;
+  DirFd root;
+  s = DirFd::OpenRoot(opts.config.root, &root);
+  if (!s.ok()) return s;
+  EntryStat st;
+  s = root.StatSelf(&st);
+  if (!s.ok()) return s;
+  std::vector<RawEntry> probe;
+  s = root.List(&probe);  // an unreadable root is a configuration error, not a skip
+  if (!s.ok())
+    return Status::InvalidArgument("cannot list cache root " + opts.config.root + ": " +
+                                   s.ToString());
+  Logger* logger = options.logger;
+  out->reset(new Evictor(opts, env, logger, std::move(root), st.dev));
+  return Status::OK();
+}
+
+Evictor::Evictor(const EvictorOptions& options, Env* env, Logger* logger, DirFd root, uint64_t dev)
+    : options_(options),
+      config_(options_.config),
+      env_(env),
+      own_logger_(logger == nullptr ? new Logger : nullptr),
+      logger_(logger != nullptr ? logger : own_logger_.get()),
+      root_(std::move(root)),
+      root_dev_(dev),
+      scanner_(root_, root_dev_, &index_),
+      deleter_(root_, root_dev_, &index_) {
+  if (own_logger_) {
+    LogLevel level = LogLevel::kInfo;
+    ParseLogLevel(config_.log_level, &level);
+    own_logger_->set_level(level);
+  }
+  deleter_.set_before_recheck(options_.before_recheck);
+  metrics_.high_watermark = config_.high_watermark;
+  metrics_.low_watermark = config_.low_watermark;
+  metrics_.replicas->Set(config_.replicas);
+  metrics_.replica_index->Set(config_.replica_index);
+  metrics_.dry_run->Set(config_.dry_run ? 1 : 0);
+}
+
+Evictor::~Evictor() = default;
+
+bool Evictor::stopping() const {
+  return stop_.load() || (options_.external_stop != nullptr && options_.external_stop->load());
+}
+
+void Evictor::Stop() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+}
+
+bool Evictor::SleepFor(int64_t ns) {
+  const uint64_t end = env_->MonotonicNanos() + static_cast<uint64_t>(std::max<int64_t>(ns, 0));
+  std::unique_lock<std::mutex> l(mu_);
+  for (;;) {
+    if (stopping()) return false;
+    uint64_t now = env_->MonotonicNanos();
+    if (now >= end) return true;
+    // Short slices so a signal flag (which cannot notify) is seen promptly.
+    int64_t slice = std::min<int64_t>(end - now, kSleepSliceNs);
+    cv_.wait_for(l, std::chrono::nanoseconds(slice), [this] { return stop_.load(); });
+  }
+}
+
+bool Evictor::Throttle() {
+  if (config_.max_delete_rate <= 0) return !stopping();
+  uint64_t now = env_->MonotonicNanos();
+  if (next_delete_ns_ > now && !SleepFor(next_delete_ns_ - now)) return false;
+  uint64_t step = static_cast<uint64_t>(1e9 / config_.max_delete_rate);
+  next_delete_ns_ = std::max(next_delete_ns_, now) + step;
+  return !stopping();
+}
+
+DeletePolicy Evictor::Policy() const {
+  DeletePolicy p;
+  p.now_ns = env_->NowNanos();
+  p.min_age_ns = SecondsToNs(config_.min_age_s);
+  p.tmp_grace_ns = SecondsToNs(config_.tmp_grace_s);
+  p.dir_grace_ns = SecondsToNs(config_.dir_grace_s);
+  p.dry_run = config_.dry_run;
+  return p;
+}
+
+Status Evictor::Scan(bool full, ScanResult* result) {
+  ScanOptions so;
+  so.replicas = config_.replicas;
+  so.replica_index = config_.replica_index;
+  so.now_ns = env_->NowNanos();
+  so.tmp_grace_ns = SecondsToNs(config_.tmp_grace_s);
+  so.dir_grace_ns = SecondsToNs(config_.dir_grace_s);
+  so.full = full;
+  so.stop = &stop_;
+  so.stop_also = options_.external_stop;
+  so.logger = logger_;
+  return scanner_.Scan(so, result);
+}
+
+Status Evictor::MeasureUsage(Usage* u) {
+  if (config_.quota_bytes > 0) {
+    IndexTotals t = index_.Totals();
+    u->used = t.chunk_bytes + t.other_bytes;
+    u->capacity =
+        std::max<uint64_t>(1, config_.quota_bytes / static_cast<uint64_t>(config_.replicas));
+    return Status::OK();
+  }
+  FsUsage fs;
+  Status s = env_->GetFsUsage(config_.root, &fs);
+  if (!s.ok()) return s;
+  u->capacity = fs.total_bytes;
+  u->used = fs.total_bytes > fs.avail_bytes ? fs.total_bytes - fs.avail_bytes : 0;
+  return Status::OK();
+}
+
+void Evictor::RemoveStale(const ScanResult& scan) {
+  for (const StaleEntry& e : scan.stale) {
+    if (!Throttle()) return;
+    Status err;
+    DeletePolicy p = Policy();
+    if (deleter_.RemoveStale(e, p, &err)) {
+      (e.is_dir ? metrics_.dirs_removed : metrics_.temp_files_removed)->Add();
+      std::string path = index_.RelPath(e.dir);
+      logger_->Info(
+          e.is_dir ? "removed empty directory" : "removed stale temp file",
+          {{"path", path.empty() ? e.name : path + "/" + e.name}, {"dry_run", config_.dry_run}});
+    } else if (!err.ok()) {
+      metrics_.errors->Add();
+      logger_->Warn("cannot remove stale entry", {{"name", e.name}, {"error", err.ToString()}});
+    }
+  }
+}
+
+void Evictor::EvictRound(uint64_t budget) {
+  const int64_t now = env_->NowNanos();
+  std::vector<Candidate> heap;
+  index_.BuildCandidateHeap(now - SecondsToNs(config_.min_age_s), &heap);
+  uint64_t freed = 0, deleted = 0, spared = 0;
+  std::vector<Candidate> batch;
+  bool done = false;
+  while (!done && freed < budget && !heap.empty() && !stopping()) {
+    batch.clear();
+    while (batch.size() < kBatch && !heap.empty()) {
+      std::pop_heap(heap.begin(), heap.end(), CandidateAfter);
+      batch.push_back(heap.back());
+      heap.pop_back();
+    }
+    deleter_.PrepareBatch(batch);
+    for (const Candidate& c : batch) {
+      if (freed >= budget || !Throttle()) break;
+      uint64_t bytes = 0;
+      std::string path;
+      Status err;
+      switch (deleter_.DeleteChunk(c, Policy(), &bytes, &path, &err)) {
+        case Verdict::kDeleted:
+          freed += bytes;
+          ++deleted;
+          freed_since_scan_ += bytes;
+          metrics_.files_evicted->Add();
+          metrics_.bytes_evicted->Add(bytes);
+          logger_->Debug(config_.dry_run ? "would evict" : "evicted",
+                         {{"path", path}, {"bytes", bytes}, {"atime_ns", c.atime_ns}});
+          if (options_.on_deleted && !config_.dry_run) options_.on_deleted(path);
+          break;
+        case Verdict::kSparedHot:
+          ++spared;
+          metrics_.spared_hot->Add();
+          break;
+        case Verdict::kSparedYoung:
+          metrics_.spared_young->Add();
+          break;
+        case Verdict::kVanished:
+          metrics_.vanished->Add();
+          break;
+        case Verdict::kError:
+          metrics_.errors->Add();
+          logger_->Warn("cannot evict", {{"path", path}, {"error", err.ToString()}});
+          break;
+      }
+    }
+    deleter_.EndBatch();
+    // Other replicas (or a writer that stopped) may have done the rest.
+    if (config_.quota_bytes == 0 && !config_.dry_run) {
+      Usage u;
+      if (MeasureUsage(&u).ok() && u.ratio() <= config_.low_watermark) done = true;
+    }
+  }
+  logger_->Info(config_.dry_run ? "eviction round (dry run)" : "eviction round",
+                {{"budget_bytes", budget},
+                 {"freed_bytes", freed},
+                 {"files", deleted},
+                 {"spared_hot", spared},
+                 {"candidates_left", heap.size()}});
+}
+
+Status Evictor::RunOnce() {
+  const uint64_t t0 = env_->MonotonicNanos();
+  const int64_t now = env_->NowNanos();
+  const bool full = now - last_full_scan_ns_ >= SecondsToNs(config_.full_rescan_s);
+  ScanResult scan;
+  Status s = Scan(full, &scan);
+  const double secs = (env_->MonotonicNanos() - t0) / 1e9;
+  if (!s.ok()) {
+    healthy_ = false;
+    metrics_.errors->Add();
+    logger_->Error("cannot list cache root", {{"root", config_.root}, {"error", s.ToString()}});
+    return s;
+  }
+  healthy_ = true;
+  metrics_.errors->Add(scan.errors);
+  if (scan.stopped) return Status::OK();
+  if (full) last_full_scan_ns_ = now;
+  metrics_.scans->Add();
+  metrics_.dirs_skipped->Add(scan.dirs_skipped);
+  metrics_.scan_duration->ObserveNanos(env_->MonotonicNanos() - t0);
+  metrics_.last_scan_seconds = secs;
+  freed_since_scan_ = 0;
+
+  RemoveStale(scan);
+  IndexTotals t = index_.Totals();
+  metrics_.files_indexed->Set(static_cast<int64_t>(t.files));
+  metrics_.bytes_indexed->Set(static_cast<int64_t>(t.chunk_bytes));
+  metrics_.oldest_file_age_seconds->Set(
+      t.oldest_atime_ns == 0 ? 0 : (now - t.oldest_atime_ns) / 1000000000LL);
+  metrics_.index_memory_bytes->Set(static_cast<int64_t>(index_.MemoryBytes()));
+  logger_->Debug("scan", {{"seconds", secs},
+                          {"full", full},
+                          {"dirs_listed", scan.dirs_listed},
+                          {"dirs_skipped", scan.dirs_skipped},
+                          {"files_stated", scan.files_stated},
+                          {"files_indexed", t.files},
+                          {"errors", scan.errors}});
+
+  Usage u;
+  s = MeasureUsage(&u);
+  if (!s.ok()) {
+    metrics_.errors->Add();
+    logger_->Error("cannot measure usage; not evicting", {{"error", s.ToString()}});
+    return Status::OK();
+  }
+  metrics_.usage_bytes->Set(static_cast<int64_t>(u.used));
+  metrics_.capacity_bytes->Set(static_cast<int64_t>(u.capacity));
+  metrics_.usage_ratio = u.ratio();
+  if (u.ratio() >= config_.high_watermark) {
+    if (!evicting_) {
+      logger_->Info("high watermark reached", {{"usage_ratio", u.ratio()}, {"used_bytes", u.used}});
+    }
+    evicting_ = true;
+  } else if (u.ratio() <= config_.low_watermark) {
+    evicting_ = false;
+  }
+  if (evicting_) {
+    const double target = config_.low_watermark * static_cast<double>(u.capacity);
+    uint64_t excess = u.used > target ? static_cast<uint64_t>(u.used - target) : 0;
+    uint64_t budget =
+        config_.quota_bytes > 0 ? excess : excess / static_cast<uint64_t>(config_.replicas);
+    if (budget > 0) EvictRound(budget);
+    Usage after;
+    if (config_.quota_bytes > 0) {
+      after.capacity = u.capacity;
+      after.used = u.used > freed_since_scan_ ? u.used - freed_since_scan_ : 0;
+    } else if (!MeasureUsage(&after).ok()) {
+      after = u;
+    }
+    metrics_.usage_bytes->Set(static_cast<int64_t>(after.used));
+    metrics_.usage_ratio = after.ratio();
+    // A dry run frees nothing, so its hysteresis would never end.
+    if (after.ratio() <= config_.low_watermark || config_.dry_run) evicting_ = false;
+  }
+  metrics_.evicting->Set(evicting_ ? 1 : 0);
+  t = index_.Totals();
+  metrics_.files_indexed->Set(static_cast<int64_t>(t.files));
+  metrics_.bytes_indexed->Set(static_cast<int64_t>(t.chunk_bytes));
+  return Status::OK();
+}
+
+Status Evictor::Run() {
+  logger_->Info("evictor started", {{"root", config_.root},
+                                    {"high", config_.high_watermark},
+                                    {"low", config_.low_watermark},
+                                    {"quota_bytes", config_.quota_bytes},
+                                    {"replicas", config_.replicas},
+                                    {"replica_index", config_.replica_index},
+                                    {"dry_run", config_.dry_run}});
+  const int64_t poll = SecondsToNs(config_.poll_interval_s);
+  while (!stopping()) {
+    uint64_t t0 = env_->MonotonicNanos();
+    Status s = RunOnce();
+    if (!s.ok() && config_.once) return s;
+    if (config_.once) break;
+    int64_t spent = static_cast<int64_t>(env_->MonotonicNanos() - t0);
+    if (!SleepFor(std::max<int64_t>(poll - spent, 0))) break;
+  }
+  logger_->Info("evictor stopped", nullptr);
+  return Status::OK();
+}
+
+}  // namespace kvtier::evictor

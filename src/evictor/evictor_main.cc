@@ -1,0 +1,152 @@
+#include "evictor/evictor_main.h"
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "evictor/evictor.h"
+#include "evictor/http_server.h"
+
+namespace kvtier::evictor {
+
+namespace {
+
+std::atomic<bool> g_stop_requested{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "needed in a signal handler");
+
+extern "C" void OnTerminate(int) { g_stop_requested.store(true); }
+
+void InstallSignalHandlers() {
+  struct sigaction sa {};
+  sa.sa_handler = OnTerminate;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+}
+
+int ConfigError(const char* prog, const std::string& msg) {
+  std::fprintf(stderr, "%s: invalid configuration: %s\n", prog, msg.c_str());
+  return 2;
+}
+
+// Flags whose text needs our own parsing (percent or fraction, units).
+struct TextFlags {
+  std::string high, low, quota, poll, min_age, tmp_grace, dir_grace, full_rescan;
+};
+
+Status ApplyTextFlags(const TextFlags& t, Config* c) {
+  auto dur = [](const std::string& text, const char* flag, double* out) {
+    if (text.empty() || ParseDuration(text, out)) return Status::OK();
+    return Status::InvalidArgument(std::string(flag) + ": not a duration: " + text);
+  };
+  if (!t.high.empty() && !ParseRatio(t.high, &c->high_watermark)) {
+    return Status::InvalidArgument("--high: not a ratio or percentage: " + t.high);
+  }
+  if (!t.low.empty() && !ParseRatio(t.low, &c->low_watermark)) {
+    return Status::InvalidArgument("--low: not a ratio or percentage: " + t.low);
+  }
+  if (!t.quota.empty() && !ParseBytes(t.quota, &c->quota_bytes)) {
+    return Status::InvalidArgument("--quota-bytes: not a size: " + t.quota);
+  }
+  Status s = dur(t.poll, "--poll-interval", &c->poll_interval_s);
+  if (s.ok()) s = dur(t.min_age, "--min-age", &c->min_age_s);
+  if (s.ok()) s = dur(t.tmp_grace, "--tmp-grace", &c->tmp_grace_s);
+  if (s.ok()) s = dur(t.dir_grace, "--dir-grace", &c->dir_grace_s);
+  if (s.ok()) s = dur(t.full_rescan, "--full-rescan", &c->full_rescan_s);
+  return s;
+}
+
+}  // namespace
+
+int EvictorMain(int argc, char** argv) {
+  const char* prog = argc > 0 ? argv[0] : "kvtier-evictor";
+  Config config;
+  auto getenv_fn = [](const char* name) -> const char* { return std::getenv(name); };
+  Status s = ApplyEnvironment(getenv_fn, &config);
+  if (!s.ok()) return ConfigError(prog, s.message());
+
+  CLI::App app{"kvtier-evictor: keeps a KV-cache directory between watermarks, LRU first"};
+  TextFlags text;
+  app.add_option("root", config.root, "Cache root (or $PVC_MOUNT_PATH[/$CACHE_DIRECTORY])");
+  app.add_option("--high,--high-watermark", text.high, "Start deleting at this usage (0.85 or 85)");
+  app.add_option("--low,--low-watermark", text.low, "Stop deleting at this usage (0.70 or 70)");
+  app.add_option("--quota-bytes", text.quota,
+                 "Apply the watermarks to bytes under ROOT against this quota (e.g. 10T) "
+                 "instead of the filesystem");
+  app.add_option("--poll-interval", text.poll, "Time between ticks (default 10s)");
+  app.add_option("--max-delete-rate", config.max_delete_rate, "Files per second; 0 = unlimited");
+  app.add_option("--min-age", text.min_age, "Never delete files changed within this (default 10m)");
+  app.add_option("--tmp-grace", text.tmp_grace, "Remove temp files older than this (default 1h)");
+  app.add_option("--dir-grace", text.dir_grace,
+                 "Remove empty fan-out directories older than this (default 10m)");
+  app.add_option("--full-rescan", text.full_rescan,
+                 "Re-list unchanged leaf directories this often (default 1h)");
+  app.add_option("--replicas", config.replicas, "Number of evictor replicas on this tree");
+  app.add_option("--replica-index", config.replica_index,
+                 "This replica's share (default: ordinal of $POD_NAME or $HOSTNAME)");
+  app.add_option("--port", config.port, "HTTP port for /metrics and /healthz; 0 disables");
+  app.add_option("--bind", config.bind, "HTTP bind address (default 127.0.0.1)");
+  app.add_flag("--dry-run", config.dry_run, "Log what would be deleted; delete nothing");
+  app.add_flag("--once", config.once, "One scan and eviction round, then exit");
+  app.add_option("--log-level", config.log_level, "debug, info, warn or error");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  s = ApplyTextFlags(text, &config);
+  if (s.ok()) s = ResolveReplicaIndex(getenv_fn, &config);
+  if (!s.ok()) return ConfigError(prog, s.message());
+
+  Logger logger;
+  LogLevel level = LogLevel::kInfo;
+  ParseLogLevel(config.log_level, &level);
+  logger.set_level(level);
+
+  g_stop_requested = false;
+  InstallSignalHandlers();
+  EvictorOptions options;
+  options.config = config;
+  options.logger = &logger;
+  options.external_stop = &g_stop_requested;
+  std::unique_ptr<Evictor> evictor;
+  s = Evictor::Open(options, &evictor);
+  if (!s.ok()) return ConfigError(prog, s.message());
+
+  std::unique_ptr<HttpServer> http;
+  if (config.port != 0 && !config.once) {
+    Evictor* ev = evictor.get();
+    http = std::make_unique<HttpServer>([ev](const std::string& path) {
+      HttpResponse r;
+      if (path == "/metrics") {
+        r.body = ev->RenderMetrics();
+      } else if (path == "/healthz") {
+        r.code = ev->healthy() ? 200 : 503;
+        r.body = ev->healthy() ? "ok\n" : "unhealthy\n";
+      } else {
+        r.code = 404;
+        r.body = "try /metrics or /healthz\n";
+      }
+      return r;
+    });
+    s = http->Start(config.bind, config.port);
+    if (!s.ok()) {
+      logger.Error("cannot start HTTP server", {{"error", s.ToString()}});
+      return 1;
+    }
+    logger.Info("serving /metrics and /healthz", {{"bind", config.bind}, {"port", http->port()}});
+  }
+  s = evictor->Run();
+  if (http) http->Stop();
+  if (!s.ok()) {
+    logger.Error("evictor failed", {{"error", s.ToString()}});
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace kvtier::evictor

@@ -1,0 +1,53 @@
+#include "evictor/evictor_metrics.h"
+
+#include <cstdio>
+
+namespace kvtier::evictor {
+
+EvictorMetrics::EvictorMetrics() {
+  MetricsRegistry& r = registry_;
+  usage_bytes =
+      r.AddGauge("usage_bytes", "Bytes in use (filesystem, or this share under --quota-bytes).");
+  capacity_bytes = r.AddGauge("capacity_bytes", "Bytes the watermarks apply to.");
+  evicting = r.AddGauge("evicting", "1 between crossing the high mark and reaching the low mark.");
+  files_indexed = r.AddGauge("files_indexed", "Chunk files in this replica's index.");
+  bytes_indexed = r.AddGauge("bytes_indexed", "Allocated bytes of the indexed chunks.");
+  oldest_file_age_seconds = r.AddGauge("oldest_file_age_seconds",
+                                       "Seconds since the least recently accessed chunk was read.");
+  index_memory_bytes = r.AddGauge("index_memory_bytes", "Heap bytes held by the in-memory index.");
+  replicas = r.AddGauge("replicas", "Number of evictor replicas sharing the tree.");
+  replica_index = r.AddGauge("replica_index", "This replica's share.");
+  dry_run = r.AddGauge("dry_run", "1 when deletions are only logged.");
+  files_evicted = r.AddCounter("files_evicted_total", "Chunks deleted (or, in dry-run, selected).");
+  bytes_evicted = r.AddCounter("bytes_evicted_total", "Allocated bytes of evicted chunks.");
+  spared_hot =
+      r.AddCounter("spared_hot_total", "Chunks spared because their atime moved since the scan.");
+  spared_young =
+      r.AddCounter("spared_young_total", "Chunks spared because they changed within --min-age.");
+  vanished =
+      r.AddCounter("vanished_total", "Chunks already gone when the evictor came to delete them.");
+  temp_files_removed = r.AddCounter("temp_files_removed_total", "Stale temp files removed.");
+  dirs_removed = r.AddCounter("dirs_removed_total", "Empty fan-out directories removed.");
+  errors = r.AddCounter("errors_total", "Failed directory listings, stats and unlinks.");
+  scans = r.AddCounter("scans_total", "Completed scans of this replica's share.");
+  dirs_skipped =
+      r.AddCounter("dirs_skipped_total", "Leaf directories not re-listed (mtime unchanged).");
+  scan_duration = r.AddHistogram("scan_duration_seconds", "Duration of one incremental scan.");
+}
+
+std::string EvictorMetrics::Render() const {
+  std::string out = registry_.RenderPrometheus();
+  auto add = [&out](const char* name, const char* help, double v) {
+    char num[64];
+    std::snprintf(num, sizeof(num), "%.6g", v);
+    out += std::string("# HELP kvtier_evictor_") + name + " " + help + "\n# TYPE kvtier_evictor_" +
+           name + " gauge\nkvtier_evictor_" + name + " " + num + "\n";
+  };
+  add("usage_ratio", "Used fraction of the capacity.", usage_ratio.load());
+  add("high_watermark_ratio", "Usage at which deletion starts.", high_watermark.load());
+  add("low_watermark_ratio", "Usage at which deletion stops.", low_watermark.load());
+  add("last_scan_duration_seconds", "Duration of the latest scan.", last_scan_seconds.load());
+  return out;
+}
+
+}  // namespace kvtier::evictor

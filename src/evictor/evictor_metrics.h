@@ -1,0 +1,59 @@
+// The evictor's Prometheus metrics (prefix kvtier_evictor_). Integer
+// metrics live in a kvtier::MetricsRegistry; the few ratios Prometheus
+// expects as floats (usage and watermarks) are kept as atomics and appended
+// by Render(), because the registry's gauges are integers.
+//
+// Thread-safety: updates are atomic; Render() may run on the HTTP thread
+// while the loop thread updates.
+#ifndef KVTIER_SRC_EVICTOR_EVICTOR_METRICS_H_
+#define KVTIER_SRC_EVICTOR_EVICTOR_METRICS_H_
+
+#include <atomic>
+#include <string>
+
+#include "metrics/registry.h"
+
+namespace kvtier::evictor {
+
+class EvictorMetrics {
+ public:
+  EvictorMetrics();
+  EvictorMetrics(const EvictorMetrics&) = delete;
+  EvictorMetrics& operator=(const EvictorMetrics&) = delete;
+
+  std::string Render() const;
+
+  Gauge* usage_bytes;
+  Gauge* capacity_bytes;
+  Gauge* evicting;
+  Gauge* files_indexed;
+  Gauge* bytes_indexed;
+  Gauge* oldest_file_age_seconds;
+  Gauge* index_memory_bytes;
+  Gauge* replicas;
+  Gauge* replica_index;
+  Gauge* dry_run;
+  Counter* files_evicted;
+  Counter* bytes_evicted;
+  Counter* spared_hot;
+  Counter* spared_young;
+  Counter* vanished;
+  Counter* temp_files_removed;
+  Counter* dirs_removed;
+  Counter* errors;
+  Counter* scans;
+  Counter* dirs_skipped;
+  Histogram* scan_duration;
+
+  std::atomic<double> usage_ratio{0};
+  std::atomic<double> high_watermark{0};
+  std::atomic<double> low_watermark{0};
+  std::atomic<double> last_scan_seconds{0};
+
+ private:
+  MetricsRegistry registry_{"kvtier_evictor_"};
+};
+
+}  // namespace kvtier::evictor
+
+#endif  // KVTIER_SRC_EVICTOR_EVICTOR_METRICS_H_

@@ -1,0 +1,227 @@
+#include "evictor/scanner.h"
+
+#include <algorithm>
+
+#include "util/hash.h"
+
+namespace kvtier::evictor {
+
+namespace {
+
+// A directory changed this recently may change again within the same mtime
+// tick, so its listing cannot be trusted to stay current (git's "racy" rule).
+constexpr int64_t kRacyWindowNs = 2LL * 1000 * 1000 * 1000;
+
+bool MaybeDir(EntryType t) { return t == EntryType::kDirectory || t == EntryType::kUnknown; }
+bool MaybeFile(EntryType t) { return t == EntryType::kFile || t == EntryType::kUnknown; }
+
+}  // namespace
+
+bool Scanner::Stopped() const {
+  for (const std::atomic<bool>* f : {opt_->stop, opt_->stop_also}) {
+    if (f != nullptr && f->load(std::memory_order_relaxed)) res_->stopped = true;
+  }
+  return res_->stopped;
+}
+
+void Scanner::NoteError(const std::string& what, const Status& s) {
+  ++res_->errors;
+  if (opt_->logger != nullptr) {
+    opt_->logger->Warn("skipping directory", {{"path", what}, {"error", s.ToString()}});
+  }
+}
+
+bool Scanner::OpenDir(const DirFd& parent_fd, uint32_t parent, const std::string& name,
+                      DirFd* out) {
+  std::string rel = index_->RelPath(parent);
+  rel = rel.empty() ? name : rel + "/" + name;
+  Status s = parent_fd.OpenChild(name, out);
+  if (!s.ok()) {
+    // ENOENT: removed since the listing; ELOOP/ENOTDIR: not a directory.
+    if (!s.IsNotFound() && s.err() != ELOOP && s.err() != ENOTDIR) NoteError(rel, s);
+    return false;
+  }
+  EntryStat st;
+  s = out->StatSelf(&st);
+  if (!s.ok()) {
+    NoteError(rel, s);
+    return false;
+  }
+  if (st.dev != root_dev_) {
+    NoteError(rel, Status::NotSupported("another filesystem is mounted here"));
+    return false;
+  }
+  ++res_->dirs_listed;
+  return true;
+}
+
+Status Scanner::Scan(const ScanOptions& options, ScanResult* result) {
+  opt_ = &options;
+  res_ = result;
+  *result = ScanResult();
+  std::vector<RawEntry> entries;
+  Status s = root_.List(&entries);
+  if (!s.ok()) return s;
+  ++res_->dirs_listed;
+  std::vector<std::string_view> keep;
+  index_->dir(FileIndex::kRootDir).other_bytes = 0;
+  for (const RawEntry& e : entries) {
+    if (Stopped()) return Status::OK();
+    if (MaybeFile(e.type) && options.replica_index == 0) {
+      EntryStat st;
+      if (root_.StatAt(e.name, &st).ok() && st.IsRegular()) {
+        index_->dir(FileIndex::kRootDir).other_bytes += st.alloc;
+        continue;
+      }
+    }
+    if (!MaybeDir(e.type)) continue;
+    LayoutKind layout = IsVllmNamespaceName(e.name)     ? LayoutKind::kVllm
+                        : IsKvtierNamespaceName(e.name) ? LayoutKind::kKvtier
+                                                        : LayoutKind::kNone;
+    if (layout == LayoutKind::kNone) continue;
+    DirFd fd;
+    if (!OpenDir(root_, FileIndex::kRootDir, e.name, &fd)) continue;
+    if (layout == LayoutKind::kKvtier) {
+      EntryStat fp;
+      // Without its fingerprint.json a directory is not (yet) a kvtier
+      // namespace, whatever its name says.
+      if (!fd.StatAt("fingerprint.json", &fp).ok() || !fp.IsRegular()) continue;
+    }
+    uint32_t ns = index_->FindOrAddChild(FileIndex::kRootDir, e.name, DirRole::kNamespace, layout);
+    keep.push_back(e.name);
+    ScanNamespace(ns, fd);
+  }
+  if (!Stopped()) {
+    std::sort(keep.begin(), keep.end());
+    index_->RetainChildren(FileIndex::kRootDir, keep);
+  }
+  return Status::OK();
+}
+
+void Scanner::ScanNamespace(uint32_t ns, const DirFd& fd) {
+  std::vector<RawEntry> entries;
+  Status s = fd.List(&entries);
+  if (!s.ok()) return NoteError(index_->RelPath(ns), s);
+  const LayoutKind layout = index_->dir(ns).layout;
+  index_->dir(ns).other_bytes = 0;
+  std::vector<std::string_view> keep;
+  for (const RawEntry& e : entries) {
+    if (Stopped()) return;
+    if (MaybeDir(e.type) && IsFanoutName(layout, e.name)) {
+      if (ShareOf(layout, e.name, opt_->replicas) != opt_->replica_index) continue;
+      DirFd child;
+      if (!OpenDir(fd, ns, e.name, &child)) continue;
+      uint32_t fan = index_->FindOrAddChild(ns, e.name, DirRole::kFanout, layout);
+      keep.push_back(e.name);
+      ScanFanout(fan, child);
+      continue;
+    }
+    // Namespace-level files (fingerprint.json, its temps, vLLM's O_DIRECT
+    // probe) belong to replica 0.
+    if (!MaybeFile(e.type) || opt_->replica_index != 0) continue;
+    EntryStat st;
+    if (!fd.StatAt(e.name, &st).ok() || !st.IsRegular()) continue;
+    ++res_->files_stated;
+    index_->dir(ns).other_bytes += st.alloc;
+    if (IsTempName(layout, e.name)) {
+      if (st.change_ns() < opt_->now_ns - opt_->tmp_grace_ns) {
+        res_->stale.push_back(StaleEntry{ns, e.name, false});
+      }
+    }
+  }
+  std::sort(keep.begin(), keep.end());
+  index_->RetainChildren(ns, keep);
+}
+
+void Scanner::ScanFanout(uint32_t fan, const DirFd& fd) {
+  std::vector<RawEntry> entries;
+  Status s = fd.List(&entries);
+  if (!s.ok()) return NoteError(index_->RelPath(fan), s);
+  const LayoutKind layout = index_->dir(fan).layout;
+  index_->dir(fan).other_bytes = 0;
+  std::vector<std::string_view> keep;
+  for (const RawEntry& e : entries) {
+    if (Stopped()) return;
+    if (MaybeDir(e.type) && IsLeafName(layout, e.name)) {
+      uint32_t leaf = index_->FindOrAddChild(fan, e.name, DirRole::kLeaf, layout);
+      keep.push_back(e.name);
+      ScanLeaf(leaf, fd);
+      continue;
+    }
+    if (!MaybeFile(e.type)) continue;
+    EntryStat st;
+    if (!fd.StatAt(e.name, &st).ok() || !st.IsRegular()) continue;
+    ++res_->files_stated;
+    index_->dir(fan).other_bytes += st.alloc;
+    if (IsTempName(layout, e.name) && st.change_ns() < opt_->now_ns - opt_->tmp_grace_ns) {
+      res_->stale.push_back(StaleEntry{fan, e.name, false});
+    }
+  }
+  std::sort(keep.begin(), keep.end());
+  index_->RetainChildren(fan, keep);
+  if (entries.empty()) {
+    EntryStat st;
+    if (fd.StatSelf(&st).ok() && st.mtime_ns < opt_->now_ns - opt_->dir_grace_ns) {
+      const IndexedDir& d = index_->dir(fan);
+      res_->stale.push_back(StaleEntry{d.parent, d.name, true});
+    }
+  }
+}
+
+void Scanner::ScanLeaf(uint32_t leaf, const DirFd& parent_fd) {
+  const std::string name = index_->dir(leaf).name;
+  EntryStat dst;
+  if (!parent_fd.StatAt(name, &dst).ok() || !dst.IsDirectory()) return;
+  {
+    const IndexedDir& d = index_->dir(leaf);
+    if (!opt_->full && !d.revisit && d.listed_mtime_ns == dst.mtime_ns) {
+      ++res_->dirs_skipped;
+      return;
+    }
+  }
+  DirFd fd;
+  if (!OpenDir(parent_fd, index_->dir(leaf).parent, name, &fd)) return;
+  std::vector<RawEntry> entries;
+  Status s = fd.List(&entries);
+  if (!s.ok()) return NoteError(index_->RelPath(leaf), s);
+
+  const LayoutKind layout = index_->dir(leaf).layout;
+  const std::string& fanout = index_->dir(index_->dir(leaf).parent).name;
+  bool revisit = dst.mtime_ns >= opt_->now_ns - kRacyWindowNs;
+  uint64_t other = 0;
+  std::vector<IndexedFile> files;
+  files.reserve(entries.size());
+  for (const RawEntry& e : entries) {
+    if (!MaybeFile(e.type)) continue;  // symlinks, subdirectories, sockets: foreign
+    EntryStat st;
+    if (!fd.StatAt(e.name, &st).ok() || !st.IsRegular()) continue;
+    ++res_->files_stated;
+    if (IsChunkName(layout, fanout, name, e.name)) {
+      files.push_back(IndexedFile{Xxh3_64(e.name), st.atime_ns, st.change_ns(), st.alloc});
+      continue;
+    }
+    other += st.alloc;
+    if (IsTempName(layout, e.name)) {
+      if (st.change_ns() < opt_->now_ns - opt_->tmp_grace_ns) {
+        res_->stale.push_back(StaleEntry{leaf, e.name, false});
+      } else {
+        revisit = true;  // not stale yet; look again next pass
+      }
+    }
+  }
+  if (entries.empty()) {
+    if (dst.mtime_ns < opt_->now_ns - opt_->dir_grace_ns) {
+      res_->stale.push_back(StaleEntry{index_->dir(leaf).parent, name, true});
+    } else {
+      revisit = true;
+    }
+  }
+  if (files.capacity() > files.size() + files.size() / 4 + 4) files.shrink_to_fit();
+  IndexedDir& d = index_->dir(leaf);
+  d.files.swap(files);
+  d.other_bytes = other;
+  d.listed_mtime_ns = dst.mtime_ns;
+  d.revisit = revisit;
+}
+
+}  // namespace kvtier::evictor

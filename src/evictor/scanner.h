@@ -1,0 +1,85 @@
+// Scanner: one incremental pass over this replica's share of the tree,
+// bringing the FileIndex up to date.
+//
+// Upper levels (root, namespaces, first-level fan-out) are listed on every
+// pass; they are few. A leaf directory is listed again, and its files
+// stat'ed, only when its mtime changed (a chunk was added, renamed or
+// removed), when it asked to be revisited, or on a full pass. Atimes of
+// files in unchanged leaves may therefore be stale; that is safe because the
+// deleter re-stats every file right before unlinking it and spares any whose
+// atime moved.
+//
+// The scanner deletes nothing. It reports stale temp files and empty
+// fan-out directories old enough to remove; the Deleter removes them after
+// checking them again.
+#ifndef KVTIER_SRC_EVICTOR_SCANNER_H_
+#define KVTIER_SRC_EVICTOR_SCANNER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "evictor/file_index.h"
+#include "evictor/json_log.h"
+#include "evictor/tree_walker.h"
+#include "kvtier/status.h"
+
+namespace kvtier::evictor {
+
+struct ScanOptions {
+  int replicas = 1;
+  int replica_index = 0;
+  int64_t now_ns = 0;  // wall clock at the start of the pass
+  int64_t tmp_grace_ns = 0;
+  int64_t dir_grace_ns = 0;
+  bool full = false;  // list every leaf regardless of its mtime
+  const std::atomic<bool>* stop = nullptr;
+  const std::atomic<bool>* stop_also = nullptr;  // e.g. a signal flag
+  Logger* logger = nullptr;
+};
+
+// A removable non-chunk entry found by the scan: a stale temp file, or an
+// empty fan-out directory (name names a subdirectory of `dir`).
+struct StaleEntry {
+  uint32_t dir;
+  std::string name;
+  bool is_dir;
+};
+
+struct ScanResult {
+  uint64_t dirs_listed = 0;
+  uint64_t dirs_skipped = 0;  // unchanged leaves
+  uint64_t files_stated = 0;
+  uint64_t errors = 0;  // directories that could not be opened or listed
+  bool stopped = false;
+  std::vector<StaleEntry> stale;
+};
+
+class Scanner {
+ public:
+  Scanner(const DirFd& root, uint64_t root_dev, FileIndex* index)
+      : root_(root), root_dev_(root_dev), index_(index) {}
+
+  Status Scan(const ScanOptions& options, ScanResult* result);
+
+ private:
+  void ScanNamespace(uint32_t ns, const DirFd& fd);
+  void ScanFanout(uint32_t fan, const DirFd& fd);
+  void ScanLeaf(uint32_t leaf, const DirFd& parent_fd);
+  // Opens child `name` of `parent_fd`, refusing other filesystems; logs and
+  // counts failures.
+  bool OpenDir(const DirFd& parent_fd, uint32_t parent, const std::string& name, DirFd* out);
+  bool Stopped() const;
+  void NoteError(const std::string& what, const Status& s);
+
+  const DirFd& root_;
+  const uint64_t root_dev_;
+  FileIndex* index_;
+  const ScanOptions* opt_ = nullptr;
+  ScanResult* res_ = nullptr;
+};
+
+}  // namespace kvtier::evictor
+
+#endif  // KVTIER_SRC_EVICTOR_SCANNER_H_

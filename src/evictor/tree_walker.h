@@ -1,0 +1,86 @@
+// The evictor's only raw filesystem access: directory file descriptors
+// opened with O_NOFOLLOW|O_DIRECTORY relative to their parent, entries read
+// with getdents64, and stat/unlink/rmdir done with *at() calls on the parent
+// descriptor. Because every step starts from an already-open directory and
+// never follows a symlink, nothing outside the root can be named, let alone
+// deleted, even while other processes rename or replace directories.
+//
+// Why not kvtier::Env: Env takes full path strings, so a walk of a million
+// files would re-resolve every path component for every stat. The evictor
+// keeps Env for the clock, the sleep and statvfs (which tests replace).
+//
+// Thread-safety: a DirFd is a value owned by one thread at a time.
+#ifndef KVTIER_SRC_EVICTOR_TREE_WALKER_H_
+#define KVTIER_SRC_EVICTOR_TREE_WALKER_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kvtier/status.h"
+
+namespace kvtier::evictor {
+
+// What lstat says about one directory entry.
+struct EntryStat {
+  uint64_t dev = 0;
+  uint64_t ino = 0;
+  uint64_t size = 0;   // st_size
+  uint64_t alloc = 0;  // st_blocks * 512: what the entry costs the filesystem
+  int64_t atime_ns = 0;
+  int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;
+  uint32_t mode = 0;
+  bool IsRegular() const;
+  bool IsDirectory() const;
+  // The clock of --min-age and the grace periods: the last write (mtime).
+  // Not ctime: refreshing a chunk's atime with utimensat (what readers do on
+  // noatime mounts) also moves its ctime, which would make every recently
+  // read chunk look freshly written; recency of reads is atime's job.
+  int64_t change_ns() const { return mtime_ns; }
+};
+
+enum class EntryType : unsigned char { kFile, kDirectory, kSymlink, kOther, kUnknown };
+
+struct RawEntry {
+  std::string name;
+  EntryType type = EntryType::kUnknown;
+};
+
+// An open directory. Move-only; closes on destruction.
+class DirFd {
+ public:
+  DirFd() = default;
+  explicit DirFd(int fd) : fd_(fd) {}
+  DirFd(DirFd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  DirFd& operator=(DirFd&& o) noexcept;
+  DirFd(const DirFd&) = delete;
+  DirFd& operator=(const DirFd&) = delete;
+  ~DirFd();
+
+  bool valid() const { return fd_ >= 0; }
+  int fd() const { return fd_; }
+
+  // Opens an absolute or relative path as the walk's root. The last
+  // component must be a real directory (O_NOFOLLOW); earlier components are
+  // the operator's choice and may be symlinks (e.g. a CSI mount path).
+  static Status OpenRoot(const std::string& path, DirFd* out);
+  // Opens child `name` (one component, no '/') of this directory. A symlink
+  // fails with ELOOP, a non-directory with ENOTDIR.
+  Status OpenChild(std::string_view name, DirFd* out) const;
+  // All entries except "." and "..", in directory order.
+  Status List(std::vector<RawEntry>* out) const;
+  Status StatSelf(EntryStat* out) const;
+  // lstat of a child: a symlink is reported as a symlink, never followed.
+  Status StatAt(std::string_view name, EntryStat* out) const;
+  Status UnlinkAt(std::string_view name) const;
+  Status RemoveDirAt(std::string_view name) const;
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace kvtier::evictor
+
+#endif  // KVTIER_SRC_EVICTOR_TREE_WALKER_H_

@@ -1,0 +1,162 @@
+// Index compactness and LRU order, the HTTP endpoints, JSON logs, and
+// prompt shutdown on SIGTERM.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <csignal>
+#include <thread>
+
+#include "evictor/evictor_main.h"
+#include "evictor/file_index.h"
+#include "evictor/http_server.h"
+#include "evictor_test_util.h"
+
+namespace kvtier::evictor {
+namespace {
+
+using namespace testing;  // NOLINT
+
+TEST(EvictorIndex, UnderSixtyFourBytesPerFileAtScale) {
+  // The shape of a kvtier namespace: 256 x 256 leaves, 1,000,000 chunks.
+  FileIndex index;
+  uint32_t ns = index.FindOrAddChild(FileIndex::kRootDir, "model-0123456789ab", DirRole::kNamespace,
+                                     LayoutKind::kKvtier);
+  const int kFiles = 1000000;
+  int placed = 0;
+  for (int a = 0; a < 256; ++a) {
+    char an[3];
+    std::snprintf(an, sizeof(an), "%02x", a);
+    uint32_t fan = index.FindOrAddChild(ns, an, DirRole::kFanout, LayoutKind::kKvtier);
+    for (int b = 0; b < 256; ++b) {
+      char bn[3];
+      std::snprintf(bn, sizeof(bn), "%02x", b);
+      uint32_t leaf = index.FindOrAddChild(fan, bn, DirRole::kLeaf, LayoutKind::kKvtier);
+      int want = static_cast<int>((a * 256 + b + 1) * int64_t{kFiles} / 65536) - placed;
+      std::vector<IndexedFile> files(want);
+      for (auto& f : files) f = IndexedFile{static_cast<uint64_t>(placed), placed++, 0, 4096};
+      index.dir(leaf).files.swap(files);
+    }
+  }
+  ASSERT_EQ(placed, kFiles);
+  EXPECT_EQ(index.Totals().files, static_cast<uint64_t>(kFiles));
+  double per_file = static_cast<double>(index.MemoryBytes()) / kFiles;
+  RecordProperty("index_bytes_per_file", std::to_string(per_file));
+  EXPECT_LE(per_file, 64.0);
+
+  std::vector<Candidate> heap;
+  index.BuildCandidateHeap(1, &heap);
+  ASSERT_EQ(heap.size(), static_cast<size_t>(kFiles));
+  int64_t last = -1;
+  for (int i = 0; i < 1000; ++i) {
+    std::pop_heap(heap.begin(), heap.end(), CandidateAfter);
+    EXPECT_GT(heap.back().atime_ns, last);
+    last = heap.back().atime_ns;
+    heap.pop_back();
+  }
+  EXPECT_EQ(last, 999);
+}
+
+std::string HttpGet(int port, const std::string& path) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  ::inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+    ::close(fd);
+    return "";
+  }
+  std::string req = "GET " + path + " HTTP/1.0\r\n\r\n";
+  (void)::send(fd, req.data(), req.size(), 0);
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::recv(fd, buf, sizeof(buf), 0)) > 0) out.append(buf, n);
+  ::close(fd);
+  return out;
+}
+
+TEST(EvictorHttp, MetricsAndHealthz) {
+  TempDir dir;
+  std::string ns = MakeKvtierNamespace(dir.path());
+  WriteKvtierChunk(ns, "k", 100, WallNs(), WallNs());
+  auto logger = QuietLogger();
+  EvictorOptions o = TestOptions(dir.path(), logger.get());
+  o.config.quota_bytes = 1ULL << 30;
+  std::unique_ptr<Evictor> ev;
+  ASSERT_TRUE(Evictor::Open(o, &ev).ok());
+  HttpServer http([&](const std::string& path) {
+    HttpResponse r;
+    if (path == "/metrics") {
+      r.body = ev->RenderMetrics();
+    } else if (path == "/healthz") {
+      r.code = ev->healthy() ? 200 : 503;
+    } else {
+      r.code = 404;
+    }
+    return r;
+  });
+  ASSERT_TRUE(http.Start("127.0.0.1", 0).ok());
+  EXPECT_NE(HttpGet(http.port(), "/healthz").find("503"), std::string::npos);  // no scan yet
+  ASSERT_TRUE(ev->RunOnce().ok());
+  EXPECT_NE(HttpGet(http.port(), "/healthz").find("200 OK"), std::string::npos);
+  std::string m = HttpGet(http.port(), "/metrics");
+  for (const char* name :
+       {"kvtier_evictor_usage_ratio ", "kvtier_evictor_high_watermark_ratio 0.85",
+        "kvtier_evictor_low_watermark_ratio 0.7", "kvtier_evictor_files_indexed 1",
+        "kvtier_evictor_bytes_indexed ", "kvtier_evictor_files_evicted_total 0",
+        "kvtier_evictor_bytes_evicted_total ", "kvtier_evictor_spared_hot_total 0",
+        "kvtier_evictor_scan_duration_seconds_count 1", "kvtier_evictor_oldest_file_age_seconds ",
+        "kvtier_evictor_errors_total 0"}) {
+    EXPECT_NE(m.find(name), std::string::npos) << name;
+  }
+  EXPECT_NE(HttpGet(http.port(), "/nope").find("404"), std::string::npos);
+  http.Stop();
+}
+
+TEST(EvictorLog, JsonLines) {
+  Logger l;
+  std::vector<std::string> lines;
+  l.set_sink([&](const std::string& s) { lines.push_back(s); });
+  l.Info("hello", {{"path", "a/b"}, {"n", 3}, {"msg", "clash"}});
+  l.Debug("hidden");
+  ASSERT_EQ(lines.size(), 1u);
+  auto j = nlohmann::json::parse(lines[0]);
+  EXPECT_EQ(j["level"], "info");
+  EXPECT_EQ(j["msg"], "hello");
+  EXPECT_EQ(j["path"], "a/b");
+  EXPECT_EQ(j["n"], 3);
+  EXPECT_EQ(j["_msg"], "clash");
+  EXPECT_TRUE(j["ts"].is_string());
+}
+
+TEST(EvictorSignals, SigtermStopsWithinASecond) {
+  TempDir dir;
+  MakeKvtierNamespace(dir.path());
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    std::string root = dir.path();
+    const char* argv[] = {"kvtier-evictor", "--poll-interval", "30s",        "--port", "0",
+                          "--log-level",    "error",           root.c_str(), nullptr};
+    ::_exit(EvictorMain(8, const_cast<char**>(argv)));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto t0 = std::chrono::steady_clock::now();
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  pid_t r = 0;
+  while ((r = ::waitpid(pid, &status, WNOHANG)) == 0 &&
+         std::chrono::steady_clock::now() - t0 < std::chrono::seconds(3)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (r == 0) ::kill(pid, SIGKILL), ::waitpid(pid, &status, 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+}  // namespace
+}  // namespace kvtier::evictor
