@@ -15,8 +15,8 @@ DIR=${2:-/dev/shm/kvtier-evictor-bench}
 RUNS=${RUNS:-3}
 BIN=${BIN:-}
 if [[ -z "$BIN" ]]; then
-  for b in build/src/evictor/kvtier-evictor-bench build-evictor/main/src/evictor/kvtier-evictor-bench \
-           build-evictor/src/evictor/kvtier-evictor-bench; do
+  for b in build/release/src/evictor/kvtier-evictor-bench build/src/evictor/kvtier-evictor-bench \
+           build/full/src/evictor/kvtier-evictor-bench; do
     [[ -x "$b" ]] && BIN=$b && break
   done
 fi
