@@ -23,4 +23,4 @@ tools/lint.sh build/release
 echo "== Python package and tests"
 "$KVTIER_PY" -m pip install -q --no-build-isolation .
 "$KVTIER_PY" -m ruff check python tests/python bench
-"$KVTIER_PY" -m pytest -q tests/python
+KVTIER_CLI="$PWD/build/release/src/cli/kvtier" "$KVTIER_PY" -m pytest -q tests/python

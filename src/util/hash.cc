@@ -2,6 +2,12 @@
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
+#ifdef KVTIER_XXH_DISPATCH
+// Debian's libxxhash picks SSE2/AVX2/AVX-512 at run time; the inlined code
+// above is built for the baseline ISA only. Payload hashing (the bulk of the
+// work) goes through the dispatcher.
+#include <xxh_x86dispatch.h>
+#endif
 
 namespace kvtier {
 
@@ -26,7 +32,11 @@ std::string Hash128::ToHex() const {
 }
 
 Hash128 Xxh3_128(const void* data, size_t len) {
+#ifdef KVTIER_XXH_DISPATCH
+  XXH128_hash_t h = XXH3_128bits_dispatch(data, len);
+#else
   XXH128_hash_t h = XXH3_128bits(data, len);
+#endif
   return Hash128{h.low64, h.high64};
 }
 
@@ -39,7 +49,11 @@ Xxh3Stream::Xxh3Stream() : state_(XXH3_createState()) {
 Xxh3Stream::~Xxh3Stream() { XXH3_freeState(static_cast<XXH3_state_t*>(state_)); }
 
 void Xxh3Stream::Update(const void* data, size_t len) {
+#ifdef KVTIER_XXH_DISPATCH
+  XXH3_128bits_update_dispatch(static_cast<XXH3_state_t*>(state_), data, len);
+#else
   XXH3_128bits_update(static_cast<XXH3_state_t*>(state_), data, len);
+#endif
 }
 
 Hash128 Xxh3Stream::Digest() const {

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 
-import kvtier
 import numpy as np
 import pytest
+
+import kvtier
 
 
 def make_store(root, fp, **kw) -> kvtier.Store:

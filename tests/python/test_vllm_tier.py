@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 vllm = pytest.importorskip("vllm")
-from kvtier.vllm import KvtierTier  # noqa: E402
 from vllm.v1.kv_offload.base import LookupResult, make_offload_key  # noqa: E402
+
+from kvtier.vllm import KvtierTier  # noqa: E402
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))

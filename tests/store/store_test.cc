@@ -37,7 +37,7 @@ TEST_P(StoreModes, RoundTripSizesAndAlignments) {
                      size_t{65536 * 3 + 17}, size_t{1 << 20}}) {
     for (size_t misalign : {size_t{0}, size_t{3}}) {
       std::string key = "key-" + std::to_string(len) + "-" + std::to_string(misalign);
-      std::vector<char> data = Payload(len, seed++);
+      std::vector<char> data = Payload(len + 1, seed++);  // +1: never a null data()
       AlignedBuffer src(len + 8192), dst(len + 8192);
       std::memcpy(src.data() + misalign, data.data(), len);
       ASSERT_TRUE(store->Put(key, src.data() + misalign, len)) << key;

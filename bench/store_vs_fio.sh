@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The store's throughput targets: kvtier vs fio with the same files, sizes,
+# threads and mode, for 2, 8 and 32 MiB chunks, on a local-disk directory and
+# on /dev/shm; once without checksum verification (target >= 0.90 of fio)
+# and once with it (target >= 0.85 of fio for loads). One `kvtier bench` per
+# cell prints both tools' GB/s and the ratio.
+#
+#   bench/store_vs_fio.sh [DISK_DIR] [SHM_DIR]     (THREADS, TOTAL_MIB to override)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CLI=${CLI:-build/release/src/cli/kvtier}
+DISK=${1:-/var/tmp/kvtier-fio}
+SHM=${2:-/dev/shm/kvtier-fio}
+THREADS=${THREADS:-2}
+TOTAL_MIB=${TOTAL_MIB:-2048}
+for dir in "$DISK" "$SHM"; do
+  mkdir -p "$dir"
+  for size in 2 8 32; do
+    count=$((TOTAL_MIB / size))
+    for verify in --no-verify ""; do
+      echo "### dir=$dir size=${size}M count=$count threads=$THREADS ${verify:-verify}"
+      "$CLI" bench --dir "$dir" --size "${size}M" --count "$count" --threads "$THREADS" $verify \
+        --json | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+for run in r["runs"]:
+    print("  %-10s %-8s store %5.2f fio-w %5.2f ratio %4.2f | load %5.2f fio-r %5.2f ratio %4.2f" % (
+        run["backend"], run["mode"], run["store_GBps"], run.get("fio_write_GBps", 0),
+        run.get("store_vs_fio", 0), run["load_GBps"], run.get("fio_read_GBps", 0),
+        run.get("load_vs_fio", 0)))
+print("  memcpy %.2f GB/s" % r["memcpy_GBps"])'
+    done
+  done
+  rm -rf "$dir"
+done

@@ -1,0 +1,84 @@
+"""The kvtier CLI: stat, verify (exit status, --delete-bad), inspect, --json,
+and `kvtier evict --once`. Uses the binary named by $KVTIER_CLI (set by
+tools/test.sh) or the default release build."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import kvtier
+
+CLI = os.environ.get("KVTIER_CLI", "build/release/src/cli/kvtier")
+if not os.access(CLI, os.X_OK):
+    pytest.skip(f"kvtier CLI not built at {CLI}", allow_module_level=True)
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    with kvtier.Store(str(tmp_path), {"model": "org/cli-model"}, read_threads=1) as s:
+        for i in range(5):
+            assert s.put(b"k%d" % i, os.urandom(10000))
+    return tmp_path
+
+
+def test_stat_json(root):
+    r = run("stat", str(root), "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    (ns,) = out["namespaces"]
+    assert ns["model"] == "org/cli-model"
+    assert ns["chunks"] == 5 and ns["temp_files"] == 0
+    human = run("stat", str(root))
+    assert "5 chunks" in human.stdout and "KiB" in human.stdout
+
+
+def test_verify_detects_and_deletes_bad_chunks(root):
+    assert run("verify", str(root)).returncode == 0
+    victim = sorted(root.rglob("*.kv"))[0]
+    data = bytearray(victim.read_bytes())
+    data[4096 + 7] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    r = run("verify", str(root), "--json")
+    assert r.returncode == 1
+    out = json.loads(r.stdout)
+    assert out["bad"] == 1 and out["good"] == 4
+    assert out["bad_chunks"][0]["reason"] == "payload_checksum"
+    assert victim.exists()
+    r = run("verify", str(root), "--delete-bad")
+    assert r.returncode == 1 and "removed" in r.stdout
+    assert not victim.exists()
+    assert run("verify", str(root)).returncode == 0
+
+
+def test_inspect(root):
+    f = sorted(root.rglob("*.kv"))[0]
+    r = run("inspect", str(f), "--json")
+    assert r.returncode == 0, r.stdout
+    out = json.loads(r.stdout)
+    assert out["valid"] and out["header"]["payload_length"] == 10000
+    assert out["header"]["checksum"] == "xxh3-128"
+    garbage = root / "garbage.kv"
+    garbage.write_bytes(b"\x00" * 100)
+    r = run("inspect", str(garbage))
+    assert r.returncode == 1 and "valid: NO" in r.stdout
+
+
+def test_bad_arguments_fail_cleanly(tmp_path):
+    assert run("stat", str(tmp_path / "missing")).returncode != 0
+    assert run("bench", "--size", "banana").returncode != 0
+    assert run("nonsense").returncode != 0
+
+
+def test_evict_once_dry_run(root):
+    r = run("evict", "--once", "--dry-run", "--min-age", "0s", str(root))
+    assert r.returncode == 0, r.stderr
+    assert len(list(root.rglob("*.kv"))) == 5  # dry run deletes nothing
