@@ -20,6 +20,7 @@ for dir in "$DISK" "$SHM"; do
     for verify in --no-verify ""; do
       echo "### dir=$dir size=${size}M count=$count threads=$THREADS ${verify:-verify}"
       "$CLI" bench --dir "$dir" --size "${size}M" --count "$count" --threads "$THREADS" $verify \
+        --repeat "${REPEAT:-3}" \
         --json | python3 -c '
 import json, sys
 r = json.load(sys.stdin)

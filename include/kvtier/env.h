@@ -42,6 +42,7 @@ struct DirEntry {
 struct FsUsage {
   uint64_t total_bytes = 0;
   uint64_t avail_bytes = 0;
+  int64_t fs_type = 0;  // statfs f_type (e.g. TMPFS_MAGIC)
 };
 
 // An open file. Offsets are absolute (pread/pwrite semantics), so one File

@@ -43,7 +43,9 @@ struct StoreOptions {
   // How long a Contains() verdict is reused without asking the filesystem.
   int64_t lookup_cache_ns = 1LL * 1000 * 1000 * 1000;
   size_t lookup_cache_entries = 1 << 18;
-  size_t segment_bytes = 1 << 20;
+  // Transfer unit of loads: small enough that a segment is checksummed
+  // while still in cache (buffered) or overlaps later segments (io_uring).
+  size_t segment_bytes = 512 << 10;
 };
 
 enum class JobKind { kPut, kGet, kContains };

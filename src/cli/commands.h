@@ -22,6 +22,8 @@ struct BenchArgs {
   bool fio = true;
   bool drop_caches = false;
   bool json = false;
+  uint64_t segment_bytes = 0;  // 0: the store's default
+  int repeat = 3;              // medians over this many kvtier/fio pairs
 };
 int BenchCommand(const BenchArgs& args);
 

@@ -49,6 +49,8 @@ int Main(int argc, char** argv) {
   bench->add_option("--size", size, "Chunk size (e.g. 2M, 8M, 32M)");
   bench->add_option("--count", bench_args.count, "Chunks")->check(CLI::Range(1, 1000000));
   bench->add_option("--threads", bench_args.threads, "I/O threads")->check(CLI::Range(1, 256));
+  bench->add_option("--repeat", bench_args.repeat, "Repetitions (medians reported)")
+      ->check(CLI::Range(1, 100));
   bench->add_option("--backends", bench_args.backends, "threadpool,io_uring")->delimiter(',');
   bench->add_option("--modes", bench_args.modes, "direct,buffered")->delimiter(',');
   bench->add_flag("--no-verify", no_verify, "Skip checksum verification on loads");
@@ -56,6 +58,8 @@ int Main(int argc, char** argv) {
   bench->add_flag("--drop-caches", bench_args.drop_caches,
                   "Drop the page cache before each load phase (root)");
   bench->add_flag("--json", json, "Machine-readable output");
+  std::string segment;
+  bench->add_option("--segment", segment, "Transfer unit of the store (e.g. 1M); default: store's");
 
 #ifdef KVTIER_HAVE_EVICTOR
   app.add_subcommand("evict", "Run the evictor (e.g. `kvtier evict --once ROOT`)");
@@ -69,6 +73,10 @@ int Main(int argc, char** argv) {
   if (*bench) {
     if (!kvtier::cli::ParseBytes(size, &bench_args.chunk_bytes) || bench_args.chunk_bytes == 0) {
       std::fprintf(stderr, "kvtier bench: bad --size %s\n", size.c_str());
+      return 2;
+    }
+    if (!segment.empty() && !kvtier::cli::ParseBytes(segment, &bench_args.segment_bytes)) {
+      std::fprintf(stderr, "kvtier bench: bad --segment %s\n", segment.c_str());
       return 2;
     }
     bench_args.verify = !no_verify;

@@ -7,7 +7,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -235,10 +235,13 @@ class PosixEnv final : public Env {
   }
 
   Status GetFsUsage(const std::string& path, FsUsage* out) override {
-    struct statvfs vfs;
-    if (::statvfs(path.c_str(), &vfs) != 0) return PosixError("statvfs " + path, errno);
-    out->total_bytes = static_cast<uint64_t>(vfs.f_blocks) * vfs.f_frsize;
-    out->avail_bytes = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+    struct statfs fs;
+    if (::statfs(path.c_str(), &fs) != 0) return PosixError("statfs " + path, errno);
+    uint64_t unit =
+        fs.f_frsize != 0 ? static_cast<uint64_t>(fs.f_frsize) : static_cast<uint64_t>(fs.f_bsize);
+    out->total_bytes = static_cast<uint64_t>(fs.f_blocks) * unit;
+    out->avail_bytes = static_cast<uint64_t>(fs.f_bavail) * unit;
+    out->fs_type = static_cast<int64_t>(fs.f_type);
     return Status::OK();
   }
 

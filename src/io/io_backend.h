@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "kvtier/env.h"
@@ -29,11 +30,16 @@ struct IoOp {
   Status status;
 };
 
+// Called with the index of each op as it completes (in any order).
+using IoDoneFn = std::function<void(size_t index)>;
+
 class IoBackend {
  public:
   virtual ~IoBackend() = default;
-  // Performs every op and returns when all have completed.
-  virtual void Execute(IoOp* ops, size_t n) = 0;
+  // Performs every op and returns when all have completed. `on_done`, if
+  // set, runs on the calling thread as each op finishes, so the caller can
+  // work on finished ops (checksum them) while later ones are in flight.
+  virtual void Execute(IoOp* ops, size_t n, const IoDoneFn* on_done) = 0;
   virtual const char* name() const = 0;
 };
 

@@ -6,7 +6,7 @@ namespace {
 
 class SyncBackend final : public IoBackend {
  public:
-  void Execute(IoOp* ops, size_t n) override {
+  void Execute(IoOp* ops, size_t n, const IoDoneFn* on_done) override {
     for (size_t i = 0; i < n; ++i) {
       IoOp& op = ops[i];
       if (op.write) {
@@ -18,6 +18,7 @@ class SyncBackend final : public IoBackend {
       } else {
         op.status = op.file->ReadV(op.offset, op.iov, op.iovcnt, &op.transferred);
       }
+      if (on_done != nullptr) (*on_done)(i);
     }
   }
   const char* name() const override { return "threadpool"; }

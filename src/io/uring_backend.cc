@@ -27,7 +27,10 @@ class UringBackend final : public IoBackend {
     return Status::OK();
   }
 
-  void Execute(IoOp* ops, size_t n) override {
+  void Execute(IoOp* ops, size_t n, const IoDoneFn* on_done) override {
+    auto done_fn = [&](IoOp* op) {
+      if (on_done != nullptr) (*on_done)(static_cast<size_t>(op - ops));
+    };
     size_t next = 0;
     while (next < n) {
       // Ops without a kernel descriptor (a test Env) run synchronously.
@@ -38,6 +41,7 @@ class UringBackend final : public IoBackend {
         int fd = op.file->NativeHandle();
         if (fd < 0) {
           RunSync(&op);
+          done_fn(&op);
         } else {
           io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
           if (op.write) {
@@ -57,7 +61,10 @@ class UringBackend final : public IoBackend {
       if (rc < 0) {
         // The ring itself failed; fall back for this batch.
         for (size_t i = start; i < next; ++i) {
-          if (ops[i].file->NativeHandle() >= 0) RunSync(&ops[i]);
+          if (ops[i].file->NativeHandle() >= 0) {
+            RunSync(&ops[i]);
+            done_fn(&ops[i]);
+          }
         }
         continue;
       }
@@ -71,6 +78,7 @@ class UringBackend final : public IoBackend {
         io_uring_cqe_seen(&ring_, cqe);
         ++done;
         Finish(op, res);
+        done_fn(op);
       }
     }
   }

@@ -21,8 +21,8 @@ struct ChunkIoOptions {
   bool verify = true;    // check the payload checksum on reads
   bool durable = false;  // fsync file and directory on publish
   bool remove_corrupt = true;
-  size_t segment_bytes = 1 << 20;  // transfer unit; checksums run per segment
-  unsigned segments_in_flight = 1;
+  size_t segment_bytes = 512 << 10;  // transfer unit; checksums run per segment
+  bool pipelined = false;            // the backend keeps several segments in flight
   Hash128 fingerprint;
   uint64_t writer_id = 0;
   int64_t touch_interval_ns = 60LL * 1000 * 1000 * 1000;

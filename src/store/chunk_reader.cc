@@ -1,6 +1,5 @@
 // ReadChunk: open, one vectored transfer of header + first segment straight
 // into the caller's buffer, header checks, remaining segments, checksum.
-// Each segment is hashed right after it lands, while it is still in cache.
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -73,58 +72,70 @@ Status ReadChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts, cons
   pieces.Add(out, main, main);
   if (len > main) pieces.Add(ctx->tail.data(), kBlockSize, len - main);
 
-  Xxh3Stream hash;
-  ChunkHeader header;
-  bool header_checked = false;
-  size_t pos = 0;
+  // Transfer plan. Buffered: segments small enough to hash while still in
+  // cache. O_DIRECT with io_uring: segments all in flight at once, each
+  // hashed as it lands while the rest are still moving. O_DIRECT with the
+  // thread pool: one transfer for the whole chunk, so the kernel keeps the
+  // device busy with all of it.
   const size_t total = pieces.total();
-  const size_t seg = opts.segment_bytes;
-  std::vector<std::vector<struct iovec>> iovs(std::max<unsigned>(1, opts.segments_in_flight));
-  std::vector<IoOp> ops(iovs.size());
-  std::vector<size_t> ends(iovs.size());
-  while (!header_checked || pos < total) {
-    size_t n = header_checked ? iovs.size() : 1;
-    size_t count = 0;
-    size_t group_begin = pos;
-    for (; count < n && (pos < total || !header_checked); ++count) {
-      auto& v = iovs[count];
-      v.clear();
-      uint64_t offset = hdr_size + pos;
-      if (!header_checked && count == 0) {
-        v.push_back(iovec{ctx->header.data(), hdr_size});
-        offset = 0;
+  size_t seg = (!direct || opts.pipelined) ? opts.segment_bytes : total;
+  if (seg == 0) seg = 1;  // empty payload: the header transfer is all there is
+  Xxh3Stream hash;
+
+  // Header and first segment in one vectored call, then the header checks,
+  // so a foreign or damaged file costs one transfer, not a whole chunk.
+  const size_t first_end = std::min(total, seg);
+  std::vector<struct iovec> head;
+  head.push_back(iovec{ctx->header.data(), hdr_size});
+  pieces.Slice(0, first_end, &head);
+  IoOp first{file.get(), false, 0, head.data(), static_cast<int>(head.size()), 0, {}};
+  ctx->backend->Execute(&first, 1, nullptr);
+  if (!first.status.ok()) return first.status;
+  ChunkHeader header;
+  VerifyError why = VerifyError::kNone;
+  if (!DecodeHeader(ctx->header.data(), std::min(first.transferred, hdr_size), &header, &why)
+           .ok()) {
+    return reject(why, &info);
+  }
+  if (header.key != key) return reject(VerifyError::kKeyMismatch, &info);
+  if (header.fingerprint != opts.fingerprint) {
+    return reject(VerifyError::kFingerprintMismatch, &info);
+  }
+  if (header.payload_length != len) return reject(VerifyError::kLengthMismatch, &info);
+  if (opts.verify && header.checksum_type != ChecksumType::kXxh3_128) {
+    return reject(VerifyError::kPayloadChecksum, &info);
+  }
+  if (first.transferred < hdr_size + first_end) return reject(VerifyError::kTruncated, &info);
+  if (opts.verify) pieces.Hash(0, first_end, &hash);
+
+  const size_t rest = (total - first_end + seg - 1) / seg;
+  std::vector<std::vector<struct iovec>> iovs(rest);
+  std::vector<IoOp> ops(rest);
+  std::vector<size_t> begins(rest);
+  for (size_t k = 0, pos = first_end; k < rest; ++k, pos += seg) {
+    begins[k] = pos;
+    pieces.Slice(pos, std::min(total, pos + seg), &iovs[k]);
+    ops[k] = IoOp{
+        file.get(), false, hdr_size + pos, iovs[k].data(), static_cast<int>(iovs[k].size()), 0, {}};
+  }
+  // Hash in payload order as segments complete (in any order).
+  std::vector<char> landed(rest, 0);
+  size_t next_hash = 0;
+  IoDoneFn on_done = [&](size_t k) {
+    landed[k] = 1;
+    for (; next_hash < rest && landed[next_hash]; ++next_hash) {
+      size_t b = begins[next_hash];
+      size_t e = std::min(total, b + seg);
+      if (opts.verify && ops[next_hash].status.ok() && ops[next_hash].transferred == e - b) {
+        pieces.Hash(b, e, &hash);
       }
-      size_t end = std::min(total, pos + seg);
-      pieces.Slice(pos, end, &v);
-      ops[count] = IoOp{file.get(), false, offset, v.data(), static_cast<int>(v.size()), 0, {}};
-      ends[count] = end;
-      pos = end;
     }
-    ctx->backend->Execute(ops.data(), count);
-    size_t begin = group_begin;
-    for (size_t k = 0; k < count; ++k) {
-      if (!ops[k].status.ok()) return ops[k].status;
-      size_t expected = ends[k] - begin;
-      if (!header_checked && k == 0) {
-        size_t got_header = std::min(ops[k].transferred, hdr_size);
-        VerifyError why = VerifyError::kNone;
-        if (!DecodeHeader(ctx->header.data(), got_header, &header, &why).ok()) {
-          return reject(why, &info);
-        }
-        if (header.key != key) return reject(VerifyError::kKeyMismatch, &info);
-        if (header.fingerprint != opts.fingerprint) {
-          return reject(VerifyError::kFingerprintMismatch, &info);
-        }
-        if (header.payload_length != len) return reject(VerifyError::kLengthMismatch, &info);
-        if (opts.verify && header.checksum_type != ChecksumType::kXxh3_128) {
-          return reject(VerifyError::kPayloadChecksum, &info);
-        }
-        header_checked = true;
-        expected += hdr_size;
-      }
-      if (ops[k].transferred < expected) return reject(VerifyError::kTruncated, &info);
-      if (opts.verify) pieces.Hash(begin, ends[k], &hash);
-      begin = ends[k];
+  };
+  if (rest > 0) ctx->backend->Execute(ops.data(), rest, &on_done);
+  for (size_t k = 0; k < rest; ++k) {
+    if (!ops[k].status.ok()) return ops[k].status;
+    if (ops[k].transferred < std::min(total, begins[k] + seg) - begins[k]) {
+      return reject(VerifyError::kTruncated, &info);
     }
   }
   if (opts.verify && hash.Digest() != header.payload_checksum) {

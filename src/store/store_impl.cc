@@ -25,7 +25,7 @@ StoreImpl::StoreImpl(Env* env, StoreOptions options, std::string ns_dir, const F
   io_opts_.remove_corrupt = options_.remove_corrupt;
   io_opts_.segment_bytes =
       std::max<size_t>(kBlockSize, options_.segment_bytes / kBlockSize * kBlockSize);
-  io_opts_.segments_in_flight = use_uring ? 4 : 1;
+  io_opts_.pipelined = use_uring;
   io_opts_.fingerprint = Hash128{fp.digest_lo(), fp.digest_hi()};
   io_opts_.writer_id = writer_id;
   io_opts_.touch_interval_ns = options_.touch_interval_ns;

@@ -16,6 +16,8 @@ namespace kvtier {
 
 namespace {
 
+constexpr int64_t kTmpfsMagic = 0x01021994;
+
 uint64_t NewWriterId() {
   std::random_device rd;
   uint64_t id = (static_cast<uint64_t>(rd()) << 32) ^ rd();
@@ -66,7 +68,13 @@ Status Store::Open(const std::string& root, const Fingerprint& fingerprint,
   bool usable = state != NamespaceState::kConflict;
 
   bool direct = false;
-  if (options.direct_io != DirectIoMode::kOff) {
+  // O_DIRECT on tmpfs moves the same bytes with none of the benefit (no
+  // device, no page cache to bypass) and loses the in-cache checksumming of
+  // buffered segments, so `auto` leaves it off there.
+  FsUsage fs;
+  bool tmpfs = env->GetFsUsage(ns_dir, &fs).ok() && fs.fs_type == kTmpfsMagic;
+  if (options.direct_io == DirectIoMode::kOn ||
+      (options.direct_io == DirectIoMode::kAuto && !tmpfs)) {
     direct = ProbeDirectIo(env, ns_dir, writer_id);
     if (!direct && options.direct_io == DirectIoMode::kOn) {
       return Status::NotSupported("O_DIRECT is not supported under " + ns_dir);

@@ -1,6 +1,5 @@
 #include "util/hash.h"
 
-#define XXH_INLINE_ALL
 #include <xxhash.h>
 #ifdef KVTIER_XXH_DISPATCH
 // Debian's libxxhash picks SSE2/AVX2/AVX-512 at run time; the inlined code
