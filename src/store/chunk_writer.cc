@@ -41,15 +41,32 @@ Status CreateTemp(Env* env, const ChunkLocation& loc, const std::string& tmp, bo
   return s;
 }
 
+// O_DIRECT: checksum first, then header + payload + padding in one vectored
+// write straight out of the caller's buffer: one device round trip per chunk
+// (a separate header write would cost a whole extra round trip).
+// Buffered: each segment is hashed and then copied while still in cache,
+// and the header (which carries the checksum) goes last. Hashing the whole
+// chunk first would read it from memory twice.
 Status WritePayloadAndHeader(ChunkIoContext* ctx, const ChunkIoOptions& opts, File* file,
-                             std::string_view key, const PayloadPieces& pieces, size_t len,
-                             int64_t now) {
-  // Checksum first, then header + payload + padding in one vectored write:
-  // one device round trip per chunk, straight out of the caller's buffer
-  // (a separate header write costs a whole extra round trip under O_DIRECT).
-  Xxh3Stream hash;
-  pieces.Hash(0, pieces.total(), &hash);
+                             bool direct, std::string_view key, const PayloadPieces& pieces,
+                             size_t len, int64_t now) {
   const size_t hdr_size = HeaderSize(key.size());
+  const size_t total = pieces.total();
+  Xxh3Stream hash;
+  std::vector<struct iovec> iov;
+  if (!direct) {
+    for (size_t pos = 0; pos < total; pos += opts.segment_bytes) {
+      size_t end = std::min(total, pos + opts.segment_bytes);
+      pieces.Hash(pos, end, &hash);
+      iov.clear();
+      pieces.Slice(pos, end, &iov);
+      IoOp op{file, true, hdr_size + pos, iov.data(), static_cast<int>(iov.size()), 0, {}};
+      ctx->backend->Execute(&op, 1, nullptr);
+      if (!op.status.ok()) return op.status;
+    }
+  } else {
+    pieces.Hash(0, total, &hash);
+  }
   ChunkHeader header;
   header.payload_length = len;
   header.payload_checksum = hash.Digest();
@@ -61,9 +78,9 @@ Status WritePayloadAndHeader(ChunkIoContext* ctx, const ChunkIoOptions& opts, Fi
   if (ctx->header.data() == nullptr) return Status::IOError("out of memory", ENOMEM);
   ctx->header.Clear(hdr_size);
   EncodeHeader(header, ctx->header.data());
-  std::vector<struct iovec> iov;
+  iov.clear();
   iov.push_back(iovec{ctx->header.data(), hdr_size});
-  pieces.Slice(0, pieces.total(), &iov);
+  if (direct) pieces.Slice(0, total, &iov);
   IoOp op{file, true, 0, iov.data(), static_cast<int>(iov.size()), 0, {}};
   ctx->backend->Execute(&op, 1, nullptr);
   if (!op.status.ok()) return op.status;
@@ -110,7 +127,7 @@ Status WriteChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts,
     pieces.Add(const_cast<char*>(kZeros), AlignUp(len, kBlockSize) - len, 0);
   }
 
-  s = WritePayloadAndHeader(ctx, opts, file.get(), key, pieces, len, env->NowNanos());
+  s = WritePayloadAndHeader(ctx, opts, file.get(), direct, key, pieces, len, env->NowNanos());
   file.reset();
   if (s.ok()) {
     s = env->Rename(tmp, loc.path, /*no_replace=*/true);
