@@ -57,7 +57,7 @@ def cpu_seconds() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def make_tier(kind: str, root: str, view: memoryview, chunk: int, threads: int):
+def make_tier(kind: str, root: str, view: memoryview, chunk: int, threads: int, extra: dict):
     cfg = OffloadingConfig(
         groups=(OffloadingGroupConfig(16, ("model.layers.0.attn",), 0),),
         worker_kv_bytes_per_block=chunk,
@@ -87,6 +87,7 @@ def make_tier(kind: str, root: str, view: memoryview, chunk: int, threads: int):
             "root_dir": root,
             "read_threads": threads,
             "write_threads": threads,
+            **extra,
         }
     return SecondaryTierFactory.create_secondary_tier(tier_cfg, view, spec)
 
@@ -111,7 +112,7 @@ def bench_tier(kind: str, root: str, arr: np.ndarray, ref: np.ndarray, args) -> 
     chunk = arr.shape[1]
     n = arr.shape[0]
     view = memoryview(arr)
-    tier = make_tier(kind, root, view, chunk, args.threads)
+    tier = make_tier(kind, root, view, chunk, args.threads, args.kvtier_opts)
     keys = [make_offload_key(i.to_bytes(32, "big"), 0) for i in range(n)]
     ctx = ReqContext("bench")
     ids = np.arange(n, dtype=np.int32)
@@ -164,7 +165,18 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=16)
     p.add_argument("--concurrency", type=int, default=20)
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--kvtier-opt",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra kvtier tier option (JSON value), e.g. io_backend=\"threadpool\"",
+    )
     args = p.parse_args()
+    args.kvtier_opts = {}
+    for kv in args.kvtier_opt:
+        k, _, v = kv.partition("=")
+        args.kvtier_opts[k] = json.loads(v)
 
     chunk = MODELS[args.model]
     n = -(-args.prefix_tokens // 256)
@@ -177,6 +189,7 @@ def main() -> None:
         "chunk_bytes": chunk,
         "chunks": n,
         "threads": args.threads,
+        "kvtier_options": args.kvtier_opts,
         "machine": f"{platform.machine()} {os.cpu_count()} cores",
         "date": time.strftime("%Y-%m-%d"),
         "dirs": {},

@@ -23,6 +23,9 @@ struct ChunkIoOptions {
   bool remove_corrupt = true;
   size_t segment_bytes = 512 << 10;  // transfer unit; checksums run per segment
   bool pipelined = false;            // the backend keeps several segments in flight
+  // O_DIRECT on a memory filesystem (tmpfs) is a plain copy: treat it like
+  // buffered I/O (in-cache segments) rather than like a device.
+  bool memory_fs = false;
   Hash128 fingerprint;
   uint64_t writer_id = 0;
   int64_t touch_interval_ns = 60LL * 1000 * 1000 * 1000;

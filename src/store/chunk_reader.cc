@@ -78,7 +78,7 @@ Status ReadChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts, cons
   // thread pool: one transfer for the whole chunk, so the kernel keeps the
   // device busy with all of it.
   const size_t total = pieces.total();
-  size_t seg = (!direct || opts.pipelined) ? opts.segment_bytes : total;
+  size_t seg = (!direct || opts.pipelined || opts.memory_fs) ? opts.segment_bytes : total;
   if (seg == 0) seg = 1;  // empty payload: the header transfer is all there is
   Xxh3Stream hash;
 

@@ -54,7 +54,8 @@ Status WritePayloadAndHeader(ChunkIoContext* ctx, const ChunkIoOptions& opts, Fi
   const size_t total = pieces.total();
   Xxh3Stream hash;
   std::vector<struct iovec> iov;
-  if (!direct) {
+  const bool fused = !direct || opts.memory_fs;
+  if (fused) {
     for (size_t pos = 0; pos < total; pos += opts.segment_bytes) {
       size_t end = std::min(total, pos + opts.segment_bytes);
       pieces.Hash(pos, end, &hash);
@@ -80,7 +81,7 @@ Status WritePayloadAndHeader(ChunkIoContext* ctx, const ChunkIoOptions& opts, Fi
   EncodeHeader(header, ctx->header.data());
   iov.clear();
   iov.push_back(iovec{ctx->header.data(), hdr_size});
-  if (direct) pieces.Slice(0, total, &iov);
+  if (!fused) pieces.Slice(0, total, &iov);
   IoOp op{file, true, 0, iov.data(), static_cast<int>(iov.size()), 0, {}};
   ctx->backend->Execute(&op, 1, nullptr);
   if (!op.status.ok()) return op.status;

@@ -12,7 +12,7 @@ constexpr size_t kContainsPerTask = 64;
 }  // namespace
 
 StoreImpl::StoreImpl(Env* env, StoreOptions options, std::string ns_dir, const Fingerprint& fp,
-                     uint64_t writer_id, bool usable, bool direct, bool use_uring)
+                     uint64_t writer_id, bool usable, bool direct, bool use_uring, bool memory_fs)
     : env_(env),
       options_(options),
       ns_dir_(std::move(ns_dir)),
@@ -26,6 +26,7 @@ StoreImpl::StoreImpl(Env* env, StoreOptions options, std::string ns_dir, const F
   io_opts_.segment_bytes =
       std::max<size_t>(kBlockSize, options_.segment_bytes / kBlockSize * kBlockSize);
   io_opts_.pipelined = use_uring;
+  io_opts_.memory_fs = memory_fs;
   io_opts_.fingerprint = Hash128{fp.digest_lo(), fp.digest_hi()};
   io_opts_.writer_id = writer_id;
   io_opts_.touch_interval_ns = options_.touch_interval_ns;
@@ -44,7 +45,8 @@ void StoreImpl::Close() {
     if (closing_ && workers_.empty()) return;
     closing_ = true;
   }
-  work_cv_.notify_all();
+  read_cv_.notify_all();
+  write_cv_.notify_all();
   for (std::thread& t : workers_) {
     if (t.joinable()) t.join();
   }
@@ -77,12 +79,20 @@ uint64_t StoreImpl::Enqueue(const std::shared_ptr<Job>& job, std::vector<Task> t
   job->remaining.store(job->size, std::memory_order_relaxed);
   if (job->size == 0 && job->pollable) finished_.push_back(job->id);
   auto& queue = write ? write_queue_ : read_queue_;
+  const size_t queued = tasks.size();
   for (Task& t : tasks) queue.push_back(std::move(t));
   metrics_.read_queue_depth->Set(static_cast<int64_t>(read_queue_.size()));
   metrics_.write_queue_depth->Set(static_cast<int64_t>(write_queue_.size()));
   metrics_.write_queue_bytes->Set(static_cast<int64_t>(queued_write_bytes_));
   lock.unlock();
-  work_cv_.notify_all();
+  // Wake only as many workers as there are tasks: on a small machine with
+  // 32 workers, waking all of them for one chunk costs more than the chunk.
+  auto& cv = write ? write_cv_ : read_cv_;
+  if (queued == 1) {
+    cv.notify_one();
+  } else if (queued > 1) {
+    cv.notify_all();
+  }
   if (job->size == 0) done_cv_.notify_all();
   // Keys that were dropped before queueing count as finished (result false).
   if (unqueued > 0) FinishKeys(job.get(), unqueued);
@@ -177,7 +187,7 @@ void StoreImpl::WorkerLoop(bool writer) {
     {
       std::unique_lock<std::mutex> lock(mu_);
       // Readers serve reads only; writers serve reads first, then writes.
-      work_cv_.wait(lock, [&] {
+      (writer ? write_cv_ : read_cv_).wait(lock, [&] {
         return closing_ || !read_queue_.empty() || (writer && !write_queue_.empty());
       });
       if (!read_queue_.empty()) {

@@ -20,7 +20,7 @@ namespace kvtier {
 class StoreImpl final : public Store {
  public:
   StoreImpl(Env* env, StoreOptions options, std::string ns_dir, const Fingerprint& fp,
-            uint64_t writer_id, bool usable, bool direct, bool use_uring);
+            uint64_t writer_id, bool usable, bool direct, bool use_uring, bool memory_fs);
   ~StoreImpl() override;
 
   uint64_t SubmitPut(std::vector<PutRequest> requests) override;
@@ -65,7 +65,8 @@ class StoreImpl final : public Store {
   LookupCache lookup_cache_;
 
   std::mutex mu_;
-  std::condition_variable work_cv_;
+  std::condition_variable read_cv_;   // read workers wait here
+  std::condition_variable write_cv_;  // write workers (who also take reads) wait here
   std::condition_variable done_cv_;
   std::deque<Task> read_queue_;                              // GUARDED_BY(mu_)
   std::deque<Task> write_queue_;                             // GUARDED_BY(mu_)

@@ -80,16 +80,22 @@ Status Store::Open(const std::string& root, const Fingerprint& fingerprint,
       return Status::NotSupported("O_DIRECT is not supported under " + ns_dir);
     }
   }
+  // io_uring earns its keep by keeping several device transfers in flight
+  // per thread (O_DIRECT on a real device). For page-cache and tmpfs copies
+  // it only adds io-wq hand-offs (measured: bench/RESULTS.md), so `auto`
+  // uses it for O_DIRECT on non-memory filesystems and the thread pool
+  // elsewhere.
   bool uring = false;
   if (options.io_backend != IoBackendKind::kThreadPool) {
     std::unique_ptr<IoBackend> probe;
-    uring = NewUringBackend(8, &probe).ok();
-    if (!uring && options.io_backend == IoBackendKind::kUring) {
+    bool available = NewUringBackend(8, &probe).ok();
+    if (!available && options.io_backend == IoBackendKind::kUring) {
       return Status::NotSupported("io_uring is not available");
     }
+    uring = available && (options.io_backend == IoBackendKind::kUring || (direct && !tmpfs));
   }
   auto impl = std::make_unique<StoreImpl>(env, options, ns_dir, fingerprint, writer_id, usable,
-                                          direct, uring);
+                                          direct, uring, tmpfs);
   if (state == NamespaceState::kRepaired) impl->metrics()->fingerprint_repaired->Add();
   if (state == NamespaceState::kConflict) impl->metrics()->namespace_conflict->Set(1);
   *out = std::move(impl);
