@@ -23,9 +23,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from vllm.distributed.kv_transfer.kv_connector.v1.offloading.metrics import (
+    OffloadingConnectorStats,
+)
 from vllm.v1.kv_offload.base import (
     LookupResult,
     Medium,
+    OffloadingCounterMetadata,
+    OffloadingGaugeMetadata,
+    OffloadingMetricMetadata,
     OffloadKey,
     ReqContext,
     RequestOffloadingContext,
@@ -58,6 +64,27 @@ TIER_OPTIONS: dict[str, Any] = {
     "model_revision": "",  # e.g. the HF commit; part of the fingerprint
 }
 _CRYPTO_HASHES = {"sha256", "sha256_cbor", "xxhash", "xxhash_cbor"}
+
+# kvtier counters re-exported through vLLM's own offloading metrics (its
+# /metrics endpoint), as deltas per scheduler step. kvtier stats key ->
+# (vLLM metric name, help).
+_COUNTERS = {
+    "gets_total": ("vllm:kvtier_loads", "Chunk loads attempted from the kvtier tier"),
+    "get_hits_total": ("vllm:kvtier_load_hits", "Chunk loads served and verified"),
+    "get_misses_total": ("vllm:kvtier_load_misses", "Chunk loads that found no usable chunk"),
+    "get_errors_total": ("vllm:kvtier_load_errors", "Chunk loads failed by I/O errors"),
+    "puts_stored_total": ("vllm:kvtier_stores", "Chunks published to the shared directory"),
+    "puts_existing_total": ("vllm:kvtier_stores_existing", "Stores skipped: already there"),
+    "puts_dropped_total": ("vllm:kvtier_stores_dropped", "Stores shed: write queue full"),
+    "put_errors_total": ("vllm:kvtier_store_errors", "Stores failed (ENOSPC, EIO, EACCES)"),
+    "corrupt_removed_total": ("vllm:kvtier_corrupt_removed", "Chunk files rejected and removed"),
+    "lookups_total": ("vllm:kvtier_lookups", "Existence checks"),
+    "lookup_hits_total": ("vllm:kvtier_lookup_hits", "Existence checks that found a chunk"),
+}
+_VERIFY = ("vllm:kvtier_verify_failures", "Chunk files rejected by verification, by reason")
+_GAUGES = {
+    "write_queue_bytes": ("vllm:kvtier_write_queue_bytes", "Payload bytes queued for writing"),
+}
 
 
 def vllm_version_family() -> str:
@@ -186,6 +213,7 @@ class KvtierTier(SecondaryTierManager):
         self._lookups = _Lookups(self.store, tier_type)
         self._pending: dict[int, _Pending] = {}  # native job id -> vLLM job
         self._finished: list[JobResult] = []
+        self._reported: dict[str, float] = {}  # counter values already exported
 
     # Lookups ---------------------------------------------------------------------
     def lookup(self, key: OffloadKey, req_context: ReqContext) -> LookupResult:
@@ -269,6 +297,40 @@ class KvtierTier(SecondaryTierManager):
         self.store.close()
 
     # Observability -----------------------------------------------------------------
+    @classmethod
+    def build_metric_definitions(
+        cls, extra_config: dict[str, Any]
+    ) -> dict[str, OffloadingMetricMetadata]:
+        defs: dict[str, OffloadingMetricMetadata] = {
+            name: OffloadingCounterMetadata(documentation=doc) for name, doc in _COUNTERS.values()
+        }
+        defs[_VERIFY[0]] = OffloadingCounterMetadata(
+            documentation=_VERIFY[1], labelnames=("reason",)
+        )
+        for name, doc in _GAUGES.values():
+            defs[name] = OffloadingGaugeMetadata(documentation=doc)
+        return defs
+
+    def get_stats(self) -> OffloadingConnectorStats | None:
+        """kvtier's counters since the last call, for vLLM's metrics."""
+        current = self.store.stats()
+        stats = OffloadingConnectorStats()
+        for key, (name, _) in _COUNTERS.items():
+            delta = current.get(key, 0) - self._reported.get(key, 0)
+            if delta:
+                stats.increase_counter(name, delta)
+                self._reported[key] = current[key]
+        prefix = "verify_failures_total."
+        for key, value in current.items():
+            if key.startswith(prefix):
+                delta = value - self._reported.get(key, 0)
+                if delta:
+                    stats.increase_counter(_VERIFY[0], delta, (key[len(prefix) :],))
+                    self._reported[key] = value
+        for key, (name, _) in _GAUGES.items():
+            stats.set_gauge(name, current.get(key, 0))
+        return stats
+
     def config_info(self) -> dict[str, str]:
         return {}
 

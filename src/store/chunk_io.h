@@ -32,7 +32,11 @@ struct ChunkIoOptions {
 };
 
 struct ChunkIoContext {
-  std::unique_ptr<IoBackend> backend;
+  std::unique_ptr<IoBackend> backend;  // loads
+  // Publishes are one vectored write (O_DIRECT) or a run of in-cache
+  // segments: nothing to keep in flight, and io_uring would punt allocating
+  // O_DIRECT writes to its worker threads. Null: use `backend`.
+  std::unique_ptr<IoBackend> write_backend;
   AlignedBuffer header;
   AlignedBuffer tail{kBlockSize};
   uint64_t temp_seq = 0;

@@ -14,6 +14,10 @@ namespace kvtier {
 namespace {
 
 std::atomic<uint64_t> g_temp_seq{0};
+
+IoBackend* WriteBackend(ChunkIoContext* ctx) {
+  return ctx->write_backend != nullptr ? ctx->write_backend.get() : ctx->backend.get();
+}
 const char kZeros[kBlockSize] = {};
 
 std::string TempPath(const ChunkLocation& loc, uint64_t writer_id) {
@@ -62,7 +66,7 @@ Status WritePayloadAndHeader(ChunkIoContext* ctx, const ChunkIoOptions& opts, Fi
       iov.clear();
       pieces.Slice(pos, end, &iov);
       IoOp op{file, true, hdr_size + pos, iov.data(), static_cast<int>(iov.size()), 0, {}};
-      ctx->backend->Execute(&op, 1, nullptr);
+      WriteBackend(ctx)->Execute(&op, 1, nullptr);
       if (!op.status.ok()) return op.status;
     }
   } else {
@@ -83,7 +87,7 @@ Status WritePayloadAndHeader(ChunkIoContext* ctx, const ChunkIoOptions& opts, Fi
   iov.push_back(iovec{ctx->header.data(), hdr_size});
   if (!fused) pieces.Slice(0, total, &iov);
   IoOp op{file, true, 0, iov.data(), static_cast<int>(iov.size()), 0, {}};
-  ctx->backend->Execute(&op, 1, nullptr);
+  WriteBackend(ctx)->Execute(&op, 1, nullptr);
   if (!op.status.ok()) return op.status;
   if (opts.durable) return file->Sync();
   return Status::OK();

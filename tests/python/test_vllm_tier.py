@@ -188,3 +188,25 @@ def test_drain_and_shutdown_report_every_job(tmp_path):
     finally:
         eng.shutdown()
     assert eng.tier.store.closed
+
+
+def test_kvtier_counters_reach_vllm_metrics(tmp_path):
+    eng = Engine(make_manager(str(tmp_path)))
+    try:
+        defs = type(eng.tier).build_metric_definitions({})
+        assert "vllm:kvtier_load_hits" in defs and "vllm:kvtier_verify_failures" in defs
+        keys = keys_for(3)
+        eng.store(keys, [payload(k) for k in keys])
+        eng.evict_primary()
+        assert eng.lookup(keys) == [LookupResult.HIT] * 3
+        eng.load(keys)
+        with eng.mgr.lock:
+            stats = eng.mgr.get_stats()  # vLLM's manager aggregates every tier
+        flat = stats.reduce()
+        assert any("kvtier_stores" in k and v == 3 for k, v in flat.items()), flat
+        assert any("kvtier_load_hits" in k and v == 3 for k, v in flat.items()), flat
+        # Deltas: a second call reports nothing new.
+        again = eng.tier.get_stats().reduce()
+        assert not any("kvtier_load_hits" in k and v for k, v in again.items()), again
+    finally:
+        eng.shutdown()
