@@ -5,6 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/setup.sh
-cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DKVTIER_BUILD_TESTS=OFF >/dev/null
-ninja -C build/release
-./build/release/src/cli/kvtier bench --size 8M --count 64 --threads 4 "$@"
+cmake -S . -B build/demo -G Ninja -DCMAKE_BUILD_TYPE=Release -DKVTIER_BUILD_TESTS=OFF >/dev/null
+ninja -C build/demo
+./build/demo/src/cli/kvtier bench --size 8M --count 64 --threads 4 "$@"
