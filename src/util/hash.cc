@@ -1,5 +1,8 @@
 #include "util/hash.h"
 
+#ifdef KVTIER_XXH_INLINE
+#define XXH_INLINE_ALL  // no libxxhash on this machine: compile it in
+#endif
 #include <xxhash.h>
 #ifdef KVTIER_XXH_DISPATCH
 // Debian's libxxhash picks SSE2/AVX2/AVX-512 at run time; the inlined code
