@@ -7,6 +7,7 @@
 #ifndef KVTIER_INCLUDE_FINGERPRINT_H_
 #define KVTIER_INCLUDE_FINGERPRINT_H_
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 

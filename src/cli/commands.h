@@ -2,6 +2,7 @@
 #ifndef KVTIER_SRC_CLI_COMMANDS_H_
 #define KVTIER_SRC_CLI_COMMANDS_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 

@@ -2,6 +2,7 @@
 #ifndef KVTIER_SRC_ENV_POSIX_FILE_H_
 #define KVTIER_SRC_ENV_POSIX_FILE_H_
 
+#include <cstdint>
 #include <string>
 
 #include "kvtier/env.h"

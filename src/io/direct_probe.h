@@ -4,6 +4,7 @@
 #ifndef KVTIER_SRC_IO_DIRECT_PROBE_H_
 #define KVTIER_SRC_IO_DIRECT_PROBE_H_
 
+#include <cstdint>
 #include <string>
 
 #include "kvtier/env.h"

@@ -2,6 +2,7 @@
 #ifndef KVTIER_SRC_LAYOUT_NAMESPACE_DIR_H_
 #define KVTIER_SRC_LAYOUT_NAMESPACE_DIR_H_
 
+#include <cstdint>
 #include <string>
 
 #include "kvtier/env.h"

@@ -4,6 +4,7 @@
 #ifndef KVTIER_SRC_STORE_CHUNK_IO_H_
 #define KVTIER_SRC_STORE_CHUNK_IO_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>

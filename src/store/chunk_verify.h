@@ -4,6 +4,7 @@
 #ifndef KVTIER_SRC_STORE_CHUNK_VERIFY_H_
 #define KVTIER_SRC_STORE_CHUNK_VERIFY_H_
 
+#include <cstdint>
 #include <functional>
 #include <string>
 

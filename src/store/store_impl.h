@@ -4,6 +4,7 @@
 #define KVTIER_SRC_STORE_STORE_IMPL_H_
 
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <mutex>
 #include <thread>
