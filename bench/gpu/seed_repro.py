@@ -117,7 +117,7 @@ def main() -> None:
         ct = a.chunk_tokens
         n = a.prefix // ct  # full chunks only, as vLLM offloads full blocks
         cached = n * ct
-        # [chunk][layer][k/v][head][token][dim]: one chunk = one contiguous row.
+        # [chunk][2*layer + k/v][head][token][dim]: one chunk = one contiguous row.
         parts = []
         for layer in range(n_layers):
             k, v = kv_of(cache, layer)
@@ -177,8 +177,10 @@ def main() -> None:
                 t0 = sync_time()
                 new_cache = DynamicCache()
                 for layer in range(n_layers):
-                    kk = restored[:, layer, 0].permute(1, 0, 2, 3).reshape(1, heads, cached, dim)
-                    vv = restored[:, layer, 1].permute(1, 0, 2, 3).reshape(1, heads, cached, dim)
+                    # gpu_chunks is [chunk][2*layer + k/v][head][token][dim]
+                    kk = restored[:, 2 * layer].permute(1, 0, 2, 3).reshape(1, heads, cached, dim)
+                    vv = restored[:, 2 * layer + 1].permute(1, 0, 2, 3)
+                    vv = vv.reshape(1, heads, cached, dim)
                     new_cache.update(kk.contiguous(), vv.contiguous(), layer)
                 r["unpack_s"] = sync_time() - t0
                 t0 = sync_time()
