@@ -40,7 +40,6 @@ struct ChunkIoContext {
   std::unique_ptr<IoBackend> write_backend;
   AlignedBuffer header;
   AlignedBuffer tail{kBlockSize};
-  uint64_t temp_seq = 0;
 };
 
 // What happened, for metrics.
