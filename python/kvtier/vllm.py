@@ -331,9 +331,6 @@ class KvtierTier(SecondaryTierManager):
             stats.set_gauge(name, current.get(key, 0))
         return stats
 
-    def config_info(self) -> dict[str, str]:
-        return {}
-
     def stats(self) -> dict[str, Any]:
         """kvtier's own counters (hits, misses, verify failures, drops, ...)."""
         return self.store.stats()

@@ -1,6 +1,5 @@
 #include "cli/human.h"
 
-#include <cctype>
 #include <cstdio>
 
 namespace kvtier::cli {
@@ -29,32 +28,6 @@ std::string HumanAge(double s) {
     std::snprintf(buf, sizeof(buf), "%.1f d", s / 86400);
   }
   return buf;
-}
-
-bool ParseBytes(const std::string& text, uint64_t* out) {
-  size_t i = 0;
-  uint64_t v = 0;
-  if (text.empty() || !std::isdigit(static_cast<unsigned char>(text[0]))) return false;
-  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
-    if (v > (UINT64_MAX - 9) / 10) return false;
-    v = v * 10 + static_cast<uint64_t>(text[i++] - '0');
-  }
-  std::string unit = text.substr(i);
-  uint64_t mult = 1;
-  if (unit.empty() || unit == "B") {
-    mult = 1;
-  } else if (unit == "K" || unit == "KiB" || unit == "k") {
-    mult = 1ULL << 10;
-  } else if (unit == "M" || unit == "MiB") {
-    mult = 1ULL << 20;
-  } else if (unit == "G" || unit == "GiB") {
-    mult = 1ULL << 30;
-  } else {
-    return false;
-  }
-  if (v > UINT64_MAX / mult) return false;
-  *out = v * mult;
-  return true;
 }
 
 }  // namespace kvtier::cli

@@ -4,7 +4,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
-#include "cli/human.h"
+#include "util/parse_bytes.h"
 #ifdef KVTIER_HAVE_EVICTOR
 #include "evictor/evictor_main.h"
 #endif
@@ -71,11 +71,11 @@ int Main(int argc, char** argv) {
   if (*verify) return kvtier::cli::VerifyCommand(root, delete_bad, json);
   if (*inspect) return kvtier::cli::InspectCommand(file, json);
   if (*bench) {
-    if (!kvtier::cli::ParseBytes(size, &bench_args.chunk_bytes) || bench_args.chunk_bytes == 0) {
+    if (!kvtier::ParseBytes(size, &bench_args.chunk_bytes) || bench_args.chunk_bytes == 0) {
       std::fprintf(stderr, "kvtier bench: bad --size %s\n", size.c_str());
       return 2;
     }
-    if (!segment.empty() && !kvtier::cli::ParseBytes(segment, &bench_args.segment_bytes)) {
+    if (!segment.empty() && !kvtier::ParseBytes(segment, &bench_args.segment_bytes)) {
       std::fprintf(stderr, "kvtier bench: bad --segment %s\n", segment.c_str());
       return 2;
     }

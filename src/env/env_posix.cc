@@ -83,15 +83,6 @@ class ParentDir {
   std::string name_;
 };
 
-void FillInfo(const struct stat& st, FileInfo* info) {
-  info->size = static_cast<uint64_t>(st.st_size);
-  info->dev = st.st_dev;
-  info->ino = st.st_ino;
-  info->atime_ns = st.st_atim.tv_sec * 1000000000LL + st.st_atim.tv_nsec;
-  info->mtime_ns = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
-  info->mode = st.st_mode;
-}
-
 class PosixEnv final : public Env {
  public:
   Status OpenFile(const std::string& path, unsigned flags, std::unique_ptr<File>* out) override {
@@ -120,7 +111,7 @@ class PosixEnv final : public Env {
     if (::fstatat(parent.fd(), parent.name(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
       return PosixError(path, errno);
     }
-    FillInfo(st, info);
+    FillFileInfo(st, info);
     return Status::OK();
   }
 
@@ -224,10 +215,7 @@ class PosixEnv final : public Env {
     ParentDir parent(path);
     if (!parent.ok()) return PosixError(path, parent.error());
     struct timespec times[2];
-    times[0].tv_sec = atime_ns / 1000000000LL;
-    times[0].tv_nsec = atime_ns % 1000000000LL;
-    times[1].tv_sec = 0;
-    times[1].tv_nsec = UTIME_OMIT;
+    AccessTimeOnly(atime_ns, times);
     if (::utimensat(parent.fd(), parent.name(), times, AT_SYMLINK_NOFOLLOW) != 0) {
       return PosixError("utimensat " + path, errno);
     }

@@ -10,6 +10,22 @@
 
 namespace kvtier {
 
+void FillFileInfo(const struct stat& st, FileInfo* info) {
+  info->size = static_cast<uint64_t>(st.st_size);
+  info->dev = st.st_dev;
+  info->ino = st.st_ino;
+  info->atime_ns = st.st_atim.tv_sec * 1000000000LL + st.st_atim.tv_nsec;
+  info->mtime_ns = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+  info->mode = st.st_mode;
+}
+
+void AccessTimeOnly(int64_t atime_ns, struct timespec times[2]) {
+  times[0].tv_sec = atime_ns / 1000000000LL;
+  times[0].tv_nsec = atime_ns % 1000000000LL;
+  times[1].tv_sec = 0;
+  times[1].tv_nsec = UTIME_OMIT;
+}
+
 PosixFile::~PosixFile() { ::close(fd_); }
 
 Status PosixFile::ReadV(uint64_t offset, const struct iovec* iov, int iovcnt, size_t* bytes_read) {
@@ -54,21 +70,13 @@ Status PosixFile::Sync() {
 Status PosixFile::Stat(FileInfo* info) {
   struct stat st;
   if (::fstat(fd_, &st) != 0) return PosixError("fstat " + path_, errno);
-  info->size = static_cast<uint64_t>(st.st_size);
-  info->dev = st.st_dev;
-  info->ino = st.st_ino;
-  info->atime_ns = st.st_atim.tv_sec * 1000000000LL + st.st_atim.tv_nsec;
-  info->mtime_ns = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
-  info->mode = st.st_mode;
+  FillFileInfo(st, info);
   return Status::OK();
 }
 
 Status PosixFile::SetAccessTime(int64_t atime_ns) {
   struct timespec times[2];
-  times[0].tv_sec = atime_ns / 1000000000LL;
-  times[0].tv_nsec = atime_ns % 1000000000LL;
-  times[1].tv_sec = 0;
-  times[1].tv_nsec = UTIME_OMIT;
+  AccessTimeOnly(atime_ns, times);
   if (::futimens(fd_, times) != 0) return PosixError("futimens " + path_, errno);
   return Status::OK();
 }

@@ -2,12 +2,19 @@
 #ifndef KVTIER_SRC_ENV_POSIX_FILE_H_
 #define KVTIER_SRC_ENV_POSIX_FILE_H_
 
+#include <sys/stat.h>
 #include <cstdint>
+
 #include <string>
 
 #include "kvtier/env.h"
 
 namespace kvtier {
+
+// Shared with the path-based calls in env_posix.cc.
+void FillFileInfo(const struct stat& st, FileInfo* info);
+// {atime, UTIME_OMIT}: set the access time, leave the modification time.
+void AccessTimeOnly(int64_t atime_ns, struct timespec times[2]);
 
 class PosixFile final : public File {
  public:

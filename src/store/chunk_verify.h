@@ -4,7 +4,6 @@
 #ifndef KVTIER_SRC_STORE_CHUNK_VERIFY_H_
 #define KVTIER_SRC_STORE_CHUNK_VERIFY_H_
 
-#include <cstdint>
 #include <functional>
 #include <string>
 
@@ -29,19 +28,10 @@ struct ChunkReport {
 ChunkReport VerifyChunkFile(Env* env, const std::string& path, const Hash128* expected_fp,
                             bool delete_bad);
 
-struct TreeStats {
-  uint64_t namespaces = 0;
-  uint64_t chunks = 0;
-  uint64_t chunk_bytes = 0;
-  uint64_t temp_files = 0;
-  uint64_t other_files = 0;
-  int64_t oldest_atime_ns = 0;
-  int64_t newest_atime_ns = 0;
-};
-
 // Walks ROOT/<namespace>/<aa>/<bb>/ without following symlinks and calls
-// visit(namespace_dir, file_path, info) for every regular file below the
-// fan-out directories.
+// visit(namespace_dir, path, name, info) for every entry of every leaf
+// fan-out directory (files, temp files, and anything else found there: the
+// caller classifies by name and info).
 Status WalkChunkTree(Env* env, const std::string& root,
                      const std::function<void(const std::string&, const std::string&,
                                               const std::string&, const FileInfo&)>& visit);

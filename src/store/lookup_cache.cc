@@ -15,7 +15,7 @@ bool LookupCache::Get(std::string_view key, int64_t now_ns, bool* exists) {
   if (ttl_ns_ <= 0) return false;
   Shard& shard = ShardFor(key);
   std::lock_guard<std::mutex> lock(shard.mu);
-  auto it = shard.map.find(std::string(key));
+  auto it = shard.map.find(key);
   if (it == shard.map.end()) return false;
   if (it->second.expires_ns < now_ns) {
     shard.map.erase(it);
@@ -36,7 +36,8 @@ void LookupCache::Set(std::string_view key, bool exists, int64_t now_ns) {
 void LookupCache::Erase(std::string_view key) {
   Shard& shard = ShardFor(key);
   std::lock_guard<std::mutex> lock(shard.mu);
-  shard.map.erase(std::string(key));
+  auto it = shard.map.find(key);
+  if (it != shard.map.end()) shard.map.erase(it);
 }
 
 }  // namespace kvtier

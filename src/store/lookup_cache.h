@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -30,9 +31,14 @@ class LookupCache {
     bool exists;
     int64_t expires_ns;
   };
+  // Transparent hashing: look up by string_view without building a string.
+  struct KeyHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view k) const { return std::hash<std::string_view>{}(k); }
+  };
   struct Shard {
     std::mutex mu;
-    std::unordered_map<std::string, Entry> map;  // GUARDED_BY(mu)
+    std::unordered_map<std::string, Entry, KeyHash, std::equal_to<>> map;  // GUARDED_BY(mu)
   };
   Shard& ShardFor(std::string_view key);
 
