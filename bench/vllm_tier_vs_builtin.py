@@ -52,6 +52,49 @@ MODELS = {  # bytes of a 256-token chunk (DESIGN.md / shared workloads)
 }
 
 
+def enable_builtin_c_helper() -> bool:
+    """Lets the built-in tier run its C I/O helper (vllm.fs_io_C), as it does on
+    a CUDA host. The helper calls only Python and libc++, but its ELF file
+    names CUDA torch's libraries; where those are absent (CPU torch) empty
+    stand-ins with the same soname are loaded first. Returns whether the
+    helper is in use."""
+    import ctypes
+    import importlib.util
+    import subprocess
+    import tempfile
+
+    import torch  # noqa: F401  (loads libtorch / libc10 under their sonames)
+
+    spec = importlib.util.find_spec("vllm.fs_io_C")
+    if spec is None or spec.origin is None:
+        return False
+    needed = subprocess.run(
+        ["readelf", "-d", spec.origin], capture_output=True, text=True, check=False
+    ).stdout
+    stub_dir = tempfile.mkdtemp(prefix="kvtier-bench-stubs-")
+    empty = os.path.join(stub_dir, "empty.c")
+    open(empty, "w").close()
+    for line in needed.splitlines():
+        if "(NEEDED)" not in line:
+            continue
+        soname = line.split("[", 1)[1].rstrip("]")
+        try:
+            ctypes.CDLL(soname, mode=os.RTLD_GLOBAL)
+            continue
+        except OSError:
+            pass
+        if not soname.startswith(("libtorch", "libc10", "libnvrtc")):
+            return False
+        stub = os.path.join(stub_dir, soname)
+        subprocess.run(
+            ["cc", "-shared", "-fPIC", "-o", stub, empty, f"-Wl,-soname,{soname}"], check=True
+        )
+        ctypes.CDLL(stub, mode=os.RTLD_GLOBAL)
+    from vllm.v1.kv_offload.tiering.fs import io as fs_io
+
+    return bool(fs_io._HAS_FSIO_C)
+
+
 def cpu_seconds() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
@@ -166,6 +209,15 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=20)
     p.add_argument("--json", action="store_true")
     p.add_argument(
+        "--repeat", type=int, default=1, help="runs per tier (alternating); medians are reported"
+    )
+    p.add_argument(
+        "--builtin-io",
+        choices=["c", "python"],
+        default="c",
+        help="the built-in tier's I/O path: its C helper (as on CUDA hosts) or pure Python",
+    )
+    p.add_argument(
         "--kvtier-opt",
         action="append",
         default=[],
@@ -178,6 +230,13 @@ def main() -> None:
         k, _, v = kv.partition("=")
         args.kvtier_opts[k] = json.loads(v)
 
+    if args.builtin_io == "c":
+        if not enable_builtin_c_helper():
+            raise SystemExit("vllm.fs_io_C could not be loaded; use --builtin-io python")
+    else:
+        from vllm.v1.kv_offload.tiering.fs import io as fs_io
+
+        fs_io._HAS_FSIO_C = False
     chunk = MODELS[args.model]
     n = -(-args.prefix_tokens // 256)
     buf = mmap.mmap(-1, n * chunk)  # page-aligned, like vLLM's SharedOffloadRegion
@@ -189,19 +248,24 @@ def main() -> None:
         "chunk_bytes": chunk,
         "chunks": n,
         "threads": args.threads,
+        "repeat": args.repeat,
+        "builtin_io": args.builtin_io,
         "kvtier_options": args.kvtier_opts,
         "machine": f"{platform.machine()} {os.cpu_count()} cores",
         "date": time.strftime("%Y-%m-%d"),
         "dirs": {},
     }
     for d in args.dirs:
-        row = {}
-        for kind in ("builtin", "kvtier"):
-            root = os.path.join(d, kind)
-            shutil.rmtree(root, ignore_errors=True)
-            os.makedirs(root)
-            row[kind] = bench_tier(kind, root, arr, ref, args)
-            shutil.rmtree(root, ignore_errors=True)
+        runs: dict[str, list[dict]] = {"builtin": [], "kvtier": []}
+        for rep in range(args.repeat):
+            order = ("builtin", "kvtier") if rep % 2 == 0 else ("kvtier", "builtin")
+            for kind in order:
+                root = os.path.join(d, kind)
+                shutil.rmtree(root, ignore_errors=True)
+                os.makedirs(root)
+                runs[kind].append(bench_tier(kind, root, arr, ref, args))
+                shutil.rmtree(root, ignore_errors=True)
+        row = {kind: {m: float(np.median([r[m] for r in rs])) for m in rs[0]} for kind, rs in runs.items()}
         k, b = row["kvtier"], row["builtin"]
         row["ratio"] = {
             "store": k["store_GBps"] / b["store_GBps"],
@@ -213,7 +277,10 @@ def main() -> None:
     if args.json:
         print(json.dumps(report, indent=2))
         return
-    print(f"{args.model}: {n} chunks x {chunk / 2**20:.0f} MiB, {args.threads} threads")
+    print(
+        f"{args.model}: {n} chunks x {chunk / 2**20:.0f} MiB, {args.threads} threads, "
+        f"built-in tier I/O: {args.builtin_io}, median of {args.repeat}"
+    )
     for d, row in report["dirs"].items():
         print(f"\n{d}")
         cols = [

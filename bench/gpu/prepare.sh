@@ -1,10 +1,46 @@
 #!/usr/bin/env bash
-# Gathers what bench/gpu/run.sh needs on a host with no package registry:
-# wheels of the Python build tools and the two header-only dependencies.
+# Gathers, on a machine with the package registries, what the bench/gpu
+# scripts need on the GPU host, which has none. Each set goes to its own
+# git-ignored folder, carried by the device call that needs it:
+#
+#   .gpu-deps/       build tools (wheels) and the header-only dependencies
+#                    (xxhash, nlohmann-json, CLI11): run.sh, store_bench.sh
+#   .gpu-deps-vllm/  with VLLM=1: vLLM 0.33.0's Python files that the tier
+#                    benchmark imports, and cp312 wheels of the packages that
+#                    import needs (bench/gpu/vllm-bench-reqs.txt): vllm_bench.sh
+#   .gpu-deps-fio/   with FIO_SRC=DIR (a git clone of fio, github.com/axboe/fio):
+#                    its source at HEAD, built on the host by store_bench.sh
+#
+# VLLM=1 needs the test venv made by tools/setup.sh (vllm 0.33.0 and kvtier
+# installed), or VLLM_PYTHON pointing at another such interpreter.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rm -rf .gpu-deps && mkdir -p .gpu-deps/wheels .gpu-deps/include
 python3 -m pip download -q --no-deps -d .gpu-deps/wheels \
   nanobind==3.1.0 scikit-build-core==1.1.2 pathspec packaging
 cp /usr/include/xxhash.h /usr/include/xxh3.h .gpu-deps/include/
-cp -r /usr/include/nlohmann .gpu-deps/include/
+cp -r /usr/include/nlohmann /usr/include/CLI .gpu-deps/include/
+
+if [[ "${VLLM:-0}" == 1 ]]; then
+  py=${VLLM_PYTHON:-$HOME/.cache/kvtier/venv/bin/python}
+  rm -rf .gpu-deps-vllm && mkdir -p .gpu-deps-vllm/wheels
+  platforms=()
+  for p in manylinux_2_34 manylinux_2_31 manylinux_2_28 manylinux_2_27 manylinux_2_26 \
+    manylinux_2_24 manylinux_2_17 manylinux2014 manylinux_2_5 manylinux1; do
+    platforms+=(--platform "${p}_x86_64")
+  done
+  python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+    "${platforms[@]}" --platform any -d .gpu-deps-vllm/wheels -r bench/gpu/vllm-bench-reqs.txt
+  # Only the vllm files the benchmark imports travel (a few MiB, not 50).
+  list=$(mktemp)
+  "$py" bench/gpu/vllm_files.py "$list" >/dev/null
+  site=$("$py" -c 'import os, vllm; print(os.path.dirname(os.path.dirname(vllm.__file__)))')
+  tar -C "$site" -czf .gpu-deps-vllm/vllm-trim.tar.gz -T "$list"
+  rm -f "$list"
+fi
+
+if [[ -n "${FIO_SRC:-}" ]]; then
+  rm -rf .gpu-deps-fio && mkdir -p .gpu-deps-fio
+  git -C "$FIO_SRC" archive --format=tar.gz -o "$PWD/.gpu-deps-fio/fio-src.tar.gz" HEAD
+fi
+du -sh .gpu-deps*
