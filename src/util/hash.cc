@@ -11,7 +11,53 @@
 #include <xxh_x86dispatch.h>
 #endif
 
+#ifdef KVTIER_XXH_MULTI_ISA
+// XXH3 built for AVX2 and AVX-512 (util/xxh3_variant.c), chosen once from
+// the CPU's features: the compiled-in code alone is built for SSE2.
+extern "C" {
+void kvtier_xxh3_avx2_128(const void* data, size_t len, unsigned long long out[2]);
+void kvtier_xxh3_avx2_128_update(void* state, const void* data, size_t len);
+void kvtier_xxh3_avx512_128(const void* data, size_t len, unsigned long long out[2]);
+void kvtier_xxh3_avx512_128_update(void* state, const void* data, size_t len);
+}
+#endif
+
 namespace kvtier {
+
+namespace {
+
+#ifdef KVTIER_XXH_MULTI_ISA
+void BaselineXxh3_128(const void* data, size_t len, unsigned long long out[2]) {
+  XXH128_hash_t h = XXH3_128bits(data, len);
+  out[0] = h.low64;
+  out[1] = h.high64;
+}
+
+void BaselineXxh3_128Update(void* state, const void* data, size_t len) {
+  XXH3_128bits_update(static_cast<XXH3_state_t*>(state), data, len);
+}
+
+struct Xxh3Impl {
+  void (*hash)(const void*, size_t, unsigned long long[2]);
+  void (*update)(void*, const void*, size_t);
+};
+
+const Xxh3Impl& PickXxh3() {
+  static const Xxh3Impl impl = [] {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) {
+      return Xxh3Impl{kvtier_xxh3_avx512_128, kvtier_xxh3_avx512_128_update};
+    }
+    if (__builtin_cpu_supports("avx2")) {
+      return Xxh3Impl{kvtier_xxh3_avx2_128, kvtier_xxh3_avx2_128_update};
+    }
+    return Xxh3Impl{BaselineXxh3_128, BaselineXxh3_128Update};
+  }();
+  return impl;
+}
+#endif
+
+}  // namespace
 
 std::string HexEncode(const void* data, size_t len) {
   static const char kDigits[] = "0123456789abcdef";
@@ -34,7 +80,11 @@ std::string Hash128::ToHex() const {
 }
 
 Hash128 Xxh3_128(const void* data, size_t len) {
-#ifdef KVTIER_XXH_DISPATCH
+#if defined(KVTIER_XXH_MULTI_ISA)
+  unsigned long long out[2];
+  PickXxh3().hash(data, len, out);
+  XXH128_hash_t h{out[0], out[1]};
+#elif defined(KVTIER_XXH_DISPATCH)
   XXH128_hash_t h = XXH3_128bits_dispatch(data, len);
 #else
   XXH128_hash_t h = XXH3_128bits(data, len);
@@ -51,7 +101,9 @@ Xxh3Stream::Xxh3Stream() : state_(XXH3_createState()) {
 Xxh3Stream::~Xxh3Stream() { XXH3_freeState(static_cast<XXH3_state_t*>(state_)); }
 
 void Xxh3Stream::Update(const void* data, size_t len) {
-#ifdef KVTIER_XXH_DISPATCH
+#if defined(KVTIER_XXH_MULTI_ISA)
+  PickXxh3().update(state_, data, len);
+#elif defined(KVTIER_XXH_DISPATCH)
   XXH3_128bits_update_dispatch(static_cast<XXH3_state_t*>(state_), data, len);
 #else
   XXH3_128bits_update(static_cast<XXH3_state_t*>(state_), data, len);
