@@ -222,7 +222,7 @@ def main() -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="extra kvtier tier option (JSON value), e.g. io_backend=\"threadpool\"",
+        help='extra kvtier tier option (JSON value), e.g. io_backend="threadpool"',
     )
     args = p.parse_args()
     args.kvtier_opts = {}
@@ -265,7 +265,10 @@ def main() -> None:
                 os.makedirs(root)
                 runs[kind].append(bench_tier(kind, root, arr, ref, args))
                 shutil.rmtree(root, ignore_errors=True)
-        row = {kind: {m: float(np.median([r[m] for r in rs])) for m in rs[0]} for kind, rs in runs.items()}
+        row = {
+            kind: {m: float(np.median([r[m] for r in rs])) for m in rs[0]}
+            for kind, rs in runs.items()
+        }
         k, b = row["kvtier"], row["builtin"]
         row["ratio"] = {
             "store": k["store_GBps"] / b["store_GBps"],

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build="${1:-build/release}"
-files=$(git ls-files '*.cc' '*.h')
+files=$(git ls-files '*.cc' '*.h' '*.c')
 clang-format --dry-run --Werror $files
 srcs=$(git ls-files 'src/*.cc' | grep -v '^src/python/')
 out=$(printf '%s\n' $srcs | xargs -P "${JOBS:-2}" -n 4 clang-tidy -p "$build" --quiet 2>/dev/null || true)
