@@ -63,7 +63,9 @@ TIER_OPTIONS: dict[str, Any] = {
     "cache_salt": "",  # tenant isolation: different salts never share chunks
     "model_revision": "",  # e.g. the HF commit; part of the fingerprint
 }
-_CRYPTO_HASHES = {"sha256", "sha256_cbor", "xxhash", "xxhash_cbor"}
+# vLLM seeds these block hashes at random per process unless PYTHONHASHSEED
+# is set: without it no two engines ever produce the same keys.
+_SEEDED_PER_PROCESS_HASHES = {"xxhash", "xxhash_cbor"}
 
 # kvtier counters re-exported through vLLM's own offloading metrics (its
 # /metrics endpoint), as deltas per scheduler step. kvtier stats key ->
@@ -136,12 +138,11 @@ def build_fingerprint(
         }
     # PYTHONHASHSEED, when set, reseeds the block-hash chain on every engine.
     fp["pythonhashseed"] = os.environ.get("PYTHONHASHSEED", "")
-    if fp["hash_algo"] not in _CRYPTO_HASHES:
-        if not fp["pythonhashseed"]:
-            raise ValueError(
-                f"hash_algo {fp['hash_algo']!r} is seeded per process: set PYTHONHASHSEED "
-                "to the same value on every engine that shares this cache"
-            )
+    if fp["hash_algo"] in _SEEDED_PER_PROCESS_HASHES and not fp["pythonhashseed"]:
+        raise ValueError(
+            f"hash_algo {fp['hash_algo']!r} is seeded per process: set PYTHONHASHSEED "
+            "to the same value on every engine that shares this cache"
+        )
     return fp
 
 
@@ -341,5 +342,3 @@ class KvtierTier(SecondaryTierManager):
 
 # Short alias for configs: {"type": "KvtierTier", "module_path": "kvtier.vllm"}.
 __all__ = ["KvtierTier", "TIER_OPTIONS", "build_fingerprint"]
-
-
