@@ -7,7 +7,10 @@ cd "$(dirname "$0")/.."
 build="${1:-build/release}"
 files=$(git ls-files '*.cc' '*.h' '*.c')
 clang-format --dry-run --Werror $files
+command -v clang-tidy >/dev/null || { echo "lint: clang-tidy not found" >&2; exit 1; }
 srcs=$(git ls-files 'src/*.cc' | grep -v '^src/python/')
+# clang-tidy exits non-zero on findings, which are read from its output
+# below; a missing binary is caught above, not mistaken for a clean run.
 out=$(printf '%s\n' $srcs | xargs -P "${JOBS:-2}" -n 4 clang-tidy -p "$build" --quiet 2>/dev/null || true)
 if echo "$out" | grep -E "(warning|error):" ; then
   echo "lint: clang-tidy reported the findings above" >&2

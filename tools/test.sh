@@ -15,7 +15,7 @@ echo "== format tests with xxhash compiled in (as on hosts without Debian's pack
 cmake -S . -B build/inline-xxh -G Ninja -DCMAKE_BUILD_TYPE=Release -DKVTIER_BUILD_TOOLS=OFF \
   -DCMAKE_DISABLE_FIND_PACKAGE_PkgConfig=TRUE -DKVTIER_THIRD_PARTY_INCLUDE=/usr/include >/dev/null
 ninja -C build/inline-xxh format_test
-ctest --test-dir build/inline-xxh -R '^(HashTest|ChunkFormat)' --output-on-failure
+ctest --test-dir build/inline-xxh -R '^(HashTest|ChunkFormat)' --no-tests=error --output-on-failure
 
 echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DKVTIER_SANITIZE=ON >/dev/null

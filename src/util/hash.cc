@@ -12,9 +12,11 @@
 #endif
 
 #ifdef KVTIER_XXH_MULTI_ISA
-// XXH3 built for AVX2 and AVX-512 (util/xxh3_variant.c), chosen once from
-// the CPU's features: the compiled-in code alone is built for SSE2.
+// XXH3 built for SSE2 (x86-64's baseline), AVX2 and AVX-512
+// (util/xxh3_variant.c), chosen once from the CPU's features.
 extern "C" {
+void kvtier_xxh3_sse2_128(const void* data, size_t len, unsigned long long out[2]);
+void kvtier_xxh3_sse2_128_update(void* state, const void* data, size_t len);
 void kvtier_xxh3_avx2_128(const void* data, size_t len, unsigned long long out[2]);
 void kvtier_xxh3_avx2_128_update(void* state, const void* data, size_t len);
 void kvtier_xxh3_avx512_128(const void* data, size_t len, unsigned long long out[2]);
@@ -27,16 +29,6 @@ namespace kvtier {
 namespace {
 
 #ifdef KVTIER_XXH_MULTI_ISA
-void BaselineXxh3_128(const void* data, size_t len, unsigned long long out[2]) {
-  XXH128_hash_t h = XXH3_128bits(data, len);
-  out[0] = h.low64;
-  out[1] = h.high64;
-}
-
-void BaselineXxh3_128Update(void* state, const void* data, size_t len) {
-  XXH3_128bits_update(static_cast<XXH3_state_t*>(state), data, len);
-}
-
 struct Xxh3Impl {
   void (*hash)(const void*, size_t, unsigned long long[2]);
   void (*update)(void*, const void*, size_t);
@@ -44,14 +36,13 @@ struct Xxh3Impl {
 
 const Xxh3Impl& PickXxh3() {
   static const Xxh3Impl impl = [] {
-    __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f")) {
       return Xxh3Impl{kvtier_xxh3_avx512_128, kvtier_xxh3_avx512_128_update};
     }
     if (__builtin_cpu_supports("avx2")) {
       return Xxh3Impl{kvtier_xxh3_avx2_128, kvtier_xxh3_avx2_128_update};
     }
-    return Xxh3Impl{BaselineXxh3_128, BaselineXxh3_128Update};
+    return Xxh3Impl{kvtier_xxh3_sse2_128, kvtier_xxh3_sse2_128_update};
   }();
   return impl;
 }

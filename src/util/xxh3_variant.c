@@ -1,4 +1,5 @@
-/* XXH3-128 compiled for one x86 vector instruction set (AVX2 or AVX-512).
+/* XXH3-128 compiled for one x86 vector instruction set (SSE2, AVX2 or
+ * AVX-512).
  *
  * Where xxhash is compiled in (hosts without Debian's libxxhash, whose
  * dispatcher picks the instruction set at run time), the inlined code would

@@ -2,6 +2,7 @@
 // own share, no file is deleted twice, and together they cover the tree.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <set>
@@ -15,7 +16,8 @@ namespace {
 using namespace testing;  // NOLINT
 
 struct Tree {
-  std::set<std::string> chunks;  // relative paths
+  std::set<std::string> chunks;      // relative paths
+  std::map<std::string, int> order;  // relative path -> atime rank (older first)
 };
 
 Tree MakeTree(const std::string& root) {
@@ -36,6 +38,7 @@ Tree MakeTree(const std::string& root) {
       p = WriteVllmChunk(vns, hash, 64, old + i * kSec, old);
     }
     t.chunks.insert(p.substr(root.size() + 1));
+    t.order[p.substr(root.size() + 1)] = i;
   }
   return t;
 }
@@ -124,6 +127,19 @@ TEST_P(EvictorReplicas, EachReplicaFreesItsShareOfTheExcess) {
             return left;
           }(),
       tree.chunks.size());
+  std::map<int, int> newest_victim, oldest_survivor;
+  for (const auto& [rel, rank] : tree.order) {
+    int owner = OwnerOf(rel, n);
+    if (deleted.count(rel) != 0) {
+      newest_victim[owner] = std::max(newest_victim.count(owner) ? newest_victim[owner] : -1, rank);
+    } else if (oldest_survivor.count(owner) == 0 || rank < oldest_survivor[owner]) {
+      oldest_survivor[owner] = rank;
+    }
+  }
+  for (int i = 0; i < n; ++i) {
+    ASSERT_TRUE(newest_victim.count(i) && oldest_survivor.count(i)) << "replica " << i;
+    EXPECT_LT(newest_victim[i], oldest_survivor[i]) << "replica " << i << " spared an older file";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(N, EvictorReplicas, ::testing::Values(2, 3));

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 vllm = pytest.importorskip("vllm")
-from vllm.v1.kv_offload.base import LookupResult, make_offload_key  # noqa: E402
+from vllm.v1.kv_offload.base import LookupResult, ReqContext, make_offload_key  # noqa: E402
+from vllm.v1.kv_offload.tiering.base import TransferJob  # noqa: E402
 
 from kvtier.vllm import KvtierTier  # noqa: E402
 
@@ -69,9 +70,7 @@ def test_store_lookup_load_round_trip(tmp_path, groups):
         st = eng.tier.stats()
         assert st["get_hits_total"] == len(keys)
         # Keys never stored are misses.
-        assert eng.lookup(keys_for(2, groups, seed=b"other")) == [LookupResult.MISS] * (
-            2 * groups
-        )
+        assert eng.lookup(keys_for(2, groups, seed=b"other")) == [LookupResult.MISS] * (2 * groups)
         eng.finish_lookup()
     finally:
         eng.shutdown()
@@ -180,14 +179,61 @@ def test_full_filesystem_fails_stores_and_vllm_carries_on(tmp_path):
 
 def test_drain_and_shutdown_report_every_job(tmp_path):
     eng = Engine(make_manager(str(tmp_path), slots=64))
+    tier = eng.tier
     try:
         keys = keys_for(40)
-        eng.store(keys, [payload(k) for k in keys])
-        assert not eng.tier.has_pending_work()
-        assert os.path.isdir(eng.tier.store.namespace_dir)
+        for i, k in enumerate(keys):
+            eng.slots[i, :] = np.frombuffer(payload(k), dtype=np.uint8)
+        ctx = ReqContext("drain")
+        ids = np.arange(40, dtype=np.int32)
+
+        def jobs(first_id: int, is_load: bool) -> list[TransferJob]:
+            return [
+                TransferJob(
+                    first_id + j,
+                    keys[j * 10 : (j + 1) * 10],
+                    ids[j * 10 : (j + 1) * 10],
+                    is_load,
+                    ctx,
+                )
+                for j in range(4)
+            ]
+
+        # drain_jobs() waits for every submitted job without the scheduler
+        # polling; each then shows up exactly once, successful.
+        stores = jobs(100, False)
+        for job in stores:
+            tier.submit_store(job)
+        tier.drain_jobs()
+        assert not tier.has_pending_work()
+        assert {r.job_id: r.success for r in tier.get_finished_jobs()} == {
+            job.job_id: True for job in stores
+        }
+        eng.slots[:40] = 0
+        loads = jobs(200, True)
+        for job in loads:
+            tier.submit_load(job)
+        tier.drain_jobs()
+        assert {r.job_id: r.success for r in tier.get_finished_jobs()} == {
+            job.job_id: True for job in loads
+        }
+        assert all(bytes(eng.slots[i]) == payload(k) for i, k in enumerate(keys))
     finally:
         eng.shutdown()
-    assert eng.tier.store.closed
+    assert tier.store.closed
+
+
+def test_xxhash_block_hashes_need_pythonhashseed(tmp_path, monkeypatch):
+    monkeypatch.delenv("PYTHONHASHSEED", raising=False)
+    with pytest.raises(ValueError, match="PYTHONHASHSEED"):
+        make_manager(str(tmp_path), tier={"hash_algo": "xxhash"})
+    make_manager(str(tmp_path), tier={"hash_algo": "sha256"}).shutdown()
+    monkeypatch.setenv("PYTHONHASHSEED", "7")
+    eng = Engine(make_manager(str(tmp_path), tier={"hash_algo": "xxhash_cbor"}))
+    try:
+        assert eng.tier.fingerprint["pythonhashseed"] == "7"
+    finally:
+        eng.shutdown()
 
 
 def test_kvtier_counters_reach_vllm_metrics(tmp_path):

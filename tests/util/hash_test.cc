@@ -60,5 +60,36 @@ TEST(HashTest, StreamInPiecesEqualsOneShot) {
   }
 }
 
+#ifdef KVTIER_XXH_MULTI_ISA
+}  // namespace
+}  // namespace kvtier
+
+extern "C" {
+void kvtier_xxh3_sse2_128(const void* data, size_t len, unsigned long long out[2]);
+void kvtier_xxh3_avx2_128(const void* data, size_t len, unsigned long long out[2]);
+void kvtier_xxh3_avx512_128(const void* data, size_t len, unsigned long long out[2]);
+}
+
+namespace kvtier {
+namespace {
+
+// Xxh3_128 runs only the variant this CPU picks; check every one it can run.
+TEST(HashTest, EveryCompiledInVariantMatchesKnownDigests) {
+  using Fn = void (*)(const void*, size_t, unsigned long long[2]);
+  std::vector<Fn> variants = {kvtier_xxh3_sse2_128};
+  if (__builtin_cpu_supports("avx2")) variants.push_back(kvtier_xxh3_avx2_128);
+  if (__builtin_cpu_supports("avx512f")) variants.push_back(kvtier_xxh3_avx512_128);
+  auto buf = Pattern(1048589);
+  for (size_t i = 0; i < variants.size(); ++i) {
+    for (const Vector& v : kVectors) {
+      unsigned long long out[2];
+      variants[i](buf.data(), v.len, out);
+      EXPECT_EQ(out[0], v.lo) << "variant " << i << " len " << v.len;
+      EXPECT_EQ(out[1], v.hi) << "variant " << i << " len " << v.len;
+    }
+  }
+}
+#endif
+
 }  // namespace
 }  // namespace kvtier
