@@ -4,7 +4,7 @@ Both tiers are built through vLLM's own SecondaryTierFactory over the same
 page-aligned primary region and driven with TransferJobs exactly as the
 TieringOffloadingManager submits them. For each directory:
 
-  store      one job storing a whole prefix (chunks of --chunk-mib)
+  store      one job storing a whole prefix (chunk size from --model)
   lookup     time until every chunk of the prefix resolves to HIT
   load-1     one request loading the whole prefix (what TTFT pays)
   load-20    20 concurrent requests, each loading its share of the prefix
@@ -46,7 +46,7 @@ from vllm.v1.kv_offload.config import (
 from vllm.v1.kv_offload.tiering.base import TransferJob
 from vllm.v1.kv_offload.tiering.factory import SecondaryTierFactory
 
-MODELS = {  # bytes of a 256-token chunk (DESIGN.md / shared workloads)
+MODELS = {  # bytes of a 256-token chunk (the product brief's workload models)
     "llama-3.3-70b-tp8": 327680 * 256 // 8,  # 10 MiB per rank
     "llama-3.1-8b": 131072 * 256,  # 32 MiB
 }
@@ -109,7 +109,18 @@ def make_tier(kind: str, root: str, view: memoryview, chunk: int, threads: int, 
         engine_id=f"bench-{kind}",
         model=OffloadingModelConfig("bench/model", "bfloat16"),
         cache=OffloadingCacheConfig(256, 1),
-        parallel=OffloadingParallelConfig(0, 1, 1, 1, 1, 1, 0, 1, None, True),
+        parallel=OffloadingParallelConfig(
+            rank=0,
+            world_size=1,
+            tp_size=1,
+            pp_size=1,
+            pcp_size=1,
+            dcp_size=1,
+            data_parallel_index=0,
+            data_parallel_size=1,
+            data_parallel_rank_local=None,
+            is_parallelism_agnostic=True,
+        ),
     )
     spec = types.SimpleNamespace(
         config=cfg,

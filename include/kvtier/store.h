@@ -24,6 +24,9 @@ namespace kvtier {
 enum class IoBackendKind { kAuto, kUring, kThreadPool };
 enum class DirectIoMode { kAuto, kOn, kOff };
 
+// Default transfer unit of loads (StoreOptions::segment_bytes).
+inline constexpr size_t kDefaultSegmentBytes = 512 << 10;
+
 struct StoreOptions {
   Env* env = nullptr;  // nullptr: Env::Default()
   int read_threads = 16;
@@ -45,7 +48,7 @@ struct StoreOptions {
   size_t lookup_cache_entries = 1 << 18;
   // Transfer unit of loads: small enough that a segment is checksummed
   // while still in cache (buffered) or overlaps later segments (io_uring).
-  size_t segment_bytes = 512 << 10;
+  size_t segment_bytes = kDefaultSegmentBytes;
 };
 
 enum class JobKind { kPut, kGet, kContains };

@@ -68,7 +68,6 @@ Status Validate(const Config& config, Env* env);
 
 // "85" -> 0.85, "0.85" -> 0.85.
 bool ParseRatio(std::string_view text, double* out);
-// "1048576", "512M", "10G", "1.5T" (binary units) -> bytes.
 // "600", "600s", "10m", "1h", "250ms" -> seconds.
 bool ParseDuration(std::string_view text, double* seconds);
 // The trailing ordinal of a StatefulSet pod name, e.g. "kvtier-evictor-3" -> 3.

@@ -153,7 +153,7 @@ void Evictor::RemoveStale(const ScanResult& scan) {
   }
 }
 
-void Evictor::EvictRound(uint64_t budget) {
+uint64_t Evictor::EvictRound(uint64_t budget) {
   const int64_t now = env_->NowNanos();
   std::vector<Candidate> heap;
   index_.BuildCandidateHeap(now - SecondsToNs(config_.min_age_s), &heap);
@@ -177,11 +177,12 @@ void Evictor::EvictRound(uint64_t budget) {
         case Verdict::kDeleted:
           freed += bytes;
           ++deleted;
-          freed_since_scan_ += bytes;
           metrics_.files_evicted->Add();
           metrics_.bytes_evicted->Add(bytes);
-          logger_->Debug(config_.dry_run ? "would evict" : "evicted",
-                         {{"path", path}, {"bytes", bytes}, {"atime_ns", c.atime_ns}});
+          if (logger_->level() <= LogLevel::kDebug) {  // skip building the fields per file
+            logger_->Debug(config_.dry_run ? "would evict" : "evicted",
+                           {{"path", path}, {"bytes", bytes}, {"atime_ns", c.atime_ns}});
+          }
           if (options_.on_deleted && !config_.dry_run) options_.on_deleted(path);
           break;
         case Verdict::kSparedHot:
@@ -213,6 +214,7 @@ void Evictor::EvictRound(uint64_t budget) {
                  {"files", deleted},
                  {"spared_hot", spared},
                  {"candidates_left", heap.size()}});
+  return freed;
 }
 
 Status Evictor::RunOnce() {
@@ -236,7 +238,6 @@ Status Evictor::RunOnce() {
   metrics_.dirs_skipped->Add(scan.dirs_skipped);
   metrics_.scan_duration->ObserveNanos(env_->MonotonicNanos() - t0);
   metrics_.last_scan_seconds = secs;
-  freed_since_scan_ = 0;
 
   RemoveStale(scan);
   IndexTotals t = index_.Totals();
@@ -276,11 +277,11 @@ Status Evictor::RunOnce() {
     uint64_t excess = u.used > target ? static_cast<uint64_t>(u.used - target) : 0;
     uint64_t budget =
         config_.quota_bytes > 0 ? excess : excess / static_cast<uint64_t>(config_.replicas);
-    if (budget > 0) EvictRound(budget);
+    const uint64_t freed = budget > 0 ? EvictRound(budget) : 0;
     Usage after;
     if (config_.quota_bytes > 0) {
       after.capacity = u.capacity;
-      after.used = u.used > freed_since_scan_ ? u.used - freed_since_scan_ : 0;
+      after.used = u.used > freed ? u.used - freed : 0;
     } else if (!MeasureUsage(&after).ok()) {
       after = u;
     }

@@ -85,7 +85,9 @@ class Evictor {
 
   Status MeasureUsage(Usage* usage);
   void RemoveStale(const ScanResult& scan);
-  void EvictRound(uint64_t budget);
+  // Deletes least recently used chunks until `budget` bytes are freed (or
+  // nothing is left to delete); returns the bytes freed.
+  uint64_t EvictRound(uint64_t budget);
   // Waits for the next deletion slot; false if asked to stop meanwhile.
   bool Throttle();
   // Sleeps up to `ns` nanoseconds; false if asked to stop.
@@ -107,7 +109,6 @@ class Evictor {
   bool evicting_ = false;
   int64_t last_full_scan_ns_ = 0;
   uint64_t next_delete_ns_ = 0;
-  uint64_t freed_since_scan_ = 0;  // quota mode: bytes freed since the index totals
 
   std::atomic<bool> stop_{false};
   std::atomic<bool> healthy_{false};

@@ -125,15 +125,4 @@ int ShareOf(LayoutKind layout, std::string_view fanout, int replicas) {
   return HexValue(fanout) % replicas;
 }
 
-const char* LayoutName(LayoutKind layout) {
-  switch (layout) {
-    case LayoutKind::kKvtier:
-      return "kvtier";
-    case LayoutKind::kVllm:
-      return "vllm";
-    default:
-      return "none";
-  }
-}
-
 }  // namespace kvtier::evictor

@@ -45,8 +45,6 @@ bool IsTempName(LayoutKind layout, std::string_view name);
 // when `fanout` is not a fan-out name of `layout` or replicas < 1.
 int ShareOf(LayoutKind layout, std::string_view fanout, int replicas);
 
-const char* LayoutName(LayoutKind layout);
-
 }  // namespace kvtier::evictor
 
 #endif  // KVTIER_SRC_EVICTOR_LAYOUT_RULES_H_

@@ -38,7 +38,6 @@ void Fill(const struct stat& st, EntryStat* out) {
   out->alloc = static_cast<uint64_t>(st.st_blocks) * 512;
   out->atime_ns = ToNanos(st.st_atim);
   out->mtime_ns = ToNanos(st.st_mtim);
-  out->ctime_ns = ToNanos(st.st_ctim);
   out->mode = st.st_mode;
 }
 

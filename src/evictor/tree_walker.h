@@ -30,7 +30,6 @@ struct EntryStat {
   uint64_t alloc = 0;  // st_blocks * 512: what the entry costs the filesystem
   int64_t atime_ns = 0;
   int64_t mtime_ns = 0;
-  int64_t ctime_ns = 0;
   uint32_t mode = 0;
   bool IsRegular() const;
   bool IsDirectory() const;
@@ -58,9 +57,6 @@ class DirFd {
   DirFd(const DirFd&) = delete;
   DirFd& operator=(const DirFd&) = delete;
   ~DirFd();
-
-  bool valid() const { return fd_ >= 0; }
-  int fd() const { return fd_; }
 
   // Opens an absolute or relative path as the walk's root. The last
   // component must be a real directory (O_NOFOLLOW); earlier components are

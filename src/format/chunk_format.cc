@@ -18,7 +18,7 @@ constexpr size_t kOffPayloadSum = 32;     // 16 bytes: lo64, hi64
 constexpr size_t kOffFingerprint = 48;    // 16 bytes: lo64, hi64
 constexpr size_t kOffCreated = 64;        // i64, ns since the epoch
 constexpr size_t kOffWriter = 72;         // u64
-constexpr size_t kOffHeaderSum = 120;     // u64, XXH3-64 of [0, 128 + key) with this field 0
+constexpr size_t kOffHeaderSum = 120;     // u64, XXH3-128 low half of [0, 128 + key), field as 0
 
 void Put16(char* p, uint16_t v) {
   for (int i = 0; i < 2; ++i) p[i] = static_cast<char>(v >> (8 * i));

@@ -83,7 +83,7 @@ class PyStore {
   }
 
   bool Put(nb::bytes key, nb::handle data) {
-    std::string k(key.c_str(), key.size());
+    std::string k = Key(key);
     BufferRef ref = Acquire(data, false);
     Store* s = store();
     nb::gil_scoped_release release;
@@ -91,7 +91,7 @@ class PyStore {
   }
 
   bool Get(nb::bytes key, nb::handle out) {
-    std::string k(key.c_str(), key.size());
+    std::string k = Key(key);
     BufferRef ref = Acquire(out, true);
     Store* s = store();
     nb::gil_scoped_release release;
@@ -106,27 +106,11 @@ class PyStore {
   }
 
   uint64_t SubmitPut(nb::handle keys, nb::handle buffers) {
-    std::vector<std::string> ks = Keys(keys);
-    std::vector<BufferRef> refs = Buffers(buffers, ks.size(), false);
-    std::vector<PutRequest> reqs(ks.size());
-    for (size_t i = 0; i < ks.size(); ++i) {
-      reqs[i] = PutRequest{std::move(ks[i]), refs[i].data(), refs[i].size()};
-    }
-    uint64_t id = store()->SubmitPut(std::move(reqs));
-    if (id != 0) held_[id] = std::move(refs);
-    return id;
+    return Submit<PutRequest>(keys, buffers, /*writable=*/false, &Store::SubmitPut);
   }
 
   uint64_t SubmitGet(nb::handle keys, nb::handle buffers) {
-    std::vector<std::string> ks = Keys(keys);
-    std::vector<BufferRef> refs = Buffers(buffers, ks.size(), true);
-    std::vector<GetRequest> reqs(ks.size());
-    for (size_t i = 0; i < ks.size(); ++i) {
-      reqs[i] = GetRequest{std::move(ks[i]), refs[i].data(), refs[i].size()};
-    }
-    uint64_t id = store()->SubmitGet(std::move(reqs));
-    if (id != 0) held_[id] = std::move(refs);
-    return id;
+    return Submit<GetRequest>(keys, buffers, /*writable=*/true, &Store::SubmitGet);
   }
 
   uint64_t SubmitContains(nb::handle keys) { return store()->SubmitContains(Keys(keys)); }
@@ -205,6 +189,23 @@ class PyStore {
                                 .c_str());
     }
     return ref;
+  }
+
+  // One batched job over (key, buffer) pairs; the buffers stay held until
+  // the job's result is collected.
+  template <class Request>
+  uint64_t Submit(nb::handle keys, nb::handle buffers, bool writable,
+                  uint64_t (Store::*submit)(std::vector<Request>)) {
+    std::vector<std::string> ks = Keys(keys);
+    std::vector<BufferRef> refs = Buffers(buffers, ks.size(), writable);
+    std::vector<Request> reqs;
+    reqs.reserve(ks.size());
+    for (size_t i = 0; i < ks.size(); ++i) {
+      reqs.push_back(Request{std::move(ks[i]), refs[i].data(), refs[i].size()});
+    }
+    uint64_t id = (store()->*submit)(std::move(reqs));
+    if (id != 0) held_[id] = std::move(refs);
+    return id;
   }
 
   std::vector<std::string> Keys(nb::handle keys) {

@@ -12,6 +12,7 @@
 #include "format/chunk_format.h"
 #include "io/io_backend.h"
 #include "kvtier/env.h"
+#include "kvtier/store.h"
 #include "layout/layout.h"
 #include "util/aligned_buffer.h"
 
@@ -22,8 +23,8 @@ struct ChunkIoOptions {
   bool verify = true;    // check the payload checksum on reads
   bool durable = false;  // fsync file and directory on publish
   bool remove_corrupt = true;
-  size_t segment_bytes = 512 << 10;  // transfer unit; checksums run per segment
-  bool pipelined = false;            // the backend keeps several segments in flight
+  size_t segment_bytes = kDefaultSegmentBytes;  // transfer unit; checksums run per segment
+  bool pipelined = false;                       // the backend keeps several segments in flight
   // O_DIRECT on a memory filesystem (tmpfs) is a plain copy: treat it like
   // buffered I/O (in-cache segments) rather than like a device.
   bool memory_fs = false;
@@ -33,11 +34,11 @@ struct ChunkIoOptions {
 };
 
 struct ChunkIoContext {
-  std::unique_ptr<IoBackend> backend;  // loads
-  // Publishes are one vectored write (O_DIRECT) or a run of in-cache
-  // segments: nothing to keep in flight, and io_uring would punt allocating
-  // O_DIRECT writes to its worker threads. Null: use `backend`.
-  std::unique_ptr<IoBackend> write_backend;
+  // Loads only. Publishes call File::WriteV directly: one vectored write
+  // (O_DIRECT) or a run of in-cache segments leaves nothing to keep in
+  // flight, and io_uring would punt allocating O_DIRECT writes to its
+  // worker threads.
+  std::unique_ptr<IoBackend> backend;
   AlignedBuffer header;
   AlignedBuffer tail{kBlockSize};
 };

@@ -15,9 +15,6 @@ namespace {
 
 std::atomic<uint64_t> g_temp_seq{0};
 
-IoBackend* WriteBackend(ChunkIoContext* ctx) {
-  return ctx->write_backend != nullptr ? ctx->write_backend.get() : ctx->backend.get();
-}
 const char kZeros[kBlockSize] = {};
 
 std::string TempPath(const ChunkLocation& loc, uint64_t writer_id) {
@@ -65,9 +62,8 @@ Status WritePayloadAndHeader(ChunkIoContext* ctx, const ChunkIoOptions& opts, Fi
       pieces.Hash(pos, end, &hash);
       iov.clear();
       pieces.Slice(pos, end, &iov);
-      IoOp op{file, true, hdr_size + pos, iov.data(), static_cast<int>(iov.size()), 0, {}};
-      WriteBackend(ctx)->Execute(&op, 1, nullptr);
-      if (!op.status.ok()) return op.status;
+      Status s = file->WriteV(hdr_size + pos, iov.data(), static_cast<int>(iov.size()));
+      if (!s.ok()) return s;
     }
   } else {
     pieces.Hash(0, total, &hash);
@@ -86,9 +82,8 @@ Status WritePayloadAndHeader(ChunkIoContext* ctx, const ChunkIoOptions& opts, Fi
   iov.clear();
   iov.push_back(iovec{ctx->header.data(), hdr_size});
   if (!fused) pieces.Slice(0, total, &iov);
-  IoOp op{file, true, 0, iov.data(), static_cast<int>(iov.size()), 0, {}};
-  WriteBackend(ctx)->Execute(&op, 1, nullptr);
-  if (!op.status.ok()) return op.status;
+  Status s = file->WriteV(0, iov.data(), static_cast<int>(iov.size()));
+  if (!s.ok()) return s;
   if (opts.durable) return file->Sync();
   return Status::OK();
 }

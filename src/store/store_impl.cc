@@ -181,7 +181,6 @@ void StoreImpl::WorkerLoop(bool writer) {
   ChunkIoContext ctx;
   if (use_uring_ && !NewUringBackend(8, &ctx.backend).ok()) ctx.backend.reset();
   if (ctx.backend == nullptr) ctx.backend = NewSyncBackend();
-  if (use_uring_) ctx.write_backend = NewSyncBackend();
   for (;;) {
     Task task;
     bool was_write = false;

@@ -1,5 +1,6 @@
 // Store::Open: validates options, resolves the root, prepares the namespace
 // directory, probes O_DIRECT and io_uring, and starts the workers.
+#include <linux/magic.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -16,7 +17,7 @@ namespace kvtier {
 
 namespace {
 
-constexpr int64_t kTmpfsMagic = 0x01021994;
+constexpr int64_t kTmpfsMagic = TMPFS_MAGIC;
 
 uint64_t NewWriterId() {
   std::random_device rd;
