@@ -9,6 +9,7 @@
 #include "cli/human.h"
 #include "kvtier/fingerprint.h"
 #include "layout/layout.h"
+#include "layout/namespace_dir.h"
 #include "store/chunk_verify.h"
 
 namespace kvtier::cli {
@@ -19,15 +20,10 @@ using nlohmann::json;
 
 // The fingerprint digest a namespace directory claims, if readable.
 bool NamespaceDigest(const std::string& ns_dir, Hash128* out, std::string* model) {
-  FILE* f = std::fopen((ns_dir + "/" + kFingerprintFile).c_str(), "rb");
-  if (f == nullptr) return false;
-  std::string text(1 << 16, '\0');
-  text.resize(std::fread(text.data(), 1, text.size(), f));
-  std::fclose(f);
   Fingerprint fp;
-  if (!Fingerprint::FromJson(text, &fp).ok()) return false;
+  if (!ReadNamespaceFingerprint(Env::Default(), ns_dir, &fp).ok()) return false;
   *out = Hash128{fp.digest_lo(), fp.digest_hi()};
-  json j = json::parse(text, nullptr, false);
+  json j = json::parse(fp.canonical(), nullptr, false);
   if (j.is_object() && j.contains("model") && j["model"].is_string()) *model = j["model"];
   return true;
 }

@@ -81,4 +81,11 @@ Status OpenNamespaceDir(Env* env, const std::string& root, const Fingerprint& fp
   return WriteAtomically(env, *ns_dir, kFingerprintFile, want, writer_id);
 }
 
+Status ReadNamespaceFingerprint(Env* env, const std::string& ns_dir, Fingerprint* out) {
+  std::string text;
+  Status s = ReadSmallFile(env, ns_dir + "/" + kFingerprintFile, &text);
+  if (!s.ok()) return s;
+  return Fingerprint::FromJson(text, out);
+}
+
 }  // namespace kvtier

@@ -23,6 +23,10 @@ enum class NamespaceState {
 Status OpenNamespaceDir(Env* env, const std::string& root, const Fingerprint& fp,
                         uint64_t writer_id, std::string* ns_dir, NamespaceState* state);
 
+// Reads and parses ns_dir/fingerprint.json (the same size and file-type
+// limits the store applies), for tools that inspect a namespace.
+Status ReadNamespaceFingerprint(Env* env, const std::string& ns_dir, Fingerprint* out);
+
 }  // namespace kvtier
 
 #endif  // KVTIER_SRC_LAYOUT_NAMESPACE_DIR_H_
