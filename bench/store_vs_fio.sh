@@ -5,7 +5,10 @@
 # and once with it (target >= 0.85 of fio for loads). One `kvtier bench` per
 # cell prints both tools' GB/s and the ratio.
 #
-#   bench/store_vs_fio.sh [DISK_DIR] [SHM_DIR]     (THREADS, TOTAL_MIB to override)
+#   bench/store_vs_fio.sh [DISK_DIR] [SHM_DIR]
+#
+# Environment: THREADS, TOTAL_MIB, REPEAT; DISK_MODES / SHM_MODES (e.g.
+# direct / buffered: only what `auto` picks there; default both modes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLI=${CLI:-build/release/src/cli/kvtier}
@@ -15,12 +18,14 @@ THREADS=${THREADS:-2}
 TOTAL_MIB=${TOTAL_MIB:-2048}
 for dir in "$DISK" "$SHM"; do
   mkdir -p "$dir"
+  modes=${SHM_MODES:-}
+  [[ $dir == "$DISK" ]] && modes=${DISK_MODES:-}
   for size in 2 8 32; do
     count=$((TOTAL_MIB / size))
     for verify in --no-verify ""; do
       echo "### dir=$dir size=${size}M count=$count threads=$THREADS ${verify:-verify}"
       "$CLI" bench --dir "$dir" --size "${size}M" --count "$count" --threads "$THREADS" $verify \
-        --repeat "${REPEAT:-3}" \
+        --repeat "${REPEAT:-3}" ${modes:+--modes "$modes"} \
         --json | python3 -c '
 import json, sys
 r = json.load(sys.stdin)

@@ -134,9 +134,11 @@ bool RunOne(const BenchArgs& a, const std::string& backend, const std::string& m
   }
   r->direct_effective = store->direct_io();
   // The engine is driven the way an inference server drives it: one
-  // submitter keeps 2 x threads single-chunk jobs in flight, each with its
-  // own buffer, and collects them as they finish.
-  const int depth = 2 * a.threads;
+  // submitter keeps `depth` (default 2 x threads) single-chunk jobs in
+  // flight, each with its own buffer, and collects them as they finish.
+  // fio reuses one buffer per thread; --depth=threads gives kvtier the same
+  // buffer footprint (what stays in the CPU cache) at the cost of idle gaps.
+  const int depth = a.depth > 0 ? a.depth : 2 * a.threads;
   const int total_chunks = per_thread * a.threads;
   std::vector<std::unique_ptr<AlignedBuffer>> bufs;
   std::mt19937_64 rng(1);
@@ -255,6 +257,7 @@ int BenchCommand(const BenchArgs& a) {
               {"chunk_bytes", a.chunk_bytes},
               {"chunks", per_thread * a.threads},
               {"threads", a.threads},
+              {"depth", a.depth > 0 ? a.depth : 2 * a.threads},
               {"repeat", a.repeat},
               {"verify", a.verify},
               {"memcpy_GBps", memcpy_bps / 1e9},

@@ -53,6 +53,10 @@ int Main(int argc, char** argv) {
       ->check(CLI::Range(1, 100));
   bench->add_option("--backends", bench_args.backends, "threadpool,io_uring")->delimiter(',');
   bench->add_option("--modes", bench_args.modes, "direct,buffered")->delimiter(',');
+  bench
+      ->add_option("--depth", bench_args.depth,
+                   "Single-chunk jobs in flight, each with its own buffer (default 2 x threads)")
+      ->check(CLI::Range(1, 1024));
   bench->add_flag("--no-verify", no_verify, "Skip checksum verification on loads");
   bench->add_flag("--no-fio", no_fio, "Skip the fio baseline");
   bench->add_flag("--drop-caches", bench_args.drop_caches,
