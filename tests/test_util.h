@@ -1,9 +1,10 @@
-// Helpers shared by the unit tests: scratch directories, fingerprints,
-// deterministic payloads.
+// Helpers shared by the unit tests (the evictor's included): scratch
+// directories, a private tmpfs, fingerprints, deterministic payloads.
 #ifndef KVTIER_TESTS_TEST_UTIL_H_
 #define KVTIER_TESTS_TEST_UTIL_H_
 
 #include <gtest/gtest.h>
+#include <sys/mount.h>
 #include <unistd.h>
 #include <cstdint>
 
@@ -33,6 +34,9 @@ class ScratchDir {
   }
   ~ScratchDir() {
     std::error_code ec;
+    // Tests that take permissions away (EACCES cases) must not leak the dir.
+    std::filesystem::permissions(path_, std::filesystem::perms::owner_all,
+                                 std::filesystem::perm_options::add, ec);
     std::filesystem::remove_all(path_, ec);
   }
   ScratchDir(const ScratchDir&) = delete;
@@ -41,6 +45,27 @@ class ScratchDir {
 
  private:
   std::string path_;
+};
+
+// A tmpfs of `size` (mount's syntax: "1m", "64m") on a fresh directory;
+// ok() is false where mounting is not permitted (not root): skip then.
+class TmpfsMount {
+ public:
+  explicit TmpfsMount(const std::string& size) {
+    std::string opts = "size=" + size + ",mode=0755";
+    ok_ = ::mount("tmpfs", dir_.path().c_str(), "tmpfs", 0, opts.c_str()) == 0;
+  }
+  ~TmpfsMount() {
+    if (ok_) ::umount2(dir_.path().c_str(), MNT_DETACH);
+  }
+  TmpfsMount(const TmpfsMount&) = delete;
+  TmpfsMount& operator=(const TmpfsMount&) = delete;
+  bool ok() const { return ok_; }
+  const std::string& path() const { return dir_.path(); }
+
+ private:
+  ScratchDir dir_;
+  bool ok_ = false;
 };
 
 inline Fingerprint TestFingerprint(const std::string& model = "test/model-a") {

@@ -27,7 +27,8 @@ struct FileInfo {
   uint64_t ino = 0;
   int64_t atime_ns = 0;
   int64_t mtime_ns = 0;
-  uint32_t mode = 0;  // st_mode bits
+  uint32_t mode = 0;         // st_mode bits
+  uint64_t alloc_bytes = 0;  // st_blocks * 512: what the file costs the filesystem
   bool IsRegular() const;
   bool IsDirectory() const;
   bool IsSymlink() const;

@@ -187,22 +187,7 @@ class PosixEnv final : public Env {
       }
       DirEntry entry;
       entry.name = e->d_name;
-      switch (e->d_type) {
-        case DT_REG:
-          entry.type = DirEntry::Type::kFile;
-          break;
-        case DT_DIR:
-          entry.type = DirEntry::Type::kDirectory;
-          break;
-        case DT_LNK:
-          entry.type = DirEntry::Type::kSymlink;
-          break;
-        case DT_UNKNOWN:
-          entry.type = DirEntry::Type::kUnknown;
-          break;
-        default:
-          entry.type = DirEntry::Type::kOther;
-      }
+      entry.type = DirEntryTypeFromDType(e->d_type);
       out->push_back(std::move(entry));
     }
     int err = errno;

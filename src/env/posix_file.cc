@@ -1,5 +1,6 @@
 #include "env/posix_file.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,6 +18,22 @@ void FillFileInfo(const struct stat& st, FileInfo* info) {
   info->atime_ns = st.st_atim.tv_sec * 1000000000LL + st.st_atim.tv_nsec;
   info->mtime_ns = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
   info->mode = st.st_mode;
+  info->alloc_bytes = static_cast<uint64_t>(st.st_blocks) * 512;
+}
+
+DirEntry::Type DirEntryTypeFromDType(unsigned char d_type) {
+  switch (d_type) {
+    case DT_REG:
+      return DirEntry::Type::kFile;
+    case DT_DIR:
+      return DirEntry::Type::kDirectory;
+    case DT_LNK:
+      return DirEntry::Type::kSymlink;
+    case DT_UNKNOWN:
+      return DirEntry::Type::kUnknown;
+    default:
+      return DirEntry::Type::kOther;
+  }
 }
 
 void AccessTimeOnly(int64_t atime_ns, struct timespec times[2]) {

@@ -13,6 +13,8 @@ namespace kvtier {
 
 // Shared with the path-based calls in env_posix.cc.
 void FillFileInfo(const struct stat& st, FileInfo* info);
+// dirent's d_type as a DirEntry::Type (DT_UNKNOWN: the caller must lstat).
+DirEntry::Type DirEntryTypeFromDType(unsigned char d_type);
 // {atime, UTIME_OMIT}: set the access time, leave the modification time.
 void AccessTimeOnly(int64_t atime_ns, struct timespec times[2]);
 

@@ -37,7 +37,7 @@ struct Config {
   uint64_t quota_bytes = 0;
   double poll_interval_s = 10.0;
   double max_delete_rate = 1000.0;  // files per second; 0 = unlimited
-  double min_age_s = 600.0;         // by mtime (see EntryStat::change_ns)
+  double min_age_s = 600.0;         // by mtime (see ChangeNanos)
   double tmp_grace_s = 3600.0;
   double dir_grace_s = 600.0;
   // Leaf directories whose mtime did not change are not re-listed, except

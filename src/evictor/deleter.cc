@@ -14,7 +14,7 @@ Status Deleter::OpenDirChain(uint32_t dir, DirFd* out) const {
     DirFd next;
     Status s = at->OpenChild(p, &next);
     if (!s.ok()) return s;
-    EntryStat st;
+    FileInfo st;
     s = next.StatSelf(&st);
     if (!s.ok()) return s;
     if (st.dev != root_dev_) return Status::NotSupported("another filesystem is mounted here");
@@ -33,12 +33,12 @@ void Deleter::PrepareBatch(const std::vector<Candidate>& batch) {
     OpenLeaf& leaf = open_[c.dir];
     leaf.status = OpenDirChain(c.dir, &leaf.fd);
     if (!leaf.status.ok()) continue;
-    std::vector<RawEntry> entries;
+    std::vector<DirEntry> entries;
     leaf.status = leaf.fd.List(&entries);
     if (!leaf.status.ok()) continue;
     const IndexedDir& d = index_->dir(c.dir);
     const std::string& fanout = index_->dir(d.parent).name;
-    for (RawEntry& e : entries) {
+    for (DirEntry& e : entries) {
       if (!IsChunkName(d.layout, fanout, d.name, e.name)) continue;
       leaf.names.emplace_back(Xxh3_64(e.name), std::move(e.name));
     }
@@ -71,7 +71,7 @@ Verdict Deleter::DeleteChunk(const Candidate& c, const DeletePolicy& policy, uin
   *rel_path = index_->RelPath(c.dir) + "/" + name;
   if (before_recheck_) before_recheck_(*rel_path);
 
-  EntryStat st;
+  FileInfo st;
   Status s = leaf.fd.StatAt(name, &st);
   if (!s.ok() || !st.IsRegular() || st.dev != root_dev_) {
     f.alloc = IndexedFile::kGone;
@@ -84,11 +84,11 @@ Verdict Deleter::DeleteChunk(const Candidate& c, const DeletePolicy& policy, uin
   if (st.atime_ns != f.atime_ns) {
     // Read since the scan: it moves back in the LRU order instead.
     f.atime_ns = st.atime_ns;
-    f.change_ns = st.change_ns();
+    f.change_ns = ChangeNanos(st);
     return Verdict::kSparedHot;
   }
-  if (st.change_ns() > policy.now_ns - policy.min_age_ns) {
-    f.change_ns = st.change_ns();
+  if (ChangeNanos(st) > policy.now_ns - policy.min_age_ns) {
+    f.change_ns = ChangeNanos(st);
     return Verdict::kSparedYoung;
   }
   if (!policy.dry_run) {
@@ -103,7 +103,7 @@ Verdict Deleter::DeleteChunk(const Candidate& c, const DeletePolicy& policy, uin
     }
   }
   f.alloc = IndexedFile::kGone;
-  *freed = st.alloc;
+  *freed = st.alloc_bytes;
   return Verdict::kDeleted;
 }
 
@@ -119,7 +119,7 @@ bool Deleter::RemoveStale(const StaleEntry& e, const DeletePolicy& policy, Statu
     dir = &fd;
   }
   const IndexedDir& d = index_->dir(e.dir);
-  EntryStat st;
+  FileInfo st;
   if (!dir->StatAt(e.name, &st).ok() || st.dev != root_dev_) return false;
   if (e.is_dir) {
     bool fanout = d.role == DirRole::kNamespace ? IsFanoutName(d.layout, e.name)
@@ -134,7 +134,7 @@ bool Deleter::RemoveStale(const StaleEntry& e, const DeletePolicy& policy, Statu
     return s.ok();
   }
   if (!st.IsRegular() || !IsTempName(d.layout, e.name) ||
-      st.change_ns() >= policy.now_ns - policy.tmp_grace_ns) {
+      ChangeNanos(st) >= policy.now_ns - policy.tmp_grace_ns) {
     return false;
   }
   if (policy.dry_run) return true;

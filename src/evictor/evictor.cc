@@ -23,10 +23,10 @@ Status Evictor::Open(const EvictorOptions& options, std::unique_ptr<Evictor>* ou
   DirFd root;
   s = DirFd::OpenRoot(opts.config.root, &root);
   if (!s.ok()) return s;
-  EntryStat st;
+  FileInfo st;
   s = root.StatSelf(&st);
   if (!s.ok()) return s;
-  std::vector<RawEntry> probe;
+  std::vector<DirEntry> probe;
   s = root.List(&probe);  // an unreadable root is a configuration error, not a skip
   if (!s.ok())
     return Status::InvalidArgument("cannot list cache root " + opts.config.root + ": " +

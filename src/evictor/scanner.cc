@@ -12,8 +12,12 @@ namespace {
 // tick, so its listing cannot be trusted to stay current (git's "racy" rule).
 constexpr int64_t kRacyWindowNs = 2LL * 1000 * 1000 * 1000;
 
-bool MaybeDir(EntryType t) { return t == EntryType::kDirectory || t == EntryType::kUnknown; }
-bool MaybeFile(EntryType t) { return t == EntryType::kFile || t == EntryType::kUnknown; }
+bool MaybeDir(DirEntry::Type t) {
+  return t == DirEntry::Type::kDirectory || t == DirEntry::Type::kUnknown;
+}
+bool MaybeFile(DirEntry::Type t) {
+  return t == DirEntry::Type::kFile || t == DirEntry::Type::kUnknown;
+}
 
 }  // namespace
 
@@ -41,7 +45,7 @@ bool Scanner::OpenDir(const DirFd& parent_fd, uint32_t parent, const std::string
     if (!s.IsNotFound() && s.err() != ELOOP && s.err() != ENOTDIR) NoteError(rel, s);
     return false;
   }
-  EntryStat st;
+  FileInfo st;
   s = out->StatSelf(&st);
   if (!s.ok()) {
     NoteError(rel, s);
@@ -59,18 +63,18 @@ Status Scanner::Scan(const ScanOptions& options, ScanResult* result) {
   opt_ = &options;
   res_ = result;
   *result = ScanResult();
-  std::vector<RawEntry> entries;
+  std::vector<DirEntry> entries;
   Status s = root_.List(&entries);
   if (!s.ok()) return s;
   ++res_->dirs_listed;
   std::vector<std::string_view> keep;
   index_->dir(FileIndex::kRootDir).other_bytes = 0;
-  for (const RawEntry& e : entries) {
+  for (const DirEntry& e : entries) {
     if (Stopped()) return Status::OK();
     if (MaybeFile(e.type) && options.replica_index == 0) {
-      EntryStat st;
+      FileInfo st;
       if (root_.StatAt(e.name, &st).ok() && st.IsRegular()) {
-        index_->dir(FileIndex::kRootDir).other_bytes += st.alloc;
+        index_->dir(FileIndex::kRootDir).other_bytes += st.alloc_bytes;
         continue;
       }
     }
@@ -82,7 +86,7 @@ Status Scanner::Scan(const ScanOptions& options, ScanResult* result) {
     DirFd fd;
     if (!OpenDir(root_, FileIndex::kRootDir, e.name, &fd)) continue;
     if (layout == LayoutKind::kKvtier) {
-      EntryStat fp;
+      FileInfo fp;
       // Without its fingerprint.json a directory is not (yet) a kvtier
       // namespace, whatever its name says.
       if (!fd.StatAt("fingerprint.json", &fp).ok() || !fp.IsRegular()) continue;
@@ -99,13 +103,13 @@ Status Scanner::Scan(const ScanOptions& options, ScanResult* result) {
 }
 
 void Scanner::ScanNamespace(uint32_t ns, const DirFd& fd) {
-  std::vector<RawEntry> entries;
+  std::vector<DirEntry> entries;
   Status s = fd.List(&entries);
   if (!s.ok()) return NoteError(index_->RelPath(ns), s);
   const LayoutKind layout = index_->dir(ns).layout;
   index_->dir(ns).other_bytes = 0;
   std::vector<std::string_view> keep;
-  for (const RawEntry& e : entries) {
+  for (const DirEntry& e : entries) {
     if (Stopped()) return;
     if (MaybeDir(e.type) && IsFanoutName(layout, e.name)) {
       if (ShareOf(layout, e.name, opt_->replicas) != opt_->replica_index) continue;
@@ -119,12 +123,12 @@ void Scanner::ScanNamespace(uint32_t ns, const DirFd& fd) {
     // Namespace-level files (fingerprint.json, its temps, vLLM's O_DIRECT
     // probe) belong to replica 0.
     if (!MaybeFile(e.type) || opt_->replica_index != 0) continue;
-    EntryStat st;
+    FileInfo st;
     if (!fd.StatAt(e.name, &st).ok() || !st.IsRegular()) continue;
     ++res_->files_stated;
-    index_->dir(ns).other_bytes += st.alloc;
+    index_->dir(ns).other_bytes += st.alloc_bytes;
     if (IsTempName(layout, e.name)) {
-      if (st.change_ns() < opt_->now_ns - opt_->tmp_grace_ns) {
+      if (ChangeNanos(st) < opt_->now_ns - opt_->tmp_grace_ns) {
         res_->stale.push_back(StaleEntry{ns, e.name, false});
       }
     }
@@ -134,13 +138,13 @@ void Scanner::ScanNamespace(uint32_t ns, const DirFd& fd) {
 }
 
 void Scanner::ScanFanout(uint32_t fan, const DirFd& fd) {
-  std::vector<RawEntry> entries;
+  std::vector<DirEntry> entries;
   Status s = fd.List(&entries);
   if (!s.ok()) return NoteError(index_->RelPath(fan), s);
   const LayoutKind layout = index_->dir(fan).layout;
   index_->dir(fan).other_bytes = 0;
   std::vector<std::string_view> keep;
-  for (const RawEntry& e : entries) {
+  for (const DirEntry& e : entries) {
     if (Stopped()) return;
     if (MaybeDir(e.type) && IsLeafName(layout, e.name)) {
       uint32_t leaf = index_->FindOrAddChild(fan, e.name, DirRole::kLeaf, layout);
@@ -149,18 +153,18 @@ void Scanner::ScanFanout(uint32_t fan, const DirFd& fd) {
       continue;
     }
     if (!MaybeFile(e.type)) continue;
-    EntryStat st;
+    FileInfo st;
     if (!fd.StatAt(e.name, &st).ok() || !st.IsRegular()) continue;
     ++res_->files_stated;
-    index_->dir(fan).other_bytes += st.alloc;
-    if (IsTempName(layout, e.name) && st.change_ns() < opt_->now_ns - opt_->tmp_grace_ns) {
+    index_->dir(fan).other_bytes += st.alloc_bytes;
+    if (IsTempName(layout, e.name) && ChangeNanos(st) < opt_->now_ns - opt_->tmp_grace_ns) {
       res_->stale.push_back(StaleEntry{fan, e.name, false});
     }
   }
   std::sort(keep.begin(), keep.end());
   index_->RetainChildren(fan, keep);
   if (entries.empty()) {
-    EntryStat st;
+    FileInfo st;
     if (fd.StatSelf(&st).ok() && st.mtime_ns < opt_->now_ns - opt_->dir_grace_ns) {
       const IndexedDir& d = index_->dir(fan);
       res_->stale.push_back(StaleEntry{d.parent, d.name, true});
@@ -170,7 +174,7 @@ void Scanner::ScanFanout(uint32_t fan, const DirFd& fd) {
 
 void Scanner::ScanLeaf(uint32_t leaf, const DirFd& parent_fd) {
   const std::string name = index_->dir(leaf).name;
-  EntryStat dst;
+  FileInfo dst;
   if (!parent_fd.StatAt(name, &dst).ok() || !dst.IsDirectory()) return;
   {
     const IndexedDir& d = index_->dir(leaf);
@@ -181,7 +185,7 @@ void Scanner::ScanLeaf(uint32_t leaf, const DirFd& parent_fd) {
   }
   DirFd fd;
   if (!OpenDir(parent_fd, index_->dir(leaf).parent, name, &fd)) return;
-  std::vector<RawEntry> entries;
+  std::vector<DirEntry> entries;
   Status s = fd.List(&entries);
   if (!s.ok()) return NoteError(index_->RelPath(leaf), s);
 
@@ -191,18 +195,18 @@ void Scanner::ScanLeaf(uint32_t leaf, const DirFd& parent_fd) {
   uint64_t other = 0;
   std::vector<IndexedFile> files;
   files.reserve(entries.size());
-  for (const RawEntry& e : entries) {
+  for (const DirEntry& e : entries) {
     if (!MaybeFile(e.type)) continue;  // symlinks, subdirectories, sockets: foreign
-    EntryStat st;
+    FileInfo st;
     if (!fd.StatAt(e.name, &st).ok() || !st.IsRegular()) continue;
     ++res_->files_stated;
     if (IsChunkName(layout, fanout, name, e.name)) {
-      files.push_back(IndexedFile{Xxh3_64(e.name), st.atime_ns, st.change_ns(), st.alloc});
+      files.push_back(IndexedFile{Xxh3_64(e.name), st.atime_ns, ChangeNanos(st), st.alloc_bytes});
       continue;
     }
-    other += st.alloc;
+    other += st.alloc_bytes;
     if (IsTempName(layout, e.name)) {
-      if (st.change_ns() < opt_->now_ns - opt_->tmp_grace_ns) {
+      if (ChangeNanos(st) < opt_->now_ns - opt_->tmp_grace_ns) {
         res_->stale.push_back(StaleEntry{leaf, e.name, false});
       } else {
         revisit = true;  // not stale yet; look again next pass

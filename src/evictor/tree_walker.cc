@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "env/posix_file.h"
+
 namespace kvtier::evictor {
 
 namespace {
@@ -27,35 +29,6 @@ bool IsPlainName(std::string_view name) {
   return true;
 }
 
-int64_t ToNanos(const struct timespec& ts) {
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
-}
-
-void Fill(const struct stat& st, EntryStat* out) {
-  out->dev = st.st_dev;
-  out->ino = st.st_ino;
-  out->size = static_cast<uint64_t>(st.st_size);
-  out->alloc = static_cast<uint64_t>(st.st_blocks) * 512;
-  out->atime_ns = ToNanos(st.st_atim);
-  out->mtime_ns = ToNanos(st.st_mtim);
-  out->mode = st.st_mode;
-}
-
-EntryType FromDType(unsigned char t) {
-  switch (t) {
-    case DT_REG:
-      return EntryType::kFile;
-    case DT_DIR:
-      return EntryType::kDirectory;
-    case DT_LNK:
-      return EntryType::kSymlink;
-    case DT_UNKNOWN:
-      return EntryType::kUnknown;
-    default:
-      return EntryType::kOther;
-  }
-}
-
 // Layout of the records getdents64 fills in (glibc does not export it).
 struct LinuxDirent64 {
   uint64_t d_ino;
@@ -66,9 +39,6 @@ struct LinuxDirent64 {
 };
 
 }  // namespace
-
-bool EntryStat::IsRegular() const { return S_ISREG(mode); }
-bool EntryStat::IsDirectory() const { return S_ISDIR(mode); }
 
 DirFd& DirFd::operator=(DirFd&& o) noexcept {
   if (this != &o) {
@@ -99,7 +69,7 @@ Status DirFd::OpenChild(std::string_view name, DirFd* out) const {
   return Status::OK();
 }
 
-Status DirFd::List(std::vector<RawEntry>* out) const {
+Status DirFd::List(std::vector<DirEntry>* out) const {
   out->clear();
   // Reading from offset 0 each call keeps List() repeatable on one fd.
   if (::lseek(fd_, 0, SEEK_SET) < 0) return PosixError("lseek dir", errno);
@@ -116,27 +86,27 @@ Status DirFd::List(std::vector<RawEntry>* out) const {
       off += d->d_reclen;
       const char* nm = d->d_name;
       if (nm[0] == '.' && (nm[1] == 0 || (nm[1] == '.' && nm[2] == 0))) continue;
-      out->push_back(RawEntry{std::string(nm), FromDType(d->d_type)});
+      out->push_back(DirEntry{std::string(nm), DirEntryTypeFromDType(d->d_type)});
     }
   }
   return Status::OK();
 }
 
-Status DirFd::StatSelf(EntryStat* out) const {
+Status DirFd::StatSelf(FileInfo* out) const {
   struct stat st;
   if (::fstat(fd_, &st) != 0) return PosixError("fstat dir", errno);
-  Fill(st, out);
+  FillFileInfo(st, out);
   return Status::OK();
 }
 
-Status DirFd::StatAt(std::string_view name, EntryStat* out) const {
+Status DirFd::StatAt(std::string_view name, FileInfo* out) const {
   if (!IsPlainName(name)) return Status::InvalidArgument("not a plain name: " + std::string(name));
   std::string n(name);
   struct stat st;
   if (::fstatat(fd_, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     return PosixError("fstatat " + n, errno);
   }
-  Fill(st, out);
+  FillFileInfo(st, out);
   return Status::OK();
 }
 

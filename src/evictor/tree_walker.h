@@ -18,34 +18,16 @@
 #include <string_view>
 #include <vector>
 
+#include "kvtier/env.h"
 #include "kvtier/status.h"
 
 namespace kvtier::evictor {
 
-// What lstat says about one directory entry.
-struct EntryStat {
-  uint64_t dev = 0;
-  uint64_t ino = 0;
-  uint64_t size = 0;   // st_size
-  uint64_t alloc = 0;  // st_blocks * 512: what the entry costs the filesystem
-  int64_t atime_ns = 0;
-  int64_t mtime_ns = 0;
-  uint32_t mode = 0;
-  bool IsRegular() const;
-  bool IsDirectory() const;
-  // The clock of --min-age and the grace periods: the last write (mtime).
-  // Not ctime: refreshing a chunk's atime with utimensat (what readers do on
-  // noatime mounts) also moves its ctime, which would make every recently
-  // read chunk look freshly written; recency of reads is atime's job.
-  int64_t change_ns() const { return mtime_ns; }
-};
-
-enum class EntryType : unsigned char { kFile, kDirectory, kSymlink, kOther, kUnknown };
-
-struct RawEntry {
-  std::string name;
-  EntryType type = EntryType::kUnknown;
-};
+// The clock of --min-age and the grace periods: the last write (mtime).
+// Not ctime: refreshing a chunk's atime with utimensat (what readers do on
+// noatime mounts) also moves its ctime, which would make every recently
+// read chunk look freshly written; recency of reads is atime's job.
+inline int64_t ChangeNanos(const FileInfo& st) { return st.mtime_ns; }
 
 // An open directory. Move-only; closes on destruction.
 class DirFd {
@@ -66,10 +48,10 @@ class DirFd {
   // fails with ELOOP, a non-directory with ENOTDIR.
   Status OpenChild(std::string_view name, DirFd* out) const;
   // All entries except "." and "..", in directory order.
-  Status List(std::vector<RawEntry>* out) const;
-  Status StatSelf(EntryStat* out) const;
+  Status List(std::vector<DirEntry>* out) const;
+  Status StatSelf(FileInfo* out) const;
   // lstat of a child: a symlink is reported as a symlink, never followed.
-  Status StatAt(std::string_view name, EntryStat* out) const;
+  Status StatAt(std::string_view name, FileInfo* out) const;
   Status UnlinkAt(std::string_view name) const;
   Status RemoveDirAt(std::string_view name) const;
 

@@ -53,7 +53,7 @@ class EvictorConfig : public ::testing::Test {
     return n;
   }
 
-  TempDir dir_;
+  ScratchDir dir_;
   std::string root_, ns_;
   std::vector<std::string> chunks_;
 };

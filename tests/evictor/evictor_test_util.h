@@ -1,10 +1,9 @@
-// Helpers shared by the evictor tests: scratch directories, a private tmpfs,
-// kvtier/vLLM trees with chosen atimes and mtimes.
+// Helpers shared by the evictor tests (scratch directories and the private
+// tmpfs come from tests/test_util.h): kvtier/vLLM trees with chosen atimes and mtimes.
 #ifndef KVTIER_TESTS_EVICTOR_EVICTOR_TEST_UTIL_H_
 #define KVTIER_TESTS_EVICTOR_EVICTOR_TEST_UTIL_H_
 
 #include <fcntl.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -19,6 +18,7 @@
 #include "evictor/evictor.h"
 #include "kvtier/fingerprint.h"
 #include "layout/layout.h"
+#include "test_util.h"
 
 namespace kvtier::evictor::testing {
 
@@ -30,41 +30,8 @@ inline int64_t WallNs() {
   return ts.tv_sec * kSec + ts.tv_nsec;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/kvtier-evictor-test-XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::permissions(path_, std::filesystem::perms::owner_all, ec);
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-// A tmpfs of `size` mounted on a fresh directory; ok() is false when the
-// mount is not permitted (not root).
-class TmpfsMount {
- public:
-  explicit TmpfsMount(const std::string& size) {
-    std::string opts = "size=" + size + ",mode=0755";
-    ok_ = ::mount("tmpfs", dir_.path().c_str(), "tmpfs", 0, opts.c_str()) == 0;
-  }
-  ~TmpfsMount() {
-    if (ok_) ::umount2(dir_.path().c_str(), MNT_DETACH);
-  }
-  bool ok() const { return ok_; }
-  const std::string& path() const { return dir_.path(); }
-
- private:
-  TempDir dir_;
-  bool ok_ = false;
-};
+using kvtier::testing::ScratchDir;
+using kvtier::testing::TmpfsMount;
 
 inline void SetTimes(const std::string& path, int64_t atime_ns, int64_t mtime_ns) {
   struct timespec ts[2];

@@ -80,7 +80,7 @@ std::string HttpGet(int port, const std::string& path) {
 }
 
 TEST(EvictorHttp, MetricsAndHealthz) {
-  TempDir dir;
+  ScratchDir dir;
   std::string ns = MakeKvtierNamespace(dir.path());
   WriteKvtierChunk(ns, "k", 100, WallNs(), WallNs());
   auto logger = QuietLogger();
@@ -134,7 +134,7 @@ TEST(EvictorLog, JsonLines) {
 }
 
 TEST(EvictorSignals, SigtermStopsWithinASecond) {
-  TempDir dir;
+  ScratchDir dir;
   MakeKvtierNamespace(dir.path());
   pid_t pid = ::fork();
   if (pid == 0) {

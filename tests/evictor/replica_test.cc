@@ -82,7 +82,7 @@ class EvictorReplicas : public ::testing::TestWithParam<int> {};
 
 TEST_P(EvictorReplicas, EveryFileDeletedExactlyOnceByItsOwner) {
   const int n = GetParam();
-  TempDir dir;
+  ScratchDir dir;
   Tree tree = MakeTree(dir.path());
   std::multimap<std::string, int> deleted;
   std::vector<std::unique_ptr<Evictor>> evictors;
@@ -102,7 +102,7 @@ TEST_P(EvictorReplicas, EveryFileDeletedExactlyOnceByItsOwner) {
 
 TEST_P(EvictorReplicas, EachReplicaFreesItsShareOfTheExcess) {
   const int n = GetParam();
-  TempDir dir;
+  ScratchDir dir;
   Tree tree = MakeTree(dir.path());
   std::multimap<std::string, int> deleted;
   std::vector<std::unique_ptr<Evictor>> evictors;

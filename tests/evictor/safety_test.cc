@@ -36,7 +36,7 @@ class EvictorSafety : public ::testing::Test {
     return ev;
   }
 
-  TempDir outer_;
+  ScratchDir outer_;
   std::unique_ptr<Logger> logger_;
   std::string root_, outside_, ns_;
   int64_t old_;

@@ -29,7 +29,7 @@ std::string Payload(int key) {
 }
 
 TEST(EvictorWithStore, ReadersSeeExactDataOrMiss) {
-  TempDir dir;
+  ScratchDir dir;
   Fingerprint fp;
   ASSERT_TRUE(Fingerprint::FromJson(R"({"model":"reader-test"})", &fp).ok());
   StoreOptions so;

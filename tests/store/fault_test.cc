@@ -1,7 +1,6 @@
 // Filesystem faults make operations fail cleanly, leave no temp files and no
 // visible damage, and the store recovers once the fault clears.
 #include <gtest/gtest.h>
-#include <sys/mount.h>
 #include <sys/wait.h>
 
 #include <cerrno>
@@ -19,6 +18,7 @@ using testing::Metric;
 using testing::OpenStore;
 using testing::Payload;
 using testing::ScratchDir;
+using testing::TmpfsMount;
 
 size_t CountTempFiles(const std::string& root) {
   size_t n = 0;
@@ -124,10 +124,8 @@ TEST(Faults, CrashAtAnyByteNeverExposesATornChunk) {
 }
 
 TEST(Faults, RealFullTmpfsThenRecovers) {
-  ScratchDir dir;
-  if (::mount("tmpfs", dir.path().c_str(), "tmpfs", 0, "size=1m") != 0) {
-    GTEST_SKIP() << "cannot mount tmpfs (needs root)";
-  }
+  TmpfsMount dir("1m");
+  if (!dir.ok()) GTEST_SKIP() << "cannot mount tmpfs (needs root)";
   {
     StoreOptions opts;
     opts.lookup_cache_ns = 0;
@@ -149,7 +147,6 @@ TEST(Faults, RealFullTmpfsThenRecovers) {
     fs::remove(LocateChunk(store->namespace_dir(), "k1").path);
     EXPECT_TRUE(store->Put("k5", data.data(), data.size()));
   }
-  ::umount(dir.path().c_str());
 }
 
 }  // namespace
