@@ -119,10 +119,9 @@ Status Evictor::Scan(bool full, ScanResult* result) {
   return scanner_.Scan(so, result);
 }
 
-Status Evictor::MeasureUsage(Usage* u) {
+Status Evictor::MeasureUsage(const IndexTotals* totals, Usage* u) {
   if (config_.quota_bytes > 0) {
-    IndexTotals t = index_.Totals();
-    u->used = t.chunk_bytes + t.other_bytes;
+    u->used = totals->chunk_bytes + totals->other_bytes;
     u->capacity =
         std::max<uint64_t>(1, config_.quota_bytes / static_cast<uint64_t>(config_.replicas));
     return Status::OK();
@@ -205,7 +204,7 @@ uint64_t Evictor::EvictRound(uint64_t budget) {
     // Other replicas (or a writer that stopped) may have done the rest.
     if (config_.quota_bytes == 0 && !config_.dry_run) {
       Usage u;
-      if (MeasureUsage(&u).ok() && u.ratio() <= config_.low_watermark) done = true;
+      if (MeasureUsage(nullptr, &u).ok() && u.ratio() <= config_.low_watermark) done = true;
     }
   }
   logger_->Info(config_.dry_run ? "eviction round (dry run)" : "eviction round",
@@ -255,7 +254,7 @@ Status Evictor::RunOnce() {
                           {"errors", scan.errors}});
 
   Usage u;
-  s = MeasureUsage(&u);
+  s = MeasureUsage(&t, &u);
   if (!s.ok()) {
     metrics_.errors->Add();
     logger_->Error("cannot measure usage; not evicting", {{"error", s.ToString()}});
@@ -282,7 +281,7 @@ Status Evictor::RunOnce() {
     if (config_.quota_bytes > 0) {
       after.capacity = u.capacity;
       after.used = u.used > freed ? u.used - freed : 0;
-    } else if (!MeasureUsage(&after).ok()) {
+    } else if (!MeasureUsage(nullptr, &after).ok()) {
       after = u;
     }
     metrics_.usage_bytes->Set(static_cast<int64_t>(after.used));

@@ -83,7 +83,9 @@ class Evictor {
  private:
   Evictor(const EvictorOptions& options, Env* env, Logger* logger, DirFd root, uint64_t dev);
 
-  Status MeasureUsage(Usage* usage);
+  // Quota mode: usage is `totals` (the index's, which the caller already
+  // has; nullptr only outside quota mode). Otherwise: statvfs of the root.
+  Status MeasureUsage(const IndexTotals* totals, Usage* usage);
   void RemoveStale(const ScanResult& scan);
   // Deletes least recently used chunks until `budget` bytes are freed (or
   // nothing is left to delete); returns the bytes freed.
