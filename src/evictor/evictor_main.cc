@@ -61,6 +61,20 @@ Status ApplyTextFlags(const TextFlags& t, Config* c) {
 
 }  // namespace
 
+HttpResponse ServeEvictorHttp(const Evictor& ev, const std::string& path) {
+  HttpResponse r;
+  if (path == "/metrics") {
+    r.body = ev.RenderMetrics();
+  } else if (path == "/healthz") {
+    r.code = ev.healthy() ? 200 : 503;
+    r.body = ev.healthy() ? "ok\n" : "unhealthy\n";
+  } else {
+    r.code = 404;
+    r.body = "try /metrics or /healthz\n";
+  }
+  return r;
+}
+
 int EvictorMain(int argc, char** argv) {
   const char* prog = argc > 0 ? argv[0] : "kvtier-evictor";
   Config config;
@@ -120,19 +134,8 @@ int EvictorMain(int argc, char** argv) {
   std::unique_ptr<HttpServer> http;
   if (config.port != 0 && !config.once) {
     Evictor* ev = evictor.get();
-    http = std::make_unique<HttpServer>([ev](const std::string& path) {
-      HttpResponse r;
-      if (path == "/metrics") {
-        r.body = ev->RenderMetrics();
-      } else if (path == "/healthz") {
-        r.code = ev->healthy() ? 200 : 503;
-        r.body = ev->healthy() ? "ok\n" : "unhealthy\n";
-      } else {
-        r.code = 404;
-        r.body = "try /metrics or /healthz\n";
-      }
-      return r;
-    });
+    http = std::make_unique<HttpServer>(
+        [ev](const std::string& path) { return ServeEvictorHttp(*ev, path); });
     s = http->Start(config.bind, config.port);
     if (!s.ok()) {
       logger.Error("cannot start HTTP server", {{"error", s.ToString()}});

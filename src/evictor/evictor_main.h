@@ -8,9 +8,19 @@
 #ifndef KVTIER_SRC_EVICTOR_EVICTOR_MAIN_H_
 #define KVTIER_SRC_EVICTOR_EVICTOR_MAIN_H_
 
+#include <string>
+
+#include "evictor/http_server.h"
+
 namespace kvtier::evictor {
 
+class Evictor;
+
 int EvictorMain(int argc, char** argv);
+
+// The daemon's HTTP endpoints: /metrics (Prometheus text), /healthz (200
+// once a scan of the root succeeded, else 503), 404 otherwise.
+HttpResponse ServeEvictorHttp(const Evictor& ev, const std::string& path);
 
 }  // namespace kvtier::evictor
 
