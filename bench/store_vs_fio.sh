@@ -3,12 +3,14 @@
 # threads and mode, for 2, 8 and 32 MiB chunks, on a local-disk directory and
 # on /dev/shm; once without checksum verification (target >= 0.90 of fio)
 # and once with it (target >= 0.85 of fio for loads). One `kvtier bench` per
-# cell prints both tools' GB/s and the ratio.
+# cell prints both tools' GB/s and the ratio of their medians, then the
+# median (and range) of the per-pair ratios, each pair run back to back.
 #
 #   bench/store_vs_fio.sh [DISK_DIR] [SHM_DIR]
 #
-# Environment: THREADS, TOTAL_MIB, REPEAT; DISK_MODES / SHM_MODES (e.g.
-# direct / buffered: only what `auto` picks there; default both modes).
+# Environment: THREADS, TOTAL_MIB, REPEAT; DISK_MODES / SHM_MODES and
+# DISK_BACKENDS / SHM_BACKENDS (default: every mode and backend; what `auto`
+# picks is direct + io_uring on a disk, buffered + threadpool on /dev/shm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLI=${CLI:-build/release/src/cli/kvtier}
@@ -18,14 +20,14 @@ THREADS=${THREADS:-2}
 TOTAL_MIB=${TOTAL_MIB:-2048}
 for dir in "$DISK" "$SHM"; do
   mkdir -p "$dir"
-  modes=${SHM_MODES:-}
-  [[ $dir == "$DISK" ]] && modes=${DISK_MODES:-}
+  modes=${SHM_MODES:-} backends=${SHM_BACKENDS:-}
+  if [[ $dir == "$DISK" ]]; then modes=${DISK_MODES:-} backends=${DISK_BACKENDS:-}; fi
   for size in 2 8 32; do
     count=$((TOTAL_MIB / size))
     for verify in --no-verify ""; do
       echo "### dir=$dir size=${size}M count=$count threads=$THREADS ${verify:-verify}"
       "$CLI" bench --dir "$dir" --size "${size}M" --count "$count" --threads "$THREADS" $verify \
-        --repeat "${REPEAT:-3}" ${modes:+--modes "$modes"} \
+        --repeat "${REPEAT:-3}" ${modes:+--modes "$modes"} ${backends:+--backends "$backends"} \
         --json | python3 -c '
 import json, sys
 r = json.load(sys.stdin)
@@ -34,6 +36,10 @@ for run in r["runs"]:
         run["backend"], run["mode"], run["store_GBps"], run.get("fio_write_GBps", 0),
         run.get("store_vs_fio", 0), run["load_GBps"], run.get("fio_read_GBps", 0),
         run.get("load_vs_fio", 0)))
+    sp, lp = run.get("store_vs_fio_paired"), run.get("load_vs_fio_paired")
+    if sp and lp:
+        print("  %-19s per pair: store %4.2f (%4.2f-%4.2f) | load %4.2f (%4.2f-%4.2f)" % (
+            "", sp["median"], sp["min"], sp["max"], lp["median"], lp["min"], lp["max"]))
 print("  memcpy %.2f GB/s" % r["memcpy_GBps"])'
     done
   done

@@ -100,6 +100,10 @@ double MemcpyBaseline(const BenchArgs& a, int per_thread) {
 struct Result {
   std::string backend, mode;
   double store_bps = 0, load_bps = 0, fio_write_bps = -1, fio_read_bps = -1;
+  // kvtier / fio within one back-to-back pair (which shares the machine's
+  // momentary state), and across pairs: median, lowest, highest.
+  double store_ratio = 0, load_ratio = 0;
+  double store_ratio_lo = 0, store_ratio_hi = 0, load_ratio_lo = 0, load_ratio_hi = 0;
   uint64_t load_failures = 0;
   bool direct_effective = false;
 };
@@ -230,6 +234,10 @@ int BenchCommand(const BenchArgs& a) {
       for (int k = 0; k < a.repeat; ++k) {
         Result r;
         if (!RunOne(args, backend, mode, dir, per_thread, &r)) break;
+        if (r.fio_write_bps > 0 && r.fio_read_bps > 0) {
+          r.store_ratio = r.store_bps / r.fio_write_bps;
+          r.load_ratio = r.load_bps / r.fio_read_bps;
+        }
         reps.push_back(r);
       }
       std::error_code ec;
@@ -243,6 +251,18 @@ int BenchCommand(const BenchArgs& a) {
       m.load_bps = Median(reps, &Result::load_bps);
       m.fio_write_bps = Median(reps, &Result::fio_write_bps);
       m.fio_read_bps = Median(reps, &Result::fio_read_bps);
+      m.store_ratio = Median(reps, &Result::store_ratio);
+      m.load_ratio = Median(reps, &Result::load_ratio);
+      auto [slo, shi] = std::minmax_element(
+          reps.begin(), reps.end(),
+          [](const Result& x, const Result& y) { return x.store_ratio < y.store_ratio; });
+      auto [llo, lhi] = std::minmax_element(
+          reps.begin(), reps.end(),
+          [](const Result& x, const Result& y) { return x.load_ratio < y.load_ratio; });
+      m.store_ratio_lo = slo->store_ratio;
+      m.store_ratio_hi = shi->store_ratio;
+      m.load_ratio_lo = llo->load_ratio;
+      m.load_ratio_hi = lhi->load_ratio;
       for (const Result& r : reps) m.load_failures += r.load_failures;
       results.push_back(m);
     }
@@ -276,6 +296,10 @@ int BenchCommand(const BenchArgs& a) {
       j["fio_read_GBps"] = r.fio_read_bps / 1e9;
       j["store_vs_fio"] = r.store_bps / r.fio_write_bps;
       j["load_vs_fio"] = r.load_bps / r.fio_read_bps;
+      j["store_vs_fio_paired"] = {
+          {"median", r.store_ratio}, {"min", r.store_ratio_lo}, {"max", r.store_ratio_hi}};
+      j["load_vs_fio_paired"] = {
+          {"median", r.load_ratio}, {"min", r.load_ratio_lo}, {"max", r.load_ratio_hi}};
     }
     out["runs"].push_back(j);
   }
