@@ -1,5 +1,6 @@
 // ReadChunk: open, one vectored transfer of header + first segment straight
-// into the caller's buffer, header checks, remaining segments, checksum.
+// into the caller's buffer, header checks, remaining segments, checksum
+// (with io_uring and O_DIRECT all transfers go out at once).
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -72,28 +73,65 @@ Status ReadChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts, cons
   pieces.Add(out, main, main);
   if (len > main) pieces.Add(ctx->tail.data(), kBlockSize, len - main);
 
-  // Transfer plan. Buffered: segments small enough to hash while still in
-  // cache. O_DIRECT with io_uring: segments all in flight at once, each
-  // hashed as it lands while the rest are still moving. O_DIRECT with the
-  // thread pool: one transfer for the whole chunk, so the kernel keeps the
-  // device busy with all of it.
+  // Transfer plan. Without verification: one transfer, nothing to overlap.
+  // Buffered: segments small enough to hash while still in cache, read one
+  // after another. O_DIRECT with io_uring: every segment in flight at once,
+  // the header with the first, each hashed as it lands while the rest are
+  // still moving. O_DIRECT with the thread pool: one transfer for the whole
+  // chunk, so the kernel keeps the device busy with all of it.
   const size_t total = pieces.total();
-  size_t seg = (!direct || opts.pipelined || opts.memory_fs) ? opts.segment_bytes : total;
+  const bool segmented = opts.verify && (!direct || opts.pipelined || opts.memory_fs);
+  const bool together = direct && opts.pipelined && !opts.memory_fs;
+  size_t seg = segmented ? opts.segment_bytes : total;
   if (seg == 0) seg = 1;  // empty payload: the header transfer is all there is
-  Xxh3Stream hash;
 
-  // Header and first segment in one vectored call, then the header checks,
-  // so a foreign or damaged file costs one transfer, not a whole chunk.
+  // Op 0 moves the header and the first segment in one vectored call; the
+  // others move one segment each.
   const size_t first_end = std::min(total, seg);
-  std::vector<struct iovec> head;
-  head.push_back(iovec{ctx->header.data(), hdr_size});
-  pieces.Slice(0, first_end, &head);
-  IoOp first{file.get(), false, 0, head.data(), static_cast<int>(head.size()), 0, {}};
-  ctx->backend->Execute(&first, 1, nullptr);
-  if (!first.status.ok()) return first.status;
+  const size_t n_ops = 1 + (total - first_end + seg - 1) / seg;
+  std::vector<std::vector<struct iovec>> iovs(n_ops);
+  std::vector<IoOp> ops(n_ops);
+  std::vector<size_t> begins(n_ops);
+  iovs[0].push_back(iovec{ctx->header.data(), hdr_size});
+  pieces.Slice(0, first_end, &iovs[0]);
+  for (size_t k = 1; k < n_ops; ++k) {
+    begins[k] = first_end + (k - 1) * seg;
+    pieces.Slice(begins[k], std::min(total, begins[k] + seg), &iovs[k]);
+  }
+  for (size_t k = 0; k < n_ops; ++k) {
+    ops[k] = IoOp{file.get(),
+                  false,
+                  k == 0 ? 0 : hdr_size + begins[k],
+                  iovs[k].data(),
+                  static_cast<int>(iovs[k].size()),
+                  0,
+                  {}};
+  }
+  auto seg_end = [&](size_t k) { return std::min(total, begins[k] + seg); };
+  auto complete = [&](size_t k) {
+    return ops[k].status.ok() &&
+           ops[k].transferred == (k == 0 ? hdr_size : 0) + seg_end(k) - begins[k];
+  };
+  // Hash in payload order as ops complete (in any order).
+  Xxh3Stream hash;
+  std::vector<char> landed(n_ops, 0);
+  size_t next_hash = 0;
+  IoDoneFn on_done = [&](size_t k) {
+    landed[k] = 1;
+    for (; next_hash < n_ops && landed[next_hash]; ++next_hash) {
+      if (opts.verify && complete(next_hash))
+        pieces.Hash(begins[next_hash], seg_end(next_hash), &hash);
+    }
+  };
+  IoDoneFn on_rest_done = [&](size_t k) { on_done(k + 1); };
+
+  // Unless everything is in flight already, the header is checked before the
+  // rest moves, so a foreign or damaged file costs one transfer.
+  ctx->backend->Execute(ops.data(), together ? n_ops : 1, &on_done);
+  if (!ops[0].status.ok()) return ops[0].status;
   ChunkHeader header;
   VerifyError why = VerifyError::kNone;
-  if (!DecodeHeader(ctx->header.data(), std::min(first.transferred, hdr_size), &header, &why)
+  if (!DecodeHeader(ctx->header.data(), std::min(ops[0].transferred, hdr_size), &header, &why)
            .ok()) {
     return reject(why, &info);
   }
@@ -105,38 +143,10 @@ Status ReadChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts, cons
   if (opts.verify && header.checksum_type != ChecksumType::kXxh3_128) {
     return reject(VerifyError::kPayloadChecksum, &info);
   }
-  if (first.transferred < hdr_size + first_end) return reject(VerifyError::kTruncated, &info);
-  if (opts.verify) pieces.Hash(0, first_end, &hash);
-
-  const size_t rest = (total - first_end + seg - 1) / seg;
-  std::vector<std::vector<struct iovec>> iovs(rest);
-  std::vector<IoOp> ops(rest);
-  std::vector<size_t> begins(rest);
-  for (size_t k = 0, pos = first_end; k < rest; ++k, pos += seg) {
-    begins[k] = pos;
-    pieces.Slice(pos, std::min(total, pos + seg), &iovs[k]);
-    ops[k] = IoOp{
-        file.get(), false, hdr_size + pos, iovs[k].data(), static_cast<int>(iovs[k].size()), 0, {}};
-  }
-  // Hash in payload order as segments complete (in any order).
-  std::vector<char> landed(rest, 0);
-  size_t next_hash = 0;
-  IoDoneFn on_done = [&](size_t k) {
-    landed[k] = 1;
-    for (; next_hash < rest && landed[next_hash]; ++next_hash) {
-      size_t b = begins[next_hash];
-      size_t e = std::min(total, b + seg);
-      if (opts.verify && ops[next_hash].status.ok() && ops[next_hash].transferred == e - b) {
-        pieces.Hash(b, e, &hash);
-      }
-    }
-  };
-  if (rest > 0) ctx->backend->Execute(ops.data(), rest, &on_done);
-  for (size_t k = 0; k < rest; ++k) {
+  if (!together && n_ops > 1) ctx->backend->Execute(ops.data() + 1, n_ops - 1, &on_rest_done);
+  for (size_t k = 0; k < n_ops; ++k) {
     if (!ops[k].status.ok()) return ops[k].status;
-    if (ops[k].transferred < std::min(total, begins[k] + seg) - begins[k]) {
-      return reject(VerifyError::kTruncated, &info);
-    }
+    if (!complete(k)) return reject(VerifyError::kTruncated, &info);
   }
   if (opts.verify && hash.Digest() != header.payload_checksum) {
     return reject(VerifyError::kPayloadChecksum, &info);

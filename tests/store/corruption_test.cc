@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <tuple>
 
 #include "layout/layout.h"
 #include "test_util.h"
@@ -22,11 +23,15 @@ using testing::ScratchDir;
 
 constexpr size_t kLen = 10000;
 
-class Corruption : public ::testing::TestWithParam<DirectIoMode> {
+// (direct I/O mode, transfer segment size): with 4 KiB segments a chunk is
+// read in several transfers (all at once with io_uring and O_DIRECT), so
+// damage after the first segment is checked on every read plan.
+class Corruption : public ::testing::TestWithParam<std::tuple<DirectIoMode, size_t>> {
  protected:
   void SetUp() override {
     StoreOptions opts;
-    opts.direct_io = GetParam();
+    opts.direct_io = std::get<0>(GetParam());
+    opts.segment_bytes = std::get<1>(GetParam());
     store_ = OpenStore(dir_.path(), opts);
     data_ = Payload(kLen, 42);
     ASSERT_TRUE(store_->Put("victim", data_.data(), kLen));
@@ -70,6 +75,12 @@ TEST_P(Corruption, FlippedBitInPayload) {
   std::vector<char> out(kLen);
   ASSERT_TRUE(store_->Get("victim", out.data(), kLen));
   EXPECT_EQ(out, data_);
+}
+
+TEST_P(Corruption, FlippedBitInLastSegment) {
+  FlipByte(4096 + kLen - 3);
+  ExpectMiss("verify_failures_total.payload_checksum");
+  EXPECT_FALSE(fs::exists(path_));
 }
 
 TEST_P(Corruption, FlippedBitInHeader) {
@@ -165,7 +176,9 @@ TEST_P(Corruption, LengthFieldLies) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, Corruption,
-                         ::testing::Values(DirectIoMode::kOff, DirectIoMode::kAuto));
+                         ::testing::Combine(::testing::Values(DirectIoMode::kOff,
+                                                              DirectIoMode::kAuto),
+                                            ::testing::Values(kDefaultSegmentBytes, 4096)));
 
 TEST(NamespaceFile, GarbageFingerprintJsonIsRepaired) {
   ScratchDir dir;
