@@ -10,13 +10,7 @@ cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/kvtier-gpu-out}
 DIR=${1:-/var/tmp/kvtier-align}
 mkdir -p "$OUT"
-fio_dir=/tmp/kvtier-gpu-fio  # the same cache as store_bench.sh
-if [[ ! -x "$fio_dir/fio" ]]; then
-  rm -rf "$fio_dir" && mkdir -p "$fio_dir"
-  tar -xzf .gpu-deps-fio/fio-src.tar.gz -C "$fio_dir"
-  (cd "$fio_dir" && ./configure >/dev/null && make -s -j"$(nproc)" fio >/dev/null 2>&1)
-fi
-export PATH=$fio_dir:$PATH
+source bench/gpu/fio_env.sh  # fio built once per warm host, on PATH
 rm -rf "$DIR" && mkdir -p "$DIR/at0" "$DIR/at4k"
 common="--rw=read --bs=32m --direct=1 --ioengine=psync --numjobs=16 --nrfiles=12
   --file_service_type=sequential --openfiles=1 --thread --group_reporting

@@ -11,14 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/kvtier-gpu-out}
 mkdir -p "$OUT"
-fio_dir=/tmp/kvtier-gpu-fio  # kept between calls on a warm host
-if [[ ! -x "$fio_dir/fio" ]]; then
-  rm -rf "$fio_dir"
-  mkdir -p "$fio_dir"
-  tar -xzf .gpu-deps-fio/fio-src.tar.gz -C "$fio_dir"
-  (cd "$fio_dir" && ./configure >/dev/null && make -s -j"$(nproc)" fio >/dev/null 2>&1)
-fi
-export PATH=$fio_dir:$PATH
+source bench/gpu/fio_env.sh  # fio built once per warm host, on PATH
 cmake -S . -B build/gpu -DCMAKE_BUILD_TYPE=Release -DKVTIER_BUILD_TESTS=OFF \
   -DKVTIER_THIRD_PARTY_INCLUDE="$PWD/.gpu-deps/include" >/dev/null
 cmake --build build/gpu -j"$(nproc)" --target kvtier_cli >/dev/null

@@ -119,13 +119,14 @@ Status Evictor::Scan(bool full, ScanResult* result) {
   return scanner_.Scan(so, result);
 }
 
-Status Evictor::MeasureUsage(const IndexTotals* totals, Usage* u) {
-  if (config_.quota_bytes > 0) {
-    u->used = totals->chunk_bytes + totals->other_bytes;
-    u->capacity =
-        std::max<uint64_t>(1, config_.quota_bytes / static_cast<uint64_t>(config_.replicas));
-    return Status::OK();
-  }
+Usage Evictor::QuotaUsage(const IndexTotals& t) const {
+  Usage u;
+  u.used = t.chunk_bytes + t.other_bytes;
+  u.capacity = std::max<uint64_t>(1, config_.quota_bytes / static_cast<uint64_t>(config_.replicas));
+  return u;
+}
+
+Status Evictor::FilesystemUsage(Usage* u) {
   FsUsage fs;
   Status s = env_->GetFsUsage(config_.root, &fs);
   if (!s.ok()) return s;
@@ -204,7 +205,7 @@ uint64_t Evictor::EvictRound(uint64_t budget) {
     // Other replicas (or a writer that stopped) may have done the rest.
     if (config_.quota_bytes == 0 && !config_.dry_run) {
       Usage u;
-      if (MeasureUsage(nullptr, &u).ok() && u.ratio() <= config_.low_watermark) done = true;
+      if (FilesystemUsage(&u).ok() && u.ratio() <= config_.low_watermark) done = true;
     }
   }
   logger_->Info(config_.dry_run ? "eviction round (dry run)" : "eviction round",
@@ -254,8 +255,9 @@ Status Evictor::RunOnce() {
                           {"errors", scan.errors}});
 
   Usage u;
-  s = MeasureUsage(&t, &u);
-  if (!s.ok()) {
+  if (config_.quota_bytes > 0) {
+    u = QuotaUsage(t);
+  } else if (s = FilesystemUsage(&u); !s.ok()) {
     metrics_.errors->Add();
     logger_->Error("cannot measure usage; not evicting", {{"error", s.ToString()}});
     return Status::OK();
@@ -281,7 +283,7 @@ Status Evictor::RunOnce() {
     if (config_.quota_bytes > 0) {
       after.capacity = u.capacity;
       after.used = u.used > freed ? u.used - freed : 0;
-    } else if (!MeasureUsage(nullptr, &after).ok()) {
+    } else if (!FilesystemUsage(&after).ok()) {
       after = u;
     }
     metrics_.usage_bytes->Set(static_cast<int64_t>(after.used));

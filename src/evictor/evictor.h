@@ -83,9 +83,11 @@ class Evictor {
  private:
   Evictor(const EvictorOptions& options, Env* env, Logger* logger, DirFd root, uint64_t dev);
 
-  // Quota mode: usage is `totals` (the index's, which the caller already
-  // has; nullptr only outside quota mode). Otherwise: statvfs of the root.
-  Status MeasureUsage(const IndexTotals* totals, Usage* usage);
+  // Quota mode: what the index counts under ROOT against this replica's
+  // share of the quota.
+  Usage QuotaUsage(const IndexTotals& totals) const;
+  // Otherwise: the filesystem's own usage (statvfs of the root).
+  Status FilesystemUsage(Usage* usage);
   void RemoveStale(const ScanResult& scan);
   // Deletes least recently used chunks until `budget` bytes are freed (or
   // nothing is left to delete); returns the bytes freed.
