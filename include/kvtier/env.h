@@ -70,6 +70,29 @@ class File {
   virtual int NativeHandle() const { return -1; }
 };
 
+// A directory opened once, its path walked without following any symlink,
+// whose entries are then named by a single component (no '/', "." or "..")
+// and never followed if they are links. The store publishes a chunk through
+// one: one path walk instead of one per call (stat, create, rename), and a
+// fan-out directory swapped for a link half-way cannot redirect the later
+// calls.
+class Dir {
+ public:
+  Dir() = default;
+  Dir(const Dir&) = delete;
+  Dir& operator=(const Dir&) = delete;
+  virtual ~Dir() = default;
+
+  virtual Status OpenFile(const std::string& name, unsigned flags, std::unique_ptr<File>* out) = 0;
+  virtual Status Stat(const std::string& name, FileInfo* info) = 0;
+  // Both names in this directory; no_replace as for Env::Rename.
+  virtual Status Rename(const std::string& from, const std::string& to, bool no_replace) = 0;
+  virtual Status Unlink(const std::string& name) = 0;
+  virtual Status SetAccessTime(const std::string& name, int64_t atime_ns) = 0;
+  // Makes the directory's entries durable (creates, renames).
+  virtual Status Sync() = 0;
+};
+
 enum OpenFlags : unsigned {
   kOpenRead = 1u << 0,
   kOpenWrite = 1u << 1,
@@ -98,6 +121,7 @@ class Env {
   // Succeeds when the directory already exists.
   virtual Status CreateDir(const std::string& path) = 0;
   virtual Status SyncDir(const std::string& path) = 0;
+  virtual Status OpenDir(const std::string& path, std::unique_ptr<Dir>* out) = 0;
   virtual Status ListDir(const std::string& path, std::vector<DirEntry>* out) = 0;
   virtual Status SetAccessTime(const std::string& path, int64_t atime_ns) = 0;
   virtual Status GetFsUsage(const std::string& path, FsUsage* out) = 0;
@@ -127,6 +151,9 @@ class EnvWrapper : public Env {
   Status RemoveDir(const std::string& path) override { return target_->RemoveDir(path); }
   Status CreateDir(const std::string& path) override { return target_->CreateDir(path); }
   Status SyncDir(const std::string& path) override { return target_->SyncDir(path); }
+  Status OpenDir(const std::string& path, std::unique_ptr<Dir>* out) override {
+    return target_->OpenDir(path, out);
+  }
   Status ListDir(const std::string& path, std::vector<DirEntry>* out) override {
     return target_->ListDir(path, out);
   }

@@ -5,10 +5,8 @@
 // parent directory (the *at() calls) for the same reason.
 #include <dirent.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -16,6 +14,7 @@
 #include <climits>
 #include <thread>
 
+#include "env/posix_dir.h"
 #include "env/posix_file.h"
 #include "kvtier/env.h"
 
@@ -26,25 +25,6 @@ bool FileInfo::IsDirectory() const { return S_ISDIR(mode); }
 bool FileInfo::IsSymlink() const { return S_ISLNK(mode); }
 
 namespace {
-
-// openat2 with RESOLVE_NO_SYMLINKS; falls back to O_NOFOLLOW (last component
-// only) on kernels older than 5.6.
-int OpenNoSymlinks(const std::string& path, int flags, mode_t mode) {
-  static bool have_openat2 = true;
-  if (have_openat2) {
-    struct open_how how = {};
-    how.flags = static_cast<uint64_t>(flags) | O_NOFOLLOW | O_CLOEXEC;
-    how.mode = (flags & O_CREAT) != 0 ? mode : 0;
-    how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-    int fd;
-    do {
-      fd = static_cast<int>(syscall(SYS_openat2, AT_FDCWD, path.c_str(), &how, sizeof(how)));
-    } while (fd < 0 && (errno == EINTR || errno == EAGAIN));
-    if (fd >= 0 || errno != ENOSYS) return fd;
-    have_openat2 = false;
-  }
-  return ::open(path.c_str(), flags | O_NOFOLLOW | O_CLOEXEC, mode);
-}
 
 // A descriptor of `path`'s parent directory plus the last component.
 class ParentDir {
@@ -86,19 +66,7 @@ class ParentDir {
 class PosixEnv final : public Env {
  public:
   Status OpenFile(const std::string& path, unsigned flags, std::unique_ptr<File>* out) override {
-    int oflags = 0;
-    if ((flags & kOpenRead) && (flags & kOpenWrite)) {
-      oflags = O_RDWR;
-    } else if (flags & kOpenWrite) {
-      oflags = O_WRONLY;
-    } else {
-      oflags = O_RDONLY;
-    }
-    if (flags & kOpenCreateExclusive) oflags |= O_CREAT | O_EXCL;
-    if (flags & kOpenDirect) oflags |= O_DIRECT;
-    // A FIFO planted under a chunk name must not block a reader.
-    if (!(flags & kOpenWrite)) oflags |= O_NONBLOCK;
-    int fd = OpenNoSymlinks(path, oflags, 0644);
+    int fd = OpenNoSymlinks(path, PosixOpenFlags(flags), 0644);
     if (fd < 0) return PosixError(path, errno);
     *out = std::make_unique<PosixFile>(fd, path);
     return Status::OK();
@@ -107,12 +75,7 @@ class PosixEnv final : public Env {
   Status Stat(const std::string& path, FileInfo* info) override {
     ParentDir parent(path);
     if (!parent.ok()) return PosixError(path, parent.error());
-    struct stat st;
-    if (::fstatat(parent.fd(), parent.name(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      return PosixError(path, errno);
-    }
-    FillFileInfo(st, info);
-    return Status::OK();
+    return StatAt(parent.fd(), parent.name(), path, info);
   }
 
   Status Rename(const std::string& from, const std::string& to, bool no_replace) override {
@@ -120,28 +83,19 @@ class PosixEnv final : public Env {
     if (!src.ok()) return PosixError(from, src.error());
     ParentDir dst(to);
     if (!dst.ok()) return PosixError(to, dst.error());
-    unsigned rflags = no_replace ? RENAME_NOREPLACE : 0;
-    if (::renameat2(src.fd(), src.name(), dst.fd(), dst.name(), rflags) != 0) {
-      if (no_replace && (errno == EINVAL || errno == ENOSYS)) {
-        return Status::NotSupported("renameat2(RENAME_NOREPLACE) " + to, errno);
-      }
-      return PosixError("rename " + from + " -> " + to, errno);
-    }
-    return Status::OK();
+    return RenameAt(src.fd(), src.name(), dst.fd(), dst.name(), no_replace, from + " -> " + to);
   }
 
   Status Unlink(const std::string& path) override {
     ParentDir parent(path);
     if (!parent.ok()) return PosixError(path, parent.error());
-    if (::unlinkat(parent.fd(), parent.name(), 0) != 0) return PosixError(path, errno);
-    return Status::OK();
+    return UnlinkAt(parent.fd(), parent.name(), 0, path);
   }
 
   Status RemoveDir(const std::string& path) override {
     ParentDir parent(path);
     if (!parent.ok()) return PosixError(path, parent.error());
-    if (::unlinkat(parent.fd(), parent.name(), AT_REMOVEDIR) != 0) return PosixError(path, errno);
-    return Status::OK();
+    return UnlinkAt(parent.fd(), parent.name(), AT_REMOVEDIR, path);
   }
 
   Status CreateDir(const std::string& path) override {
@@ -161,13 +115,11 @@ class PosixEnv final : public Env {
   }
 
   Status SyncDir(const std::string& path) override {
-    int fd = OpenNoSymlinks(path, O_RDONLY | O_DIRECTORY, 0);
-    if (fd < 0) return PosixError(path, errno);
-    int rc = ::fsync(fd);
-    int err = errno;
-    ::close(fd);
-    if (rc != 0) return PosixError("fsync " + path, err);
-    return Status::OK();
+    return SyncAndClose(OpenNoSymlinks(path, O_RDONLY | O_DIRECTORY, 0), path);
+  }
+
+  Status OpenDir(const std::string& path, std::unique_ptr<Dir>* out) override {
+    return OpenPosixDir(path, out);
   }
 
   Status ListDir(const std::string& path, std::vector<DirEntry>* out) override {
@@ -199,12 +151,7 @@ class PosixEnv final : public Env {
   Status SetAccessTime(const std::string& path, int64_t atime_ns) override {
     ParentDir parent(path);
     if (!parent.ok()) return PosixError(path, parent.error());
-    struct timespec times[2];
-    AccessTimeOnly(atime_ns, times);
-    if (::utimensat(parent.fd(), parent.name(), times, AT_SYMLINK_NOFOLLOW) != 0) {
-      return PosixError("utimensat " + path, errno);
-    }
-    return Status::OK();
+    return SetAccessTimeAt(parent.fd(), parent.name(), atime_ns, path);
   }
 
   Status GetFsUsage(const std::string& path, FsUsage* out) override {

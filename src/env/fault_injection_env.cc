@@ -78,6 +78,47 @@ class FaultFile final : public File {
   std::string path_;
 };
 
+class FaultDir final : public Dir {
+ public:
+  FaultDir(FaultInjectionEnv* env, std::unique_ptr<Dir> base, std::string path)
+      : env_(env), base_(std::move(base)), path_(std::move(path)) {}
+
+  Status OpenFile(const std::string& name, unsigned flags, std::unique_ptr<File>* out) override {
+    const std::string path = path_ + "/" + name;
+    Status s = env_->Check(FaultOp::kOpen, path);
+    if (!s.ok()) return s;
+    if ((flags & kOpenWrite) && env_->Crashed()) return Status::IOError("crashed", EIO);
+    std::unique_ptr<File> base;
+    s = base_->OpenFile(name, flags, &base);
+    if (!s.ok()) return s;
+    *out = std::make_unique<FaultFile>(env_, std::move(base), path);
+    return Status::OK();
+  }
+  Status Stat(const std::string& name, FileInfo* info) override {
+    Status s = env_->Check(FaultOp::kStat, path_ + "/" + name);
+    return s.ok() ? base_->Stat(name, info) : s;
+  }
+  Status Rename(const std::string& from, const std::string& to, bool no_replace) override {
+    Status s = env_->Check(FaultOp::kRename, path_ + "/" + to);
+    if (!s.ok()) return s;
+    if (env_->Crashed()) return Status::IOError("crashed before rename", EIO);
+    return base_->Rename(from, to, no_replace);
+  }
+  Status Unlink(const std::string& name) override { return base_->Unlink(name); }
+  Status SetAccessTime(const std::string& name, int64_t atime_ns) override {
+    return base_->SetAccessTime(name, atime_ns);
+  }
+  Status Sync() override {
+    Status s = env_->Check(FaultOp::kSync, path_);
+    return s.ok() ? base_->Sync() : s;
+  }
+
+ private:
+  FaultInjectionEnv* env_;
+  std::unique_ptr<Dir> base_;
+  std::string path_;
+};
+
 }  // namespace
 
 Status FaultInjectionEnv::Check(FaultOp op, const std::string& what) {
@@ -108,7 +149,7 @@ Status FaultInjectionEnv::OpenFile(const std::string& path, unsigned flags,
                                    std::unique_ptr<File>* out) {
   Status s = Check(FaultOp::kOpen, path);
   if (!s.ok()) return s;
-  if ((flags & kOpenWrite) && crash_budget_.load() == 0) return Status::IOError("crashed", EIO);
+  if ((flags & kOpenWrite) && Crashed()) return Status::IOError("crashed", EIO);
   std::unique_ptr<File> base;
   s = EnvWrapper::OpenFile(path, flags, &base);
   if (!s.ok()) return s;
@@ -124,13 +165,21 @@ Status FaultInjectionEnv::Stat(const std::string& path, FileInfo* info) {
 Status FaultInjectionEnv::Rename(const std::string& from, const std::string& to, bool no_replace) {
   Status s = Check(FaultOp::kRename, to);
   if (!s.ok()) return s;
-  if (crash_budget_.load() == 0) return Status::IOError("crashed before rename", EIO);
+  if (Crashed()) return Status::IOError("crashed before rename", EIO);
   return EnvWrapper::Rename(from, to, no_replace);
 }
 
 Status FaultInjectionEnv::CreateDir(const std::string& path) {
   Status s = Check(FaultOp::kMkdir, path);
   return s.ok() ? EnvWrapper::CreateDir(path) : s;
+}
+
+Status FaultInjectionEnv::OpenDir(const std::string& path, std::unique_ptr<Dir>* out) {
+  std::unique_ptr<Dir> base;
+  Status s = EnvWrapper::OpenDir(path, &base);
+  if (!s.ok()) return s;
+  *out = std::make_unique<FaultDir>(this, std::move(base), path);
+  return Status::OK();
 }
 
 }  // namespace kvtier

@@ -41,13 +41,16 @@ class FaultInjectionEnv final : public EnvWrapper {
   Status Stat(const std::string& path, FileInfo* info) override;
   Status Rename(const std::string& from, const std::string& to, bool no_replace) override;
   Status CreateDir(const std::string& path) override;
+  // The directory's calls see the same faults as the path-based ones.
+  Status OpenDir(const std::string& path, std::unique_ptr<Dir>* out) override;
 
-  // Used by the wrapped files.
+  // Used by the wrapped files and directories.
   Status Check(FaultOp op, const std::string& what);
   size_t TransferLimit() const { return short_transfer_.load(); }
   void Delay();
   // Consumes write budget; false once the "crash" point is reached.
   bool SpendWriteBudget(uint64_t bytes);
+  bool Crashed() const { return crash_budget_.load() == 0; }
 
  private:
   std::atomic<int> errors_[static_cast<unsigned>(FaultOp::kCount)] = {};

@@ -26,7 +26,8 @@ ChunkLocation LocateChunk(const std::string& ns_dir, std::string_view key) {
   loc.leaf_dir.reserve(ns_dir.size() + 6);
   loc.leaf_dir.append(ns_dir).append("/").append(HexEncode(top, 1));
   loc.leaf_dir.append("/").append(HexEncode(top + 1, 1));
-  loc.path = loc.leaf_dir + "/" + ChunkFileName(key);
+  loc.name = ChunkFileName(key);
+  loc.path = loc.leaf_dir + "/" + loc.name;
   return loc;
 }
 

@@ -26,6 +26,7 @@ inline constexpr int kFanout = 256;  // entries per fan-out level
 
 struct ChunkLocation {
   std::string leaf_dir;  // ns/aa/bb
+  std::string name;      // <name>.kv
   std::string path;      // ns/aa/bb/<name>.kv
 };
 

@@ -17,27 +17,29 @@ std::atomic<uint64_t> g_temp_seq{0};
 
 const char kZeros[kBlockSize] = {};
 
-std::string TempPath(const ChunkLocation& loc, uint64_t writer_id) {
+std::string TempName(uint64_t writer_id) {
   uint64_t seq = g_temp_seq.fetch_add(1, std::memory_order_relaxed);
-  return loc.leaf_dir + "/" + kTempPrefix + HexEncode(&writer_id, sizeof(writer_id)) + "." +
+  return kTempPrefix + HexEncode(&writer_id, sizeof(writer_id)) + "." +
          HexEncode(&seq, sizeof(seq));
 }
 
-Status CreateTemp(Env* env, const ChunkLocation& loc, const std::string& tmp, bool* direct,
-                  std::unique_ptr<File>* file) {
+// The leaf directory, created with its parent on the first chunk there.
+Status OpenLeaf(Env* env, const ChunkLocation& loc, std::unique_ptr<Dir>* dir) {
+  Status s = env->OpenDir(loc.leaf_dir, dir);
+  if (!s.IsNotFound()) return s;
+  std::string level1 = loc.leaf_dir.substr(0, loc.leaf_dir.size() - 3);
+  s = env->CreateDir(level1);
+  if (s.ok()) s = env->CreateDir(loc.leaf_dir);
+  if (!s.ok()) return s;
+  return env->OpenDir(loc.leaf_dir, dir);
+}
+
+Status CreateTemp(Dir* dir, const std::string& tmp, bool* direct, std::unique_ptr<File>* file) {
   unsigned flags = kOpenWrite | kOpenCreateExclusive;
-  Status s = env->OpenFile(tmp, flags | (*direct ? kOpenDirect : 0u), file);
-  if (s.IsNotFound()) {
-    // First chunk in this leaf: create the two fan-out levels, then retry.
-    std::string level1 = loc.leaf_dir.substr(0, loc.leaf_dir.size() - 3);
-    s = env->CreateDir(level1);
-    if (s.ok()) s = env->CreateDir(loc.leaf_dir);
-    if (!s.ok()) return s;
-    s = env->OpenFile(tmp, flags | (*direct ? kOpenDirect : 0u), file);
-  }
+  Status s = dir->OpenFile(tmp, flags | (*direct ? kOpenDirect : 0u), file);
   if (!s.ok() && *direct && s.err() == EINVAL) {
     *direct = false;
-    s = env->OpenFile(tmp, flags, file);
+    s = dir->OpenFile(tmp, flags, file);
   }
   return s;
 }
@@ -93,23 +95,28 @@ Status WritePayloadAndHeader(ChunkIoContext* ctx, const ChunkIoOptions& opts, Fi
 Status WriteChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts,
                   const ChunkLocation& loc, std::string_view key, const void* data, size_t len,
                   WriteOutcome* outcome) {
+  // Every step below names an entry of this one directory: its path is
+  // walked once, not once per call.
+  std::unique_ptr<Dir> dir;
+  Status s = OpenLeaf(env, loc, &dir);
+  if (!s.ok()) return s;
   FileInfo info;
-  Status s = env->Stat(loc.path, &info);
+  s = dir->Stat(loc.name, &info);
   if (s.ok()) {
     if (!info.IsRegular()) return Status::Corruption("not a regular file: " + loc.path);
     outcome->existed = true;
     int64_t now = env->NowNanos();
     if (now - info.atime_ns >= opts.touch_interval_ns) {
-      outcome->touched = env->SetAccessTime(loc.path, now).ok();
+      outcome->touched = dir->SetAccessTime(loc.name, now).ok();
     }
     return Status::OK();
   }
   if (!s.IsNotFound()) return s;
 
   bool direct = opts.direct && IsAligned(data, kBlockSize);
-  const std::string tmp = TempPath(loc, opts.writer_id);
+  const std::string tmp = TempName(opts.writer_id);
   std::unique_ptr<File> file;
-  s = CreateTemp(env, loc, tmp, &direct, &file);
+  s = CreateTemp(dir.get(), tmp, &direct, &file);
   if (!s.ok()) return s;
   outcome->used_direct = direct;
 
@@ -130,19 +137,19 @@ Status WriteChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts,
   s = WritePayloadAndHeader(ctx, opts, file.get(), direct, key, pieces, len, env->NowNanos());
   file.reset();
   if (s.ok()) {
-    s = env->Rename(tmp, loc.path, /*no_replace=*/true);
-    if (s.IsNotSupported()) s = env->Rename(tmp, loc.path, /*no_replace=*/false);
+    s = dir->Rename(tmp, loc.name, /*no_replace=*/true);
+    if (s.IsNotSupported()) s = dir->Rename(tmp, loc.name, /*no_replace=*/false);
     if (!s.ok() && s.err() == EEXIST) {
       outcome->existed = true;  // another writer won; its chunk is as good as ours
-      env->Unlink(tmp);
+      dir->Unlink(tmp);
       return Status::OK();
     }
   }
   if (!s.ok()) {
-    env->Unlink(tmp);
+    dir->Unlink(tmp);
     return s;
   }
-  if (opts.durable) return env->SyncDir(loc.leaf_dir);
+  if (opts.durable) return dir->Sync();
   return Status::OK();
 }
 

@@ -88,6 +88,57 @@ TEST(PosixEnv, FilesDirsAndRename) {
   EXPECT_GT(usage.total_bytes, 0u);
 }
 
+TEST(PosixDir, NamesOneEntryAndFollowsNoLink) {
+  ScratchDir inside, outside;
+  Env* env = Env::Default();
+  WriteFile(outside.path() + "/secret", "secret");
+  ASSERT_EQ(::symlink(outside.path().c_str(), (inside.path() + "/link").c_str()), 0);
+  ASSERT_EQ(::symlink((outside.path() + "/secret").c_str(), (inside.path() + "/flink").c_str()), 0);
+  std::unique_ptr<Dir> dir;
+  EXPECT_FALSE(env->OpenDir(inside.path() + "/link", &dir).ok());  // ELOOP or ENOTDIR
+  EXPECT_TRUE(env->OpenDir(inside.path() + "/missing", &dir).IsNotFound());
+  ASSERT_TRUE(env->OpenDir(inside.path(), &dir).ok());
+
+  // Only single names: nothing reaches the parent or a subdirectory.
+  std::unique_ptr<File> f;
+  for (const char* bad : {"", ".", "..", "link/secret", "../x"}) {
+    EXPECT_TRUE(dir->OpenFile(bad, kOpenRead, &f).IsInvalidArgument()) << bad;
+    EXPECT_TRUE(dir->Unlink(bad).IsInvalidArgument()) << bad;
+    EXPECT_TRUE(dir->Rename("flink", bad, false).IsInvalidArgument()) << bad;
+  }
+  // A link in the directory is not followed, nor replaced by a create.
+  EXPECT_EQ(dir->OpenFile("flink", kOpenRead, &f).err(), ELOOP);
+  EXPECT_EQ(dir->OpenFile("flink", kOpenWrite | kOpenCreateExclusive, &f).err(), EEXIST);
+  FileInfo info, target;
+  ASSERT_TRUE(env->Stat(outside.path() + "/secret", &target).ok());
+  dir->SetAccessTime("flink", 0);  // the link's own time, if anything
+  ASSERT_TRUE(env->Stat(outside.path() + "/secret", &info).ok());
+  EXPECT_EQ(info.atime_ns, target.atime_ns);
+  ASSERT_TRUE(dir->Stat("flink", &info).ok());
+  EXPECT_TRUE(info.IsSymlink());
+
+  // Create, write, publish without replacing, sync, unlink.
+  ASSERT_TRUE(dir->OpenFile("tmp", kOpenWrite | kOpenCreateExclusive, &f).ok());
+  char data[] = "chunk";
+  struct iovec iov = {data, 5};
+  ASSERT_TRUE(f->WriteV(0, &iov, 1).ok());
+  f.reset();
+  WriteFile(inside.path() + "/taken", "x");
+  EXPECT_EQ(dir->Rename("tmp", "taken", /*no_replace=*/true).err(), EEXIST);
+  ASSERT_TRUE(dir->Rename("tmp", "name", /*no_replace=*/true).ok());
+  ASSERT_TRUE(dir->Stat("name", &info).ok());
+  EXPECT_EQ(info.size, 5u);
+  EXPECT_TRUE(dir->Stat("tmp", &info).IsNotFound());
+  ASSERT_TRUE(dir->SetAccessTime("name", 1000000000LL * 2000).ok());
+  ASSERT_TRUE(env->Stat(inside.path() + "/name", &info).ok());
+  EXPECT_EQ(info.atime_ns, 1000000000LL * 2000);
+  EXPECT_TRUE(dir->Sync().ok());
+  ASSERT_TRUE(dir->Unlink("flink").ok());  // the link goes, its target stays
+  struct stat st;
+  EXPECT_EQ(::stat((outside.path() + "/secret").c_str(), &st), 0);
+  EXPECT_EQ(::access((outside.path() + "/name").c_str(), F_OK), -1);
+}
+
 TEST(PosixEnv, FifoDoesNotBlockAReader) {
   ScratchDir dir;
   std::string fifo = dir.path() + "/fifo";
