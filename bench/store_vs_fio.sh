@@ -4,7 +4,9 @@
 # on /dev/shm; once without checksum verification (target >= 0.90 of fio)
 # and once with it (target >= 0.85 of fio for loads). One `kvtier bench` per
 # cell prints both tools' GB/s and the ratio of their medians, then the
-# median (and range) of the per-pair ratios, each pair run back to back.
+# median (and range) of the per-pair ratios, each pair run back to back
+# (kvtier first in even repetitions, fio first in odd ones), and the median
+# per-pair ratios of each order.
 #
 #   bench/store_vs_fio.sh [DISK_DIR] [SHM_DIR]
 #
@@ -40,6 +42,10 @@ for run in r["runs"]:
     if sp and lp:
         print("  %-19s per pair: store %4.2f (%4.2f-%4.2f) | load %4.2f (%4.2f-%4.2f)" % (
             "", sp["median"], sp["min"], sp["max"], lp["median"], lp["min"], lp["max"]))
+    o = run.get("paired_by_order")
+    if o:
+        print("  %-19s by order (kvtier first / fio first): store %4.2f / %4.2f | load %4.2f / %4.2f" % (
+            "", o["store_kvtier_first"], o["store_fio_first"], o["load_kvtier_first"], o["load_fio_first"]))
 print("  memcpy %.2f GB/s" % r["memcpy_GBps"])'
     done
   done

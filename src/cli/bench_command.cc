@@ -104,6 +104,10 @@ struct Result {
   // momentary state), and across pairs: median, lowest, highest.
   double store_ratio = 0, load_ratio = 0;
   double store_ratio_lo = 0, store_ratio_hi = 0, load_ratio_lo = 0, load_ratio_hi = 0;
+  // Median per-pair ratios of the pairs kvtier ran first / fio ran first: a
+  // gap between them is an order effect the alternation cancels.
+  double store_ratio_kv_first = 0, store_ratio_fio_first = 0;
+  double load_ratio_kv_first = 0, load_ratio_fio_first = 0;
   uint64_t load_failures = 0;
   bool direct_effective = false;
 };
@@ -116,8 +120,23 @@ double Median(const std::vector<Result>& rs, double Result::*field) {
   return v[v.size() / 2];
 }
 
+// One back-to-back pair: kvtier's store and load phases and fio's write and
+// read phases, in the given order (repetitions alternate it, so a drift
+// within a pair favours neither side).
 bool RunOne(const BenchArgs& a, const std::string& backend, const std::string& mode,
-            const std::string& dir, int per_thread, Result* r) {
+            const std::string& dir, int per_thread, bool fio_first, Result* r) {
+  auto run_fio = [&] {
+    std::string fio_dir = dir + "/fio";
+    fs::create_directories(fio_dir);
+    std::string engine = backend == "io_uring" ? "io_uring" : "psync";
+    bool direct = mode == "direct";
+    r->fio_write_bps = RunFio(fio_dir, "write", a, per_thread, direct, engine);
+    if (a.drop_caches) DropCaches();
+    r->fio_read_bps = RunFio(fio_dir, "read", a, per_thread, direct, engine);
+    std::error_code ec;
+    fs::remove_all(fio_dir, ec);
+  };
+  if (a.fio && fio_first) run_fio();
   StoreOptions o;
   o.read_threads = a.threads;
   o.write_threads = a.threads;
@@ -191,16 +210,7 @@ bool RunOne(const BenchArgs& a, const std::string& backend, const std::string& m
   store.reset();
   std::error_code ec;
   fs::remove_all(store_dir, ec);
-  if (a.fio) {
-    std::string fio_dir = dir + "/fio";
-    fs::create_directories(fio_dir);
-    std::string engine = backend == "io_uring" ? "io_uring" : "psync";
-    bool direct = mode == "direct";
-    r->fio_write_bps = RunFio(fio_dir, "write", a, per_thread, direct, engine);
-    if (a.drop_caches) DropCaches();
-    r->fio_read_bps = RunFio(fio_dir, "read", a, per_thread, direct, engine);
-    fs::remove_all(fio_dir, ec);
-  }
+  if (a.fio && !fio_first) run_fio();
   return true;
 }
 
@@ -228,12 +238,13 @@ int BenchCommand(const BenchArgs& a) {
     for (const std::string& mode : a.modes) {
       std::string dir = base + "/run-" + backend + "-" + mode;
       fs::create_directories(dir);
-      // Shared machines drift: repeat kvtier and fio back to back and keep
-      // the median of each, so the ratio compares like with like.
+      // Shared machines drift: repeat kvtier and fio back to back, in
+      // alternating order, and keep the median of each, so the ratio
+      // compares like with like.
       std::vector<Result> reps;
       for (int k = 0; k < a.repeat; ++k) {
         Result r;
-        if (!RunOne(args, backend, mode, dir, per_thread, &r)) break;
+        if (!RunOne(args, backend, mode, dir, per_thread, /*fio_first=*/k % 2 == 1, &r)) break;
         if (r.fio_write_bps > 0 && r.fio_read_bps > 0) {
           r.store_ratio = r.store_bps / r.fio_write_bps;
           r.load_ratio = r.load_bps / r.fio_read_bps;
@@ -263,6 +274,14 @@ int BenchCommand(const BenchArgs& a) {
       m.store_ratio_hi = shi->store_ratio;
       m.load_ratio_lo = llo->load_ratio;
       m.load_ratio_hi = lhi->load_ratio;
+      std::vector<Result> by_order[2];
+      for (size_t k = 0; k < reps.size(); ++k) by_order[k % 2].push_back(reps[k]);
+      if (!by_order[1].empty()) {
+        m.store_ratio_kv_first = Median(by_order[0], &Result::store_ratio);
+        m.store_ratio_fio_first = Median(by_order[1], &Result::store_ratio);
+        m.load_ratio_kv_first = Median(by_order[0], &Result::load_ratio);
+        m.load_ratio_fio_first = Median(by_order[1], &Result::load_ratio);
+      }
       for (const Result& r : reps) m.load_failures += r.load_failures;
       results.push_back(m);
     }
@@ -300,6 +319,12 @@ int BenchCommand(const BenchArgs& a) {
           {"median", r.store_ratio}, {"min", r.store_ratio_lo}, {"max", r.store_ratio_hi}};
       j["load_vs_fio_paired"] = {
           {"median", r.load_ratio}, {"min", r.load_ratio_lo}, {"max", r.load_ratio_hi}};
+      if (r.store_ratio_fio_first > 0) {
+        j["paired_by_order"] = {{"store_kvtier_first", r.store_ratio_kv_first},
+                                {"store_fio_first", r.store_ratio_fio_first},
+                                {"load_kvtier_first", r.load_ratio_kv_first},
+                                {"load_fio_first", r.load_ratio_fio_first}};
+      }
     }
     out["runs"].push_back(j);
   }
