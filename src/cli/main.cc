@@ -62,6 +62,9 @@ int Main(int argc, char** argv) {
   bench->add_flag("--drop-caches", bench_args.drop_caches,
                   "Drop the page cache before each load phase (root)");
   bench->add_flag("--json", json, "Machine-readable output");
+  bench->add_flag("--cold-tree", bench_args.cold_tree,
+                  "Create the fan-out directories inside the timed store phase (default: "
+                  "before it, as in a warm cache and as fio's directory exists before fio)");
   std::string segment;
   bench->add_option("--segment", segment, "Transfer unit of the store (e.g. 1M); default: store's");
 

@@ -31,6 +31,11 @@ ChunkLocation LocateChunk(const std::string& ns_dir, std::string_view key) {
   return loc;
 }
 
+Status CreateLeafDir(Env* env, const ChunkLocation& loc) {
+  Status s = env->CreateDir(loc.leaf_dir.substr(0, loc.leaf_dir.size() - 3));  // ns/aa
+  return s.ok() ? env->CreateDir(loc.leaf_dir) : s;
+}
+
 bool IsChunkFileName(std::string_view name) {
   constexpr size_t kSuffix = sizeof(kChunkSuffix) - 1;
   if (name.size() <= kSuffix || name.substr(name.size() - kSuffix) != kChunkSuffix) return false;

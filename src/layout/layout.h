@@ -16,6 +16,9 @@
 #include <string>
 #include <string_view>
 
+#include "kvtier/env.h"
+#include "kvtier/status.h"
+
 namespace kvtier {
 
 inline constexpr size_t kMaxDirectKey = 100;
@@ -32,6 +35,8 @@ struct ChunkLocation {
 
 std::string ChunkFileName(std::string_view key);
 ChunkLocation LocateChunk(const std::string& ns_dir, std::string_view key);
+// Creates the chunk's two fan-out levels; existing ones are fine.
+Status CreateLeafDir(Env* env, const ChunkLocation& loc);
 // The first-level fan-out index (0..255) of a key: the unit of evictor shards.
 int FanoutIndex(std::string_view key);
 

@@ -27,9 +27,7 @@ std::string TempName(uint64_t writer_id) {
 Status OpenLeaf(Env* env, const ChunkLocation& loc, std::unique_ptr<Dir>* dir) {
   Status s = env->OpenDir(loc.leaf_dir, dir);
   if (!s.IsNotFound()) return s;
-  std::string level1 = loc.leaf_dir.substr(0, loc.leaf_dir.size() - 3);
-  s = env->CreateDir(level1);
-  if (s.ok()) s = env->CreateDir(loc.leaf_dir);
+  s = CreateLeafDir(env, loc);
   if (!s.ok()) return s;
   return env->OpenDir(loc.leaf_dir, dir);
 }
