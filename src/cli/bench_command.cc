@@ -159,11 +159,13 @@ bool RunOne(const BenchArgs& a, const std::string& backend, const std::string& m
   }
   r->direct_effective = store->direct_io();
   // The engine is driven the way an inference server drives it: one
-  // submitter keeps `depth` (default 2 x threads) single-chunk jobs in
-  // flight, each with its own buffer, and collects them as they finish.
-  // fio reuses one buffer per thread; --depth=threads gives kvtier the same
-  // buffer footprint (what stays in the CPU cache) at the cost of idle gaps.
-  const int depth = a.depth > 0 ? a.depth : 2 * a.threads;
+  // submitter keeps `depth` single-chunk jobs in flight, each with its own
+  // buffer, and collects them as they finish. The default, one per thread,
+  // is fio's shape: as many transfers at once as fio has jobs (write workers
+  // also serve reads, so more jobs in flight would let a load use up to
+  // 2 x threads workers) and one buffer each. It costs a short idle gap per
+  // chunk while the submitter hands out the next job.
+  const int depth = a.depth > 0 ? a.depth : a.threads;
   const int total_chunks = per_thread * a.threads;
   std::vector<std::unique_ptr<AlignedBuffer>> bufs;
   std::mt19937_64 rng(1);
@@ -308,7 +310,7 @@ int BenchCommand(const BenchArgs& a) {
               {"chunk_bytes", a.chunk_bytes},
               {"chunks", per_thread * a.threads},
               {"threads", a.threads},
-              {"depth", a.depth > 0 ? a.depth : 2 * a.threads},
+              {"depth", a.depth > 0 ? a.depth : a.threads},
               {"repeat", a.repeat},
               {"cold_tree", a.cold_tree},
               {"verify", a.verify},

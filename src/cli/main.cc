@@ -55,7 +55,7 @@ int Main(int argc, char** argv) {
   bench->add_option("--modes", bench_args.modes, "direct,buffered")->delimiter(',');
   bench
       ->add_option("--depth", bench_args.depth,
-                   "Single-chunk jobs in flight, each with its own buffer (default 2 x threads)")
+                   "Single-chunk jobs in flight, each with its own buffer (default: threads)")
       ->check(CLI::Range(1, 1024));
   bench->add_flag("--no-verify", no_verify, "Skip checksum verification on loads");
   bench->add_flag("--no-fio", no_fio, "Skip the fio baseline");
