@@ -165,7 +165,7 @@ bool RunOne(const BenchArgs& a, const std::string& backend, const std::string& m
   // also serve reads, so more jobs in flight would let a load use up to
   // 2 x threads workers) and one buffer each. It costs a short idle gap per
   // chunk while the submitter hands out the next job.
-  const int depth = a.depth > 0 ? a.depth : a.threads;
+  const int depth = a.depth;
   const int total_chunks = per_thread * a.threads;
   std::vector<std::unique_ptr<AlignedBuffer>> bufs;
   std::mt19937_64 rng(1);
@@ -247,6 +247,7 @@ int BenchCommand(const BenchArgs& a) {
   if (a.fio && !have_fio) std::fprintf(stderr, "fio not found: running without the baseline\n");
   BenchArgs args = a;
   args.fio = have_fio;
+  if (args.depth <= 0) args.depth = a.threads;
   std::vector<Result> results;
   for (const std::string& backend : a.backends) {
     for (const std::string& mode : a.modes) {
@@ -310,7 +311,7 @@ int BenchCommand(const BenchArgs& a) {
               {"chunk_bytes", a.chunk_bytes},
               {"chunks", per_thread * a.threads},
               {"threads", a.threads},
-              {"depth", a.depth > 0 ? a.depth : a.threads},
+              {"depth", args.depth},
               {"repeat", a.repeat},
               {"cold_tree", a.cold_tree},
               {"verify", a.verify},

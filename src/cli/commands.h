@@ -25,7 +25,7 @@ struct BenchArgs {
   bool json = false;
   uint64_t segment_bytes = 0;  // 0: the store's default
   int repeat = 3;              // medians over this many kvtier/fio pairs
-  int depth = 0;               // jobs (buffers) in flight; 0: 2 x threads
+  int depth = 0;               // jobs (buffers) in flight; 0: threads
   bool cold_tree = false;      // time the fan-out directories' creation too
 };
 int BenchCommand(const BenchArgs& args);

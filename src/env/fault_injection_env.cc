@@ -85,24 +85,19 @@ class FaultDir final : public Dir {
 
   Status OpenFile(const std::string& name, unsigned flags, std::unique_ptr<File>* out) override {
     const std::string path = path_ + "/" + name;
-    Status s = env_->Check(FaultOp::kOpen, path);
-    if (!s.ok()) return s;
-    if ((flags & kOpenWrite) && env_->Crashed()) return Status::IOError("crashed", EIO);
+    Status s = env_->BeforeOpen(path, flags);
     std::unique_ptr<File> base;
-    s = base_->OpenFile(name, flags, &base);
-    if (!s.ok()) return s;
-    *out = std::make_unique<FaultFile>(env_, std::move(base), path);
-    return Status::OK();
+    if (s.ok()) s = base_->OpenFile(name, flags, &base);
+    if (s.ok()) *out = env_->WrapFile(std::move(base), path);
+    return s;
   }
   Status Stat(const std::string& name, FileInfo* info) override {
     Status s = env_->Check(FaultOp::kStat, path_ + "/" + name);
     return s.ok() ? base_->Stat(name, info) : s;
   }
   Status Rename(const std::string& from, const std::string& to, bool no_replace) override {
-    Status s = env_->Check(FaultOp::kRename, path_ + "/" + to);
-    if (!s.ok()) return s;
-    if (env_->Crashed()) return Status::IOError("crashed before rename", EIO);
-    return base_->Rename(from, to, no_replace);
+    Status s = env_->BeforeRename(path_ + "/" + to);
+    return s.ok() ? base_->Rename(from, to, no_replace) : s;
   }
   Status Unlink(const std::string& name) override { return base_->Unlink(name); }
   Status SetAccessTime(const std::string& name, int64_t atime_ns) override {
@@ -145,16 +140,32 @@ bool FaultInjectionEnv::SpendWriteBudget(uint64_t bytes) {
   }
 }
 
-Status FaultInjectionEnv::OpenFile(const std::string& path, unsigned flags,
-                                   std::unique_ptr<File>* out) {
+Status FaultInjectionEnv::BeforeOpen(const std::string& path, unsigned flags) {
   Status s = Check(FaultOp::kOpen, path);
   if (!s.ok()) return s;
-  if ((flags & kOpenWrite) && Crashed()) return Status::IOError("crashed", EIO);
-  std::unique_ptr<File> base;
-  s = EnvWrapper::OpenFile(path, flags, &base);
-  if (!s.ok()) return s;
-  *out = std::make_unique<FaultFile>(this, std::move(base), path);
+  if ((flags & kOpenWrite) && crash_budget_.load() == 0) return Status::IOError("crashed", EIO);
   return Status::OK();
+}
+
+Status FaultInjectionEnv::BeforeRename(const std::string& to) {
+  Status s = Check(FaultOp::kRename, to);
+  if (!s.ok()) return s;
+  if (crash_budget_.load() == 0) return Status::IOError("crashed before rename", EIO);
+  return Status::OK();
+}
+
+std::unique_ptr<File> FaultInjectionEnv::WrapFile(std::unique_ptr<File> base,
+                                                  const std::string& path) {
+  return std::make_unique<FaultFile>(this, std::move(base), path);
+}
+
+Status FaultInjectionEnv::OpenFile(const std::string& path, unsigned flags,
+                                   std::unique_ptr<File>* out) {
+  Status s = BeforeOpen(path, flags);
+  std::unique_ptr<File> base;
+  if (s.ok()) s = EnvWrapper::OpenFile(path, flags, &base);
+  if (s.ok()) *out = WrapFile(std::move(base), path);
+  return s;
 }
 
 Status FaultInjectionEnv::Stat(const std::string& path, FileInfo* info) {
@@ -163,10 +174,8 @@ Status FaultInjectionEnv::Stat(const std::string& path, FileInfo* info) {
 }
 
 Status FaultInjectionEnv::Rename(const std::string& from, const std::string& to, bool no_replace) {
-  Status s = Check(FaultOp::kRename, to);
-  if (!s.ok()) return s;
-  if (Crashed()) return Status::IOError("crashed before rename", EIO);
-  return EnvWrapper::Rename(from, to, no_replace);
+  Status s = BeforeRename(to);
+  return s.ok() ? EnvWrapper::Rename(from, to, no_replace) : s;
 }
 
 Status FaultInjectionEnv::CreateDir(const std::string& path) {

@@ -50,7 +50,12 @@ class FaultInjectionEnv final : public EnvWrapper {
   void Delay();
   // Consumes write budget; false once the "crash" point is reached.
   bool SpendWriteBudget(uint64_t bytes);
-  bool Crashed() const { return crash_budget_.load() == 0; }
+  // The faults of an open (of `path` with `flags`) and of a rename (to
+  // `to`), shared by the path calls and the wrapped directories; a base file
+  // opened after BeforeOpen passed is wrapped by WrapFile.
+  Status BeforeOpen(const std::string& path, unsigned flags);
+  Status BeforeRename(const std::string& to);
+  std::unique_ptr<File> WrapFile(std::unique_ptr<File> base, const std::string& path);
 
  private:
   std::atomic<int> errors_[static_cast<unsigned>(FaultOp::kCount)] = {};

@@ -108,7 +108,7 @@ class PosixDir final : public Dir {
 
   Status Stat(const std::string& name, FileInfo* info) override {
     if (!IsSingleName(name)) return Invalid(name);
-    return StatAt(fd_, name.c_str(), path_, info);
+    return StatAt(fd_, name.c_str(), Join(name), info);
   }
 
   Status Rename(const std::string& from, const std::string& to, bool no_replace) override {
