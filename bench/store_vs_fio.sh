@@ -30,23 +30,7 @@ for dir in "$DISK" "$SHM"; do
       echo "### dir=$dir size=${size}M count=$count threads=$THREADS ${verify:-verify}"
       "$CLI" bench --dir "$dir" --size "${size}M" --count "$count" --threads "$THREADS" $verify \
         --repeat "${REPEAT:-3}" ${modes:+--modes "$modes"} ${backends:+--backends "$backends"} \
-        --json | python3 -c '
-import json, sys
-r = json.load(sys.stdin)
-for run in r["runs"]:
-    print("  %-10s %-8s store %5.2f fio-w %5.2f ratio %4.2f | load %5.2f fio-r %5.2f ratio %4.2f" % (
-        run["backend"], run["mode"], run["store_GBps"], run.get("fio_write_GBps", 0),
-        run.get("store_vs_fio", 0), run["load_GBps"], run.get("fio_read_GBps", 0),
-        run.get("load_vs_fio", 0)))
-    sp, lp = run.get("store_vs_fio_paired"), run.get("load_vs_fio_paired")
-    if sp and lp:
-        print("  %-19s per pair: store %4.2f (%4.2f-%4.2f) | load %4.2f (%4.2f-%4.2f)" % (
-            "", sp["median"], sp["min"], sp["max"], lp["median"], lp["min"], lp["max"]))
-    o = run.get("paired_by_order")
-    if o:
-        print("  %-19s by order (kvtier first / fio first): store %4.2f / %4.2f | load %4.2f / %4.2f" % (
-            "", o["store_kvtier_first"], o["store_fio_first"], o["load_kvtier_first"], o["load_fio_first"]))
-print("  memcpy %.2f GB/s" % r["memcpy_GBps"])'
+        --json | python3 bench/format_bench.py
     done
   done
   rm -rf "$dir"

@@ -121,9 +121,15 @@ class Store:
     def submit_contains(self, keys: Sequence[bytes]) -> int:
         return self._native.submit_contains(list(keys))
 
-    def poll(self, max_results: int = 1 << 20) -> list[JobResult]:
-        """Finished jobs since the last poll; never blocks."""
-        return [JobResult(j, k, ok) for j, k, ok in self._native.poll(max_results)]
+    def poll(self, max_results: int = 1 << 20, timeout_s: float | None = 0.0) -> list[JobResult]:
+        """Finished jobs since the last poll. With the default ``timeout_s=0``
+        it never blocks; otherwise it waits up to ``timeout_s`` (None: no
+        limit) for at least one job to finish, returning at once when none
+        is outstanding."""
+        t = -1.0 if timeout_s is None else float(timeout_s)
+        if t < 0 and timeout_s is not None:
+            raise ValueError("timeout_s must be >= 0 or None")
+        return [JobResult(j, k, ok) for j, k, ok in self._native.poll(max_results, t)]
 
     def wait(self, job_id: int, timeout_s: float | None = None) -> list[bool] | None:
         """Block until ``job_id`` finishes; per-key results, or None on timeout

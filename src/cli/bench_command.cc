@@ -8,11 +8,11 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <deque>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "cli/commands.h"
@@ -186,9 +186,10 @@ bool RunOne(const BenchArgs& a, const std::string& backend, const std::string& m
     }
   }
   auto pipeline = [&](bool write) {
-    std::deque<std::pair<uint64_t, int>> in_flight;  // (job id, buffer slot)
+    std::unordered_map<uint64_t, int> in_flight;  // job id -> buffer slot
     std::vector<int> free_slots;
     for (int t = depth - 1; t >= 0; --t) free_slots.push_back(t);
+    std::vector<JobResult> done;
     uint64_t failed = 0;
     auto start = Clock::now();
     for (int next = 0; next < total_chunks || !in_flight.empty();) {
@@ -204,13 +205,21 @@ bool RunOne(const BenchArgs& a, const std::string& backend, const std::string& m
           free_slots.push_back(slot);
           continue;
         }
-        in_flight.emplace_back(id, slot);
+        in_flight.emplace(id, slot);
       }
       if (in_flight.empty()) continue;
-      JobResult jr;
-      if (!store->Wait(in_flight.front().first, &jr, -1) || !jr.all_ok()) ++failed;
-      free_slots.push_back(in_flight.front().second);
-      in_flight.pop_front();
+      // Refill whichever slot frees first, as fio's independent jobs do:
+      // waiting on the oldest job would leave finished slots idle behind a
+      // slow transfer.
+      done.clear();
+      store->WaitAny(&done, static_cast<size_t>(depth), -1);
+      for (const JobResult& jr : done) {
+        auto it = in_flight.find(jr.job_id);
+        if (it == in_flight.end()) continue;
+        if (!jr.all_ok()) ++failed;
+        free_slots.push_back(it->second);
+        in_flight.erase(it);
+      }
     }
     return std::make_pair(Seconds(start, Clock::now()), failed);
   };

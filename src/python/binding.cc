@@ -7,6 +7,9 @@
 #include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
 
+#include <cmath>
+#include <cstdint>
+#include <memory>
 #include <unordered_map>
 
 #include "kvtier/store.h"
@@ -50,6 +53,15 @@ std::string Key(nb::handle h) {
   return std::string(b.c_str(), b.size());
 }
 
+// Seconds from Python as nanoseconds: negative means "no limit" (-1), NaN is
+// misuse, and anything past int64's range is clamped (a cast would be UB).
+int64_t Nanos(double seconds, const char* what) {
+  if (std::isnan(seconds)) throw nb::value_error((std::string(what) + " is NaN").c_str());
+  if (seconds < 0) return -1;
+  if (seconds >= 9.2e9) return INT64_MAX;
+  return static_cast<int64_t>(seconds * 1e9);
+}
+
 class PyStore {
  public:
   PyStore(const std::string& root, const std::string& fingerprint_json, int read_threads,
@@ -60,7 +72,7 @@ class PyStore {
     Fingerprint fp;
     Status s = Fingerprint::FromJson(fingerprint_json, &fp);
     if (!s.ok()) throw nb::value_error(s.ToString().c_str());
-    if (touch_interval_s < 0 || lookup_cache_s < 0) {
+    if (!(touch_interval_s >= 0) || !(lookup_cache_s >= 0)) {
       throw nb::value_error("intervals must be >= 0");
     }
     StoreOptions o;
@@ -70,22 +82,29 @@ class PyStore {
     o.direct_io = ParseDirect(direct_io);
     o.verify = verify;
     o.durable = durable;
-    o.touch_interval_ns = static_cast<int64_t>(touch_interval_s * 1e9);
+    o.touch_interval_ns = Nanos(touch_interval_s, "touch_interval_s");
     o.max_queued_write_bytes = max_queued_write_bytes;
     o.max_pending_jobs = max_pending_jobs;
-    o.lookup_cache_ns = static_cast<int64_t>(lookup_cache_s * 1e9);
+    o.lookup_cache_ns = Nanos(lookup_cache_s, "lookup_cache_s");
+    std::unique_ptr<Store> opened;
     {
       nb::gil_scoped_release release;
-      s = Store::Open(root, fp, o, &store_);
+      s = Store::Open(root, fp, o, &opened);
     }
+    store_ = std::move(opened);
     if (s.IsInvalidArgument()) throw nb::value_error(s.ToString().c_str());
     if (!s.ok()) throw std::runtime_error(s.ToString());
   }
 
+  // One Python object per store: a copy would share the Store but not the
+  // buffers its jobs hold.
+  PyStore(const PyStore&) = delete;
+  PyStore& operator=(const PyStore&) = delete;
+
   bool Put(nb::bytes key, nb::handle data) {
     std::string k = Key(key);
     BufferRef ref = Acquire(data, false);
-    Store* s = store();
+    std::shared_ptr<Store> s = store();
     nb::gil_scoped_release release;
     return s->Put(k, ref.data(), ref.size());
   }
@@ -93,14 +112,14 @@ class PyStore {
   bool Get(nb::bytes key, nb::handle out) {
     std::string k = Key(key);
     BufferRef ref = Acquire(out, true);
-    Store* s = store();
+    std::shared_ptr<Store> s = store();
     nb::gil_scoped_release release;
     return s->Get(k, ref.data(), ref.size());
   }
 
   std::vector<bool> Contains(nb::handle keys) {
     std::vector<std::string> ks = Keys(keys);
-    Store* s = store();
+    std::shared_ptr<Store> s = store();
     nb::gil_scoped_release release;
     return s->Contains(ks);
   }
@@ -115,9 +134,19 @@ class PyStore {
 
   uint64_t SubmitContains(nb::handle keys) { return store()->SubmitContains(Keys(keys)); }
 
-  std::vector<std::tuple<uint64_t, std::string, std::vector<bool>>> Poll(size_t max_results) {
+  // timeout_s 0: never blocks; > 0 or negative (no limit): waits for at
+  // least one job to finish while any is outstanding.
+  std::vector<std::tuple<uint64_t, std::string, std::vector<bool>>> Poll(size_t max_results,
+                                                                         double timeout_s) {
     std::vector<JobResult> done;
-    store()->Poll(&done, max_results);
+    std::shared_ptr<Store> s = store();
+    if (timeout_s == 0) {
+      s->Poll(&done, max_results);
+    } else {
+      int64_t ns = Nanos(timeout_s, "timeout_s");
+      nb::gil_scoped_release release;
+      s->WaitAny(&done, max_results, ns);
+    }
     std::vector<std::tuple<uint64_t, std::string, std::vector<bool>>> out;
     for (JobResult& r : done) {
       held_.erase(r.job_id);  // the engine is done with the buffers
@@ -129,10 +158,11 @@ class PyStore {
   nb::object Wait(uint64_t job_id, double timeout_s) {
     JobResult r;
     bool ok;
-    Store* s = store();
+    std::shared_ptr<Store> s = store();
+    int64_t ns = Nanos(timeout_s, "timeout_s");
     {
       nb::gil_scoped_release release;
-      ok = s->Wait(job_id, &r, timeout_s < 0 ? -1 : static_cast<int64_t>(timeout_s * 1e9));
+      ok = s->Wait(job_id, &r, ns);
     }
     if (!ok) return nb::none();
     held_.erase(job_id);
@@ -156,20 +186,23 @@ class PyStore {
   bool Usable() { return store()->usable(); }
   bool Closed() const { return store_ == nullptr; }
 
+  // Another thread may be blocked in this store (GIL released) while one
+  // closes it: each blocking call holds its own reference, so the last one
+  // out frees the Store, never a call still inside it.
   void Close() {
     if (store_ == nullptr) return;
+    std::shared_ptr<Store> s = std::move(store_);
     {
       nb::gil_scoped_release release;
-      store_->Close();  // every queued job finishes; buffers are then free
+      s->Close();  // every queued job finishes; buffers are then free
     }
     held_.clear();
-    store_.reset();
   }
 
  private:
-  Store* store() {
+  std::shared_ptr<Store> store() {
     if (store_ == nullptr) throw nb::value_error("store is closed");
-    return store_.get();
+    return store_;
   }
 
   BufferRef Acquire(nb::handle h, bool writable) {
@@ -203,7 +236,7 @@ class PyStore {
     for (size_t i = 0; i < ks.size(); ++i) {
       reqs.push_back(Request{std::move(ks[i]), refs[i].data(), refs[i].size()});
     }
-    uint64_t id = (store()->*submit)(std::move(reqs));
+    uint64_t id = (store().get()->*submit)(std::move(reqs));
     if (id != 0) held_[id] = std::move(refs);
     return id;
   }
@@ -221,7 +254,7 @@ class PyStore {
     return refs;
   }
 
-  std::unique_ptr<Store> store_;
+  std::shared_ptr<Store> store_;
   size_t chunk_bytes_;
   // Buffers of submitted jobs, released when the job is collected. Only
   // touched with the GIL held.
@@ -246,7 +279,7 @@ NB_MODULE(_kvtier, m) {
       .def("submit_put", &PyStore::SubmitPut)
       .def("submit_get", &PyStore::SubmitGet)
       .def("submit_contains", &PyStore::SubmitContains)
-      .def("poll", &PyStore::Poll, nb::arg("max_results") = 1 << 20)
+      .def("poll", &PyStore::Poll, nb::arg("max_results") = 1 << 20, nb::arg("timeout_s") = 0.0)
       .def("wait", &PyStore::Wait, nb::arg("job_id"), nb::arg("timeout_s") = -1.0)
       .def("stats", &PyStore::Stats)
       .def("metrics_text", &PyStore::MetricsText)

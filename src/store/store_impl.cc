@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 
 #include "layout/layout.h"
 
@@ -345,6 +346,30 @@ void StoreImpl::Poll(std::vector<JobResult>* results, size_t max_results) {
     metrics_.pending_jobs->Set(static_cast<int64_t>(jobs_.size()));
   }
   for (const auto& job : done) results->push_back(Collect(job));
+}
+
+size_t StoreImpl::WaitAny(std::vector<JobResult>* results, size_t max_results, int64_t timeout_ns) {
+  const size_t before = results->size();
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::nanoseconds(std::max<int64_t>(timeout_ns, 0));
+  while (max_results > 0) {
+    Poll(results, max_results);
+    if (results->size() > before) break;
+    std::unique_lock<std::mutex> lock(mu_);
+    // With no pollable job outstanding, waiting could only time out.
+    bool outstanding =
+        std::any_of(jobs_.begin(), jobs_.end(), [](const auto& kv) { return kv.second->pollable; });
+    if (!outstanding) break;
+    // finished_ may hold ids that Wait collected; Poll drops them, so each
+    // pass makes progress.
+    auto ready = [&] { return !finished_.empty(); };
+    if (timeout_ns < 0) {
+      done_cv_.wait(lock, ready);
+    } else if (!done_cv_.wait_until(lock, deadline, ready)) {
+      break;
+    }
+  }
+  return results->size() - before;
 }
 
 bool StoreImpl::Wait(uint64_t job_id, JobResult* result, int64_t timeout_ns) {

@@ -28,6 +28,7 @@ class StoreImpl final : public Store {
   uint64_t SubmitGet(std::vector<GetRequest> requests) override;
   uint64_t SubmitContains(std::vector<std::string> keys) override;
   void Poll(std::vector<JobResult>* results, size_t max_results) override;
+  size_t WaitAny(std::vector<JobResult>* results, size_t max_results, int64_t timeout_ns) override;
   bool Put(std::string_view key, const void* data, size_t len) override;
   bool Get(std::string_view key, void* buf, size_t len) override;
   std::vector<bool> Contains(const std::vector<std::string>& keys) override;

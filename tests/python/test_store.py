@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -66,6 +67,61 @@ def test_async_jobs(tmp_path, fingerprint):
         assert done[cid].ok == [True, False]
         for i in range(10):
             assert (outs[i] == i).all()
+
+
+def test_poll_can_wait_for_any_job(tmp_path, fingerprint):
+    with make_store(tmp_path, fingerprint) as s:
+        assert s.poll(timeout_s=None) == []  # nothing outstanding: no wait
+        bufs = [np.full(4096, i, dtype=np.uint8) for i in range(8)]
+        ids = {s.submit_put([f"w{i}".encode()], [bufs[i]]) for i in range(8)}
+        got = []
+        while len(got) < 8:
+            batch = s.poll(max_results=3, timeout_s=None)
+            assert 1 <= len(batch) <= 3  # blocks until at least one is done
+            got += batch
+        assert {r.job_id for r in got} == ids and all(r.all_ok for r in got)
+        assert s.poll(timeout_s=0.01) == []
+        with pytest.raises(ValueError):
+            s.poll(timeout_s=-1)
+        with pytest.raises(ValueError, match="NaN"):
+            s.wait(1, timeout_s=float("nan"))
+
+
+def test_close_while_other_threads_use_the_store(tmp_path, fingerprint):
+    # Threads inside the store (GIL released) while another closes it get
+    # results or "store is closed", and all of them finish. (That none of
+    # them touches a freed store is by construction, each call holding its
+    # own reference; without a sanitizer a test cannot see it reliably.)
+    s = make_store(tmp_path, fingerprint, chunk_bytes=1 << 16)
+    errors = []
+
+    def worker(n):
+        buf = np.full(1 << 16, n, dtype=np.uint8)
+        out = np.zeros(1 << 16, dtype=np.uint8)
+        try:
+            for i in range(100000):
+                key = f"t{n}-{i % 50}".encode()
+                s.put(key, buf)
+                if s.get(key, out):
+                    assert (out == n).all()
+                s.wait(s.submit_get([key], [out]), timeout_s=1.0)
+                s.poll(timeout_s=0.001)
+        except ValueError as e:
+            if "closed" not in str(e):
+                errors.append(e)
+        except Exception as e:  # noqa: BLE001 - any other failure is the bug
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    threading.Event().wait(0.2)
+    s.close()
+    for t in threads:
+        t.join(timeout=30)
+        assert not t.is_alive()
+    assert errors == []
+    assert s.closed
 
 
 def test_misuse_raises_clear_errors(tmp_path, fingerprint):

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <set>
 #include <thread>
 
 #include "env/fault_injection_env.h"
@@ -55,6 +56,48 @@ TEST(Async, SubmitPollWait) {
     }
   }
   for (int i = 0; i < 20; ++i) EXPECT_EQ(out[i], data[i]);
+}
+
+TEST(Async, WaitAnyCollectsWhicheverJobFinishes) {
+  ScratchDir dir;
+  FaultInjectionEnv env(Env::Default());
+  StoreOptions opts;
+  opts.env = &env;
+  auto store = OpenStore(dir.path(), opts);
+  std::vector<JobResult> done;
+  // Nothing submitted: returns at once, even with no time limit.
+  EXPECT_EQ(store->WaitAny(&done, 8, -1), 0u);
+
+  env.SetLatencyMicros(20000);
+  std::vector<char> data = Payload(4096, 3);
+  std::vector<uint64_t> ids;
+  for (int i = 0; i < 6; ++i) {
+    ids.push_back(store->SubmitPut({{"w" + std::to_string(i), data.data(), data.size()}}));
+    ASSERT_NE(ids.back(), 0u);
+  }
+  // A job collected by Wait is never handed out again by WaitAny.
+  JobResult waited;
+  ASSERT_TRUE(store->Wait(ids[0], &waited, -1));
+  // A short limit with slow jobs outstanding may return empty-handed.
+  size_t first = store->WaitAny(&done, 8, 0);
+  EXPECT_EQ(first, done.size());
+  std::set<uint64_t> seen;
+  while (seen.size() + 1 < ids.size()) {
+    size_t before = done.size();
+    size_t got = store->WaitAny(&done, 2, -1);
+    ASSERT_GE(got, 1u);  // blocks until something finishes
+    ASSERT_LE(got, 2u);
+    ASSERT_EQ(done.size(), before + got);
+    for (size_t k = before; k < done.size(); ++k) {
+      EXPECT_TRUE(done[k].all_ok());
+      EXPECT_TRUE(seen.insert(done[k].job_id).second) << "collected twice";
+    }
+    for (size_t k = 0; k < before; ++k) seen.insert(done[k].job_id);
+  }
+  EXPECT_EQ(seen.count(ids[0]), 0u);
+  for (size_t i = 1; i < ids.size(); ++i) EXPECT_EQ(seen.count(ids[i]), 1u);
+  // Everything collected: no wait, even unlimited.
+  EXPECT_EQ(store->WaitAny(&done, 8, -1), 0u);
 }
 
 TEST(Async, WriteQueueIsBoundedAndDropsAreCounted) {
