@@ -2,9 +2,10 @@
 //
 // A Store is safe for concurrent use from any number of threads without
 // external synchronisation. Every call returns without waiting on the
-// filesystem except Wait(), WaitAny() and the synchronous conveniences (Put, Get,
-// Contains), which submit a job and wait for it. Failures never throw and
-// never hand unverified bytes back: a chunk that fails any check is a miss.
+// filesystem except Wait(), WaitAny() and the synchronous conveniences
+// (Put, Get, Contains), which submit a job and wait for it. Failures never
+// throw and never hand unverified bytes back: a chunk that fails any check
+// is a miss.
 #ifndef KVTIER_INCLUDE_STORE_H_
 #define KVTIER_INCLUDE_STORE_H_
 
@@ -93,13 +94,15 @@ class Store {
   // Moves up to max_results finished jobs into *results; never blocks.
   virtual void Poll(std::vector<JobResult>* results, size_t max_results) = 0;
   // Poll that blocks until at least one job is collected, timeout_ns passes
-  // (<0: no limit) or no submitted job is left to finish. Returns how many
-  // it collected. Lets a submitter refill whichever slot frees first instead
-  // of waiting on the oldest job.
+  // or no submitted job is left to collect. Returns how many it collected.
+  // Lets a submitter refill whichever slot frees first instead of waiting on
+  // the oldest job.
   virtual size_t WaitAny(std::vector<JobResult>* results, size_t max_results,
                          int64_t timeout_ns) = 0;
-  // Blocks until job_id finishes (or timeout_ns passes; <0 waits forever),
-  // then collects it. False if it timed out or the id is unknown.
+  // Blocks until job_id finishes (or timeout_ns passes), then collects it.
+  // False if it timed out, the id is unknown, or a Poll/WaitAny collected
+  // it meanwhile. For both waits a timeout < 0 (or of 30 years or more) has
+  // no limit.
   virtual bool Wait(uint64_t job_id, JobResult* result, int64_t timeout_ns) = 0;
 
   // Synchronous conveniences: submit one job and wait for it. Their jobs

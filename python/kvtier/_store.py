@@ -34,6 +34,16 @@ def _adapt(buf: Any) -> Any:
     return buf
 
 
+def _timeout(timeout_s: float | None) -> float:
+    """None: no limit (-1 for the native layer); negative is misuse."""
+    if timeout_s is None:
+        return -1.0
+    t = float(timeout_s)
+    if t < 0:
+        raise ValueError("timeout_s must be >= 0 or None")
+    return t
+
+
 @dataclass(frozen=True)
 class JobResult:
     job_id: int
@@ -126,15 +136,15 @@ class Store:
         it never blocks; otherwise it waits up to ``timeout_s`` (None: no
         limit) for at least one job to finish, returning at once when none
         is outstanding."""
-        t = -1.0 if timeout_s is None else float(timeout_s)
-        if t < 0 and timeout_s is not None:
-            raise ValueError("timeout_s must be >= 0 or None")
-        return [JobResult(j, k, ok) for j, k, ok in self._native.poll(max_results, t)]
+        return [
+            JobResult(j, k, ok) for j, k, ok in self._native.poll(max_results, _timeout(timeout_s))
+        ]
 
     def wait(self, job_id: int, timeout_s: float | None = None) -> list[bool] | None:
-        """Block until ``job_id`` finishes; per-key results, or None on timeout
-        or an unknown (or already collected) id."""
-        return self._native.wait(job_id, -1.0 if timeout_s is None else float(timeout_s))
+        """Block until ``job_id`` finishes (``timeout_s`` None: no limit);
+        per-key results, or None on timeout or an unknown (or already
+        collected) id."""
+        return self._native.wait(job_id, _timeout(timeout_s))
 
     # Introspection ----------------------------------------------------------------
     def stats(self) -> dict[str, Any]:

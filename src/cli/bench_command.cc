@@ -214,6 +214,8 @@ bool RunOne(const BenchArgs& a, const std::string& backend, const std::string& m
       done.clear();
       store->WaitAny(&done, static_cast<size_t>(depth), -1);
       for (const JobResult& jr : done) {
+        // Every pollable job of this store is ours: the bench is its only
+        // client, and it submits nothing else.
         auto it = in_flight.find(jr.job_id);
         if (it == in_flight.end()) continue;
         if (!jr.all_ok()) ++failed;

@@ -6,17 +6,32 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 
 #include "io/iovec_cursor.h"
 
 namespace kvtier {
 
+namespace {
+
+// A file's time in ns since the epoch, clamped to [0, INT64_MAX]. Files on
+// the shared directory may carry any time (ext4 keeps years up to 2446, past
+// what int64 ns can hold), and callers subtract these from the clock.
+int64_t ClampedNanos(const struct timespec& ts) {
+  constexpr int64_t kMaxSec = INT64_MAX / 1000000000LL - 1;
+  if (ts.tv_sec < 0) return 0;
+  if (ts.tv_sec > kMaxSec) return INT64_MAX;
+  return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+}  // namespace
+
 void FillFileInfo(const struct stat& st, FileInfo* info) {
   info->size = static_cast<uint64_t>(st.st_size);
   info->dev = st.st_dev;
   info->ino = st.st_ino;
-  info->atime_ns = st.st_atim.tv_sec * 1000000000LL + st.st_atim.tv_nsec;
-  info->mtime_ns = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+  info->atime_ns = ClampedNanos(st.st_atim);
+  info->mtime_ns = ClampedNanos(st.st_mtim);
   info->mode = st.st_mode;
   info->alloc_bytes = static_cast<uint64_t>(st.st_blocks) * 512;
 }

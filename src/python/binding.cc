@@ -53,12 +53,11 @@ std::string Key(nb::handle h) {
   return std::string(b.c_str(), b.size());
 }
 
-// Seconds from Python as nanoseconds: negative means "no limit" (-1), NaN is
-// misuse, and anything past int64's range is clamped (a cast would be UB).
+// Seconds from Python as nanoseconds. NaN is misuse; negative, infinite
+// or past int64's range (where the cast would be UB) means no limit (-1).
 int64_t Nanos(double seconds, const char* what) {
   if (std::isnan(seconds)) throw nb::value_error((std::string(what) + " is NaN").c_str());
-  if (seconds < 0) return -1;
-  if (seconds >= 9.2e9) return INT64_MAX;
+  if (seconds < 0 || seconds >= 9.2e9) return -1;
   return static_cast<int64_t>(seconds * 1e9);
 }
 
@@ -100,6 +99,10 @@ class PyStore {
   // buffers its jobs hold.
   PyStore(const PyStore&) = delete;
   PyStore& operator=(const PyStore&) = delete;
+  // Dropped without close(): the Store drains its queues before the buffers
+  // its jobs still hold are released (members go in reverse order, held_
+  // first). Its workers never take the GIL, so draining under it is safe.
+  ~PyStore() { store_.reset(); }
 
   bool Put(nb::bytes key, nb::handle data) {
     std::string k = Key(key);

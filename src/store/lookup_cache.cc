@@ -1,5 +1,7 @@
 #include "store/lookup_cache.h"
 
+#include <cstdint>
+
 #include "util/hash.h"
 
 namespace kvtier {
@@ -30,7 +32,9 @@ void LookupCache::Set(std::string_view key, bool exists, int64_t now_ns) {
   Shard& shard = ShardFor(key);
   std::lock_guard<std::mutex> lock(shard.mu);
   if (shard.map.size() >= max_per_shard_) shard.map.clear();  // bounded: forget, don't grow
-  shard.map[std::string(key)] = Entry{exists, now_ns + ttl_ns_};
+  // Saturating: a ttl of "forever" must not wrap into the past.
+  int64_t expires = ttl_ns_ > INT64_MAX - now_ns ? INT64_MAX : now_ns + ttl_ns_;
+  shard.map[std::string(key)] = Entry{exists, expires};
 }
 
 void LookupCache::Erase(std::string_view key) {

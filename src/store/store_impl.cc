@@ -5,13 +5,38 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 
 #include "layout/layout.h"
 
 namespace kvtier {
 
 namespace {
+
 constexpr size_t kContainsPerTask = 64;
+
+// Timeouts from here on (about 30 years) have no limit: adding INT64_MAX ns
+// to the clock would overflow.
+constexpr int64_t kNoLimitNs = 1'000'000'000'000'000'000;
+
+// Waits on cv until ready() holds or timeout_ns passes; false on timeout.
+// A negative timeout has no limit either.
+template <class Ready>
+bool WaitFor(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
+             std::chrono::steady_clock::time_point deadline, int64_t timeout_ns, Ready ready) {
+  if (timeout_ns < 0 || timeout_ns >= kNoLimitNs) {
+    cv.wait(lock, ready);
+    return true;
+  }
+  return cv.wait_until(lock, deadline, ready);
+}
+
+std::chrono::steady_clock::time_point Deadline(int64_t timeout_ns) {
+  return std::chrono::steady_clock::now() +
+         std::chrono::nanoseconds(std::clamp<int64_t>(timeout_ns, 0, kNoLimitNs));
+}
+
 }  // namespace
 
 StoreImpl::StoreImpl(Env* env, StoreOptions options, std::string ns_dir, const Fingerprint& fp,
@@ -76,6 +101,7 @@ uint64_t StoreImpl::Enqueue(const std::shared_ptr<Job>& job, std::vector<Task> t
   }
   job->id = next_job_id_++;
   jobs_[job->id] = job;
+  if (job->pollable) ++pollable_pending_;
   metrics_.pending_jobs->Set(static_cast<int64_t>(jobs_.size()));
   size_t unqueued = job->size;
   for (Task& t : tasks) unqueued -= t.end - t.begin;
@@ -334,6 +360,7 @@ JobResult StoreImpl::Collect(const std::shared_ptr<Job>& job) {
 
 void StoreImpl::Poll(std::vector<JobResult>* results, size_t max_results) {
   std::vector<std::shared_ptr<Job>> done;
+  bool none_left = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     while (!finished_.empty() && done.size() < max_results) {
@@ -342,54 +369,51 @@ void StoreImpl::Poll(std::vector<JobResult>* results, size_t max_results) {
       if (it == jobs_.end()) continue;  // collected by Wait
       done.push_back(std::move(it->second));
       jobs_.erase(it);
+      --pollable_pending_;
     }
+    none_left = !done.empty() && pollable_pending_ == 0;
     metrics_.pending_jobs->Set(static_cast<int64_t>(jobs_.size()));
   }
+  // A WaitAny elsewhere may be waiting for jobs this call just took.
+  if (none_left) done_cv_.notify_all();
   for (const auto& job : done) results->push_back(Collect(job));
 }
 
 size_t StoreImpl::WaitAny(std::vector<JobResult>* results, size_t max_results, int64_t timeout_ns) {
   const size_t before = results->size();
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::nanoseconds(std::max<int64_t>(timeout_ns, 0));
+  const auto deadline = Deadline(timeout_ns);
   while (max_results > 0) {
     Poll(results, max_results);
     if (results->size() > before) break;
     std::unique_lock<std::mutex> lock(mu_);
-    // With no pollable job outstanding, waiting could only time out.
-    bool outstanding =
-        std::any_of(jobs_.begin(), jobs_.end(), [](const auto& kv) { return kv.second->pollable; });
-    if (!outstanding) break;
-    // finished_ may hold ids that Wait collected; Poll drops them, so each
-    // pass makes progress.
-    auto ready = [&] { return !finished_.empty(); };
-    if (timeout_ns < 0) {
-      done_cv_.wait(lock, ready);
-    } else if (!done_cv_.wait_until(lock, deadline, ready)) {
-      break;
-    }
+    // Wake for a finished job, or when none is left to finish: another
+    // consumer may collect the last one first.
+    auto ready = [&] { return !finished_.empty() || pollable_pending_ == 0; };
+    if (!WaitFor(done_cv_, lock, deadline, timeout_ns, ready)) break;
+    if (finished_.empty()) break;  // nothing left to wait for
   }
   return results->size() - before;
 }
 
 bool StoreImpl::Wait(uint64_t job_id, JobResult* result, int64_t timeout_ns) {
+  const auto deadline = Deadline(timeout_ns);
   std::shared_ptr<Job> job;
+  bool none_left = false;
   {
     std::unique_lock<std::mutex> lock(mu_);
     auto it = jobs_.find(job_id);
     if (it == jobs_.end()) return false;
     job = it->second;
     auto done = [&] { return job->remaining.load(std::memory_order_acquire) == 0; };
-    if (timeout_ns < 0) {
-      done_cv_.wait(lock, done);
-    } else if (!done_cv_.wait_for(lock, std::chrono::nanoseconds(timeout_ns), done)) {
-      return false;
-    }
-    jobs_.erase(job_id);
+    if (!WaitFor(done_cv_, lock, deadline, timeout_ns, done)) return false;
+    // A Poll or WaitAny may have collected it while this call slept.
+    if (jobs_.erase(job_id) == 0) return false;
+    if (job->pollable) none_left = --pollable_pending_ == 0;
     auto f = std::find(finished_.begin(), finished_.end(), job_id);
     if (f != finished_.end()) finished_.erase(f);
     metrics_.pending_jobs->Set(static_cast<int64_t>(jobs_.size()));
   }
+  if (none_left) done_cv_.notify_all();
   *result = Collect(job);
   return true;
 }

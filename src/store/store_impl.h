@@ -75,8 +75,9 @@ class StoreImpl final : public Store {
   uint64_t queued_write_bytes_ = 0;                          // GUARDED_BY(mu_)
   std::unordered_map<uint64_t, std::shared_ptr<Job>> jobs_;  // GUARDED_BY(mu_)
   std::deque<uint64_t> finished_;                            // GUARDED_BY(mu_)
-  uint64_t next_job_id_ = 1;                                 // GUARDED_BY(mu_)
-  bool closing_ = false;                                     // GUARDED_BY(mu_)
+  size_t pollable_pending_ = 0;  // GUARDED_BY(mu_): pollable jobs not yet collected
+  uint64_t next_job_id_ = 1;     // GUARDED_BY(mu_)
+  bool closing_ = false;         // GUARDED_BY(mu_)
   std::vector<std::thread> workers_;
 };
 

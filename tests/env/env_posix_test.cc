@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <fstream>
 
 #include "kvtier/env.h"
@@ -150,6 +151,33 @@ TEST(PosixEnv, FifoDoesNotBlockAReader) {
     ASSERT_TRUE(f->Stat(&info).ok());
     EXPECT_FALSE(info.IsRegular());
   }
+}
+
+// Sets a file's atime and mtime (seconds since the epoch); false if the
+// filesystem cannot hold them exactly.
+bool SetTimes(const std::string& path, int64_t atime_s, int64_t mtime_s) {
+  struct timespec ts[2] = {{static_cast<time_t>(atime_s), 0}, {static_cast<time_t>(mtime_s), 0}};
+  struct stat st {};
+  return ::utimensat(AT_FDCWD, path.c_str(), ts, 0) == 0 && ::stat(path.c_str(), &st) == 0 &&
+         st.st_atim.tv_sec == atime_s && st.st_mtim.tv_sec == mtime_s;
+}
+
+TEST(PosixEnv, FileTimesOutsideInt64NanosAreClamped) {
+  // Any file on the shared directory may carry any time; ns since the epoch
+  // past the year 2262 do not fit an int64.
+  ScratchDir dir;
+  std::string path = dir.path() + "/f";
+  std::ofstream(path) << "x";
+  const int64_t year_2400 = 13'569'465'600;
+  if (!SetTimes(path, year_2400, -86'400)) GTEST_SKIP() << "filesystem cannot hold year 2400";
+  FileInfo info;
+  ASSERT_TRUE(Env::Default()->Stat(path, &info).ok());
+  EXPECT_EQ(info.atime_ns, INT64_MAX);
+  EXPECT_EQ(info.mtime_ns, 0);  // before the epoch
+  std::unique_ptr<File> f;
+  ASSERT_TRUE(Env::Default()->OpenFile(path, kOpenRead, &f).ok());
+  ASSERT_TRUE(f->Stat(&info).ok());
+  EXPECT_EQ(info.atime_ns, INT64_MAX);
 }
 
 }  // namespace

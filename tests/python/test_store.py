@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -81,10 +82,29 @@ def test_poll_can_wait_for_any_job(tmp_path, fingerprint):
             got += batch
         assert {r.job_id for r in got} == ids and all(r.all_ok for r in got)
         assert s.poll(timeout_s=0.01) == []
+        assert s.poll(timeout_s=float("inf")) == []  # nothing outstanding
         with pytest.raises(ValueError):
             s.poll(timeout_s=-1)
+        with pytest.raises(ValueError):
+            s.wait(1, timeout_s=-1)
         with pytest.raises(ValueError, match="NaN"):
             s.wait(1, timeout_s=float("nan"))
+        # Two threads wait for one job: both return, one with the job.
+        jid = s.submit_put([b"one"], [bufs[0]])
+        got, took = [], []
+
+        def consumer():
+            t0 = time.monotonic()
+            got.extend(s.poll(timeout_s=30))
+            took.append(time.monotonic() - t0)
+
+        threads = [threading.Thread(target=consumer) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert [r.job_id for r in got] == [jid]
+        assert max(took) < 10
 
 
 def test_close_while_other_threads_use_the_store(tmp_path, fingerprint):

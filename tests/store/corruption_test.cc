@@ -175,6 +175,18 @@ TEST_P(Corruption, LengthFieldLies) {
   ExpectMiss("verify_failures_total.key_mismatch");
 }
 
+TEST_P(Corruption, TimestampsBeyondInt64NanosStillHit) {
+  // A replica's clock, or a hostile writer, may stamp a chunk with any time.
+  struct timespec ts[2] = {{static_cast<time_t>(13'569'465'600), 0},  // year 2400
+                           {static_cast<time_t>(-86'400), 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, path_.c_str(), ts, 0), 0);
+  std::vector<char> out(kLen, 'S');
+  EXPECT_TRUE(store_->Get("victim", out.data(), kLen));
+  EXPECT_EQ(out, data_);
+  EXPECT_TRUE(store_->Put("victim", data_.data(), kLen));  // exists: no rewrite
+  EXPECT_EQ(Metric(*store_, "get_hits_total"), 1);
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, Corruption,
                          ::testing::Combine(::testing::Values(DirectIoMode::kOff,
                                                               DirectIoMode::kAuto),
