@@ -53,11 +53,14 @@ std::string Key(nb::handle h) {
   return std::string(b.c_str(), b.size());
 }
 
-// Seconds from Python as nanoseconds. NaN is misuse; negative, infinite
-// or past int64's range (where the cast would be UB) means no limit (-1).
+// Seconds from Python as nanoseconds. NaN is misuse; negative is -1 (a
+// timeout with no limit); infinite or past int64's range (where the cast
+// would be UB) is INT64_MAX, which the Store reads as "never" for intervals
+// and as no limit for timeouts.
 int64_t Nanos(double seconds, const char* what) {
   if (std::isnan(seconds)) throw nb::value_error((std::string(what) + " is NaN").c_str());
-  if (seconds < 0 || seconds >= 9.2e9) return -1;
+  if (seconds < 0) return -1;
+  if (seconds >= 9.2e9) return INT64_MAX;
   return static_cast<int64_t>(seconds * 1e9);
 }
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 
 #include "layout/layout.h"
 
@@ -16,25 +17,23 @@ namespace {
 
 constexpr size_t kContainsPerTask = 64;
 
-// Timeouts from here on (about 30 years) have no limit: adding INT64_MAX ns
-// to the clock would overflow.
-constexpr int64_t kNoLimitNs = 1'000'000'000'000'000'000;
+// When a wait of timeout_ns ends; none for no limit: a negative timeout, or
+// one of 30 years or more (adding INT64_MAX ns to the clock would overflow).
+std::optional<std::chrono::steady_clock::time_point> Deadline(int64_t timeout_ns) {
+  constexpr int64_t kNoLimitNs = 1'000'000'000'000'000'000;
+  if (timeout_ns < 0 || timeout_ns >= kNoLimitNs) return std::nullopt;
+  return std::chrono::steady_clock::now() + std::chrono::nanoseconds(timeout_ns);
+}
 
-// Waits on cv until ready() holds or timeout_ns passes; false on timeout.
-// A negative timeout has no limit either.
+// Waits on cv until ready() holds or the deadline passes; false on timeout.
 template <class Ready>
-bool WaitFor(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
-             std::chrono::steady_clock::time_point deadline, int64_t timeout_ns, Ready ready) {
-  if (timeout_ns < 0 || timeout_ns >= kNoLimitNs) {
+bool WaitUntil(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
+               const std::optional<std::chrono::steady_clock::time_point>& deadline, Ready ready) {
+  if (!deadline) {
     cv.wait(lock, ready);
     return true;
   }
-  return cv.wait_until(lock, deadline, ready);
-}
-
-std::chrono::steady_clock::time_point Deadline(int64_t timeout_ns) {
-  return std::chrono::steady_clock::now() +
-         std::chrono::nanoseconds(std::clamp<int64_t>(timeout_ns, 0, kNoLimitNs));
+  return cv.wait_until(lock, *deadline, ready);
 }
 
 }  // namespace
@@ -366,7 +365,7 @@ void StoreImpl::Poll(std::vector<JobResult>* results, size_t max_results) {
     while (!finished_.empty() && done.size() < max_results) {
       auto it = jobs_.find(finished_.front());
       finished_.pop_front();
-      if (it == jobs_.end()) continue;  // collected by Wait
+      if (it == jobs_.end()) continue;  // never: Wait drops what it collects from finished_
       done.push_back(std::move(it->second));
       jobs_.erase(it);
       --pollable_pending_;
@@ -389,7 +388,7 @@ size_t StoreImpl::WaitAny(std::vector<JobResult>* results, size_t max_results, i
     // Wake for a finished job, or when none is left to finish: another
     // consumer may collect the last one first.
     auto ready = [&] { return !finished_.empty() || pollable_pending_ == 0; };
-    if (!WaitFor(done_cv_, lock, deadline, timeout_ns, ready)) break;
+    if (!WaitUntil(done_cv_, lock, deadline, ready)) break;
     if (finished_.empty()) break;  // nothing left to wait for
   }
   return results->size() - before;
@@ -405,12 +404,16 @@ bool StoreImpl::Wait(uint64_t job_id, JobResult* result, int64_t timeout_ns) {
     if (it == jobs_.end()) return false;
     job = it->second;
     auto done = [&] { return job->remaining.load(std::memory_order_acquire) == 0; };
-    if (!WaitFor(done_cv_, lock, deadline, timeout_ns, done)) return false;
+    if (!WaitUntil(done_cv_, lock, deadline, done)) return false;
     // A Poll or WaitAny may have collected it while this call slept.
     if (jobs_.erase(job_id) == 0) return false;
-    if (job->pollable) none_left = --pollable_pending_ == 0;
-    auto f = std::find(finished_.begin(), finished_.end(), job_id);
-    if (f != finished_.end()) finished_.erase(f);
+    // Only pollable jobs are listed in finished_: the synchronous helpers'
+    // jobs skip the scan.
+    if (job->pollable) {
+      none_left = --pollable_pending_ == 0;
+      auto f = std::find(finished_.begin(), finished_.end(), job_id);
+      if (f != finished_.end()) finished_.erase(f);
+    }
     metrics_.pending_jobs->Set(static_cast<int64_t>(jobs_.size()));
   }
   if (none_left) done_cv_.notify_all();

@@ -107,6 +107,17 @@ def test_poll_can_wait_for_any_job(tmp_path, fingerprint):
         assert max(took) < 10
 
 
+def test_intervals_past_int64_nanoseconds_mean_never(tmp_path, fingerprint):
+    # 1e12 s does not fit int64 ns: it is clamped ("never"), not an error.
+    with make_store(tmp_path, fingerprint, touch_interval_s=1e12, lookup_cache_s=1e12) as s:
+        assert s.put(b"k", b"x" * 100)
+        assert s.get(b"k", bytearray(100))
+        assert s.contains([b"k", b"nope"]) == [True, False]
+        hits = s.stats()["lookup_cache_hits_total"]
+        assert s.contains([b"k", b"nope"]) == [True, False]
+        assert s.stats()["lookup_cache_hits_total"] == hits + 2  # cached, not expired
+
+
 def test_close_while_other_threads_use_the_store(tmp_path, fingerprint):
     # Threads inside the store (GIL released) while another closes it get
     # results or "store is closed", and all of them finish. (That none of

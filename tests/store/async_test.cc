@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <set>
 #include <thread>
 
@@ -60,13 +61,23 @@ TEST(Async, SubmitPollWait) {
   for (int i = 0; i < 20; ++i) EXPECT_EQ(out[i], data[i]);
 }
 
-TEST(Async, WaitAnyCollectsWhicheverJobFinishes) {
+// A store over a fault-injecting Env, whose operations can be slowed.
+struct FaultStore {
+  explicit FaultStore(StoreOptions opts = {}) {
+    opts.env = &env;
+    store = OpenStore(dir.path(), opts);
+  }
   ScratchDir dir;
-  FaultInjectionEnv env(Env::Default());
+  FaultInjectionEnv env{Env::Default()};
+  std::unique_ptr<Store> store;  // closed first
+};
+
+TEST(Async, WaitAnyCollectsWhicheverJobFinishes) {
   StoreOptions opts;
-  opts.env = &env;
   opts.write_threads = 1;  // jobs finish one after another, in order
-  auto store = OpenStore(dir.path(), opts);
+  FaultStore fs(opts);
+  FaultInjectionEnv& env = fs.env;
+  Store* store = fs.store.get();
   std::vector<JobResult> done;
   // Nothing submitted: returns at once, even with no time limit.
   EXPECT_EQ(store->WaitAny(&done, 8, -1), 0u);
@@ -102,12 +113,9 @@ TEST(Async, WaitAnyCollectsWhicheverJobFinishes) {
 TEST(Async, WaitAnyReturnsWhenAnotherConsumerTakesTheLastJob) {
   // Two consumers wait for one job: the one that does not get it must not
   // sleep out its whole limit (it used to, being woken only by finished jobs).
-  ScratchDir dir;
-  FaultInjectionEnv env(Env::Default());
-  StoreOptions opts;
-  opts.env = &env;
-  auto store = OpenStore(dir.path(), opts);
-  env.SetLatencyMicros(50000);
+  FaultStore fs;
+  Store* store = fs.store.get();
+  fs.env.SetLatencyMicros(50000);
   std::vector<char> data = Payload(4096, 5);
   ASSERT_NE(store->SubmitPut({{"only", data.data(), data.size()}}), 0u);
   std::atomic<int> collected{0};
@@ -127,12 +135,9 @@ TEST(Async, WaitAnyReturnsWhenAnotherConsumerTakesTheLastJob) {
 }
 
 TEST(Async, WaitAndPollNeverCollectTheSameJob) {
-  ScratchDir dir;
-  FaultInjectionEnv env(Env::Default());
-  StoreOptions opts;
-  opts.env = &env;
-  auto store = OpenStore(dir.path(), opts);
-  env.SetLatencyMicros(20000);
+  FaultStore fs;
+  Store* store = fs.store.get();
+  fs.env.SetLatencyMicros(20000);
   std::vector<char> data = Payload(4096, 6);
   for (int round = 0; round < 20; ++round) {
     uint64_t id = store->SubmitPut({{"r" + std::to_string(round), data.data(), data.size()}});
