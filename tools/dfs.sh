@@ -1,0 +1,463 @@
+#!/usr/bin/env bash
+# A MooseFS cluster on one machine, for kvtier's system tests and benchmarks:
+# one master (the metadata server, like Lustre's MDS), chunkservers (like
+# OSS/OSTs) and several FUSE client mounts of one filesystem, each mount
+# standing for one node.
+#
+#   tools/dfs.sh check
+#   tools/dfs.sh up STATE_DIR [--mounts N] [--chunkservers M] [--delay-ms D]
+#                             [--capacity SIZE] [--goal G]
+#   tools/dfs.sh down STATE_DIR
+#
+# `check` exits 0 when this machine can run the cluster, else prints why and
+# exits 3 (tests skip with that reason). `up` prints shell lines (also in
+# STATE_DIR/env): mount paths, every daemon's PID, the master's address, the
+# network namespace. `down` stops what `up` started, by the PIDs it recorded,
+# unmounts everything under STATE_DIR and removes the namespace and devices;
+# it is idempotent and also cleans up after a failed `up`.
+#
+# Network: the master refuses 127.0.0.0/8, so the daemons live in a network
+# namespace of their own, on addresses of the benchmarking range 198.18.0.0/15
+# (RFC 2544): 198.18.K.1 is the master, 198.18.K.11.. the chunkservers, and the
+# root namespace reaches them from 198.19.K.1, K being the cluster's slot
+# (0-199, one per running cluster). The mounts stay in the root namespace so
+# everyone sees them; daemons are started with `nsenter --net` (not
+# `ip netns exec`, which would give FUSE mounts a private mount namespace).
+# With --delay-ms 0 a veth pair joins the two namespaces; with a delay, two
+# TUN devices and tools/dfs/delay_relay.c, which holds each packet D ms in
+# each direction (the kernel has no netem or fq qdisc to do it). Traffic
+# between daemons (master <-> chunkservers, chunkserver replication) stays
+# inside their namespace, undelayed.
+#
+# Capacity: with --capacity SIZE each chunkserver stores on its own tmpfs of
+# SIZE/M, so statvfs on a mount reports SIZE (a little less: MooseFS keeps
+# chunk headers) and fills up. Without it chunks go to STATE_DIR on the
+# local disk.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+packages=(moosefs-master moosefs-chunkserver moosefs-client moosefs-cli)
+client_port=9421
+
+die() {
+  echo "dfs: $*" >&2
+  exit 1
+}
+
+usage() {
+  sed -n '8,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
+# ---- check ----------------------------------------------------------------
+
+packages_missing() {
+  local p missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+      missing+=("$p")
+  done
+  echo "${missing[@]}"
+}
+
+# Prints why the cluster cannot run here, or nothing.
+why_not() {
+  [[ $(id -u) == 0 ]] || { echo "not root (network namespaces and mounts need it)"; return; }
+  [[ -c /dev/fuse ]] || { echo "no /dev/fuse"; return; }
+  (exec 9<>/dev/fuse) 2>/dev/null || { echo "/dev/fuse cannot be opened"; return; }
+  [[ -c /dev/net/tun ]] || { echo "no /dev/net/tun (needed for --delay-ms)"; return; }
+  local tool
+  for tool in ip nsenter mountpoint cc awk numfmt; do
+    command -v "$tool" >/dev/null || { echo "no $tool"; return; }
+  done
+  local ns="kvdfs-check-$$"
+  if ! ip netns add "$ns" 2>/dev/null; then
+    echo "cannot create a network namespace"
+    return
+  fi
+  local reason=""
+  ip -n "$ns" link set lo up 2>/dev/null || reason="cannot configure a network namespace"
+  [[ -n $reason ]] || ip -n "$ns" link add kvdchk0 type veth peer name kvdchk1 2>/dev/null ||
+    reason="cannot create a veth pair"
+  [[ -n $reason ]] || ip -n "$ns" tuntap add dev kvdchk2 mode tun 2>/dev/null ||
+    reason="cannot create a TUN device"
+  ip netns del "$ns" 2>/dev/null || true
+  [[ -z $reason ]] || { echo "$reason"; return; }
+  local p missing
+  missing=$(packages_missing)
+  if [[ -n $missing ]]; then
+    command -v apt-get >/dev/null || { echo "packages missing and no apt-get: $missing"; return; }
+    for p in $missing; do
+      apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [0-9]' ||
+        { echo "package $p not installable (no apt candidate)"; return; }
+    done
+  fi
+}
+
+cmd_check() {
+  local reason
+  reason=$(why_not)
+  if [[ -n $reason ]]; then
+    echo "dfs: cannot run MooseFS here: $reason"
+    exit 3
+  fi
+  echo "dfs: ok"
+}
+
+# ---- install --------------------------------------------------------------
+
+# Installs the packages when missing. A policy-rc.d that exits 101 keeps
+# their init scripts from starting system-wide daemons; one that was already
+# there is put back as it was.
+install_packages() {
+  local missing
+  missing=$(packages_missing)
+  [[ -n $missing ]] || return 0
+  echo "dfs: installing $missing" >&2
+  local policy=/usr/sbin/policy-rc.d saved=""
+  if [[ -e $policy ]]; then
+    saved=$(mktemp)
+    cp -p "$policy" "$saved"
+  fi
+  printf '#!/bin/sh\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  local rc=0
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing \
+    >/dev/null || rc=$?
+  if [[ $rc != 0 ]]; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing \
+        >/dev/null && rc=0
+  fi
+  if [[ -n $saved ]]; then
+    cp -p "$saved" "$policy"
+    rm -f "$saved"
+  else
+    rm -f "$policy"
+  fi
+  [[ $rc == 0 ]] || die "apt-get install $missing failed"
+}
+
+# ---- up -------------------------------------------------------------------
+
+# Starts a daemon in the background, detached from the caller's terminal and
+# process group, and records its PID in STATE/pids/FILE. `setsid` does
+# not fork here (the shell's background child is not a group leader) and
+# `nsenter --net` without --fork execs, so $! is the daemon itself.
+start() {
+  local file=$1 log=$2
+  shift 2
+  setsid "$@" >"$log" 2>&1 </dev/null &
+  echo "$!" >"$state/pids/$file"
+}
+
+wait_until() {  # wait_until SECONDS WHAT COMMAND...
+  local deadline=$((SECONDS + $1)) what=$2
+  shift 2
+  until "$@" 2>/dev/null; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.05
+  done
+}
+
+alive() { [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; }
+
+space_reported() {  # every chunkserver's space is in the mounts' statvfs
+  local total
+  total=$(stat -f -c '%b*%S' "$state/mnt/0" 2>/dev/null) || return 1
+  total=$((total))
+  if [[ -n $capacity_bytes ]]; then
+    ((total * 100 >= capacity_bytes * 90))
+  else
+    ((total > 0))
+  fi
+}
+
+cmd_up() {
+  local mounts=3 delay_ms=0 capacity="" goal=1
+  chunkservers=2
+  while (($#)); do
+    case $1 in
+      --mounts) mounts=$2; shift 2 ;;
+      --chunkservers) chunkservers=$2; shift 2 ;;
+      --delay-ms) delay_ms=$2; shift 2 ;;
+      --capacity) capacity=$2; shift 2 ;;
+      --goal) goal=$2; shift 2 ;;
+      *) usage ;;
+    esac
+  done
+  [[ $mounts =~ ^[1-9][0-9]?$ ]] || die "--mounts must be 1-99"
+  [[ $chunkservers =~ ^[1-9]$ ]] || die "--chunkservers must be 1-9"
+  [[ $goal =~ ^[1-9]$ ]] && ((goal <= chunkservers)) || die "--goal must be 1..chunkservers"
+  [[ $delay_ms =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--delay-ms must be a number of ms"
+  local delay_us
+  delay_us=$(awk -v d="$delay_ms" 'BEGIN { printf "%d", d * 1000 + 0.5 }')
+  ((delay_us <= 1000000)) || die "--delay-ms at most 1000"
+  capacity_bytes=""
+  if [[ -n $capacity ]]; then
+    capacity_bytes=$(numfmt --from=iec "${capacity%B}" 2>/dev/null) || die "bad --capacity $capacity"
+    ((capacity_bytes >= chunkservers * (64 << 20))) ||
+      die "--capacity must give each chunkserver at least 64M"
+  fi
+  local reason
+  reason=$(why_not)
+  [[ -z $reason ]] || { echo "dfs: cannot run MooseFS here: $reason" >&2; exit 3; }
+
+  mkdir -p "$state"
+  [[ ! -e $state/netns ]] || die "$state is in use; run: $0 down $state"
+  install_packages
+  local t0=$SECONDS
+  # Every `up` is a new filesystem: a chunkserver would refuse a new master
+  # whose metadata id differs from the one its data dir remembers.
+  [[ -z $(mounts_under) ]] || die "something is still mounted under $state; run: $0 down $state"
+  rm -rf "$state/pids" "$state/etc" "$state/env" "$state/master" "$state/cs" "$state/mnt" \
+    "$state/log"
+  mkdir -p "$state/pids" "$state/etc" "$state/log" "$state/bin"
+  # Any failure from here on (die, a failed command) undoes what was done.
+  up_ok=""
+  trap '[[ -n $up_ok ]] || { echo "dfs: up failed; logs in $state/log" >&2; cmd_down >&2; }' EXIT
+
+  # A slot is a namespace name: `ip netns add` fails if it exists, so two
+  # clusters starting at once never get the same addresses.
+  local k ns=""
+  for ((k = 0; k < 200; k++)); do
+    if ip netns add "kvdfs$k" 2>/dev/null; then
+      ns="kvdfs$k"
+      break
+    fi
+  done
+  [[ -n $ns ]] || die "no free slot (200 kvdfs* network namespaces exist)"
+  echo "$ns $k" >"$state/netns"
+  master="198.18.$k.1"
+  local client_ip="198.19.$k.1" root_dev="kvd${k}r" ns_dev="kvd${k}n"
+  ip -n "$ns" link set lo up
+  ip -n "$ns" addr add "$master/32" dev lo
+  local i
+  for ((i = 0; i < chunkservers; i++)); do
+    ip -n "$ns" addr add "198.18.$k.$((11 + i))/32" dev lo
+  done
+  if ((delay_us == 0)); then
+    ip link add "$root_dev" type veth peer name "$ns_dev" netns "$ns"
+  else
+    cc -O2 -Wall -o "$state/bin/delay_relay" "$here/dfs/delay_relay.c"
+    ip tuntap add dev "$root_dev" mode tun
+    ip -n "$ns" tuntap add dev "$ns_dev" mode tun
+    # Large packets keep the relay's per-packet cost (two syscalls and a
+    # copy) off the critical path; veth gets the same effect from GSO.
+    ip link set "$root_dev" mtu 65000
+    ip -n "$ns" link set "$ns_dev" mtu 65000
+  fi
+  ip addr add "$client_ip/32" dev "$root_dev"
+  ip link set "$root_dev" up
+  ip route add "198.18.$k.0/24" dev "$root_dev" src "$client_ip"
+  ip -n "$ns" link set "$ns_dev" up
+  ip -n "$ns" route add "$client_ip/32" dev "$ns_dev"
+  if ((delay_us > 0)); then
+    start relay "$state/log/relay.log" \
+      "$state/bin/delay_relay" "$delay_us" "$root_dev" "/run/netns/$ns" "$ns_dev"
+    wait_until 5 relay grep -q ready "$state/log/relay.log" || die "delay relay did not start"
+  fi
+
+  # Master. Deleted files' chunks should go soon: trash time 0 (set below),
+  # a chunk loop of 60 s (the least the master accepts) instead of 300 s, and
+  # high per-chunkserver delete limits (defaults 10 and 25 per loop step).
+  mkdir -p "$state/master"
+  cp /var/lib/mfs/metadata.mfs.empty "$state/master/metadata.mfs"
+  echo "* / rw,alldirs,maproot=0" >"$state/etc/mfsexports.cfg"
+  : >"$state/etc/mfstopology.cfg"
+  cat >"$state/etc/mfsmaster.cfg" <<EOF
+WORKING_USER = root
+WORKING_GROUP = root
+SYSLOG_IDENT = kvdfs${k}-master
+NICE_LEVEL = 0
+DATA_PATH = $state/master
+EXPORTS_FILENAME = $state/etc/mfsexports.cfg
+TOPOLOGY_FILENAME = $state/etc/mfstopology.cfg
+MATOML_LISTEN_HOST = $master
+MATOCS_LISTEN_HOST = $master
+MATOCL_LISTEN_HOST = $master
+CHUNKS_LOOP_MIN_TIME = 60
+CHUNKS_SOFT_DEL_LIMIT = 10000
+CHUNKS_HARD_DEL_LIMIT = 20000
+EOF
+  start master "$state/log/master.log" \
+    nsenter --net="/run/netns/$ns" mfsmaster -f -c "$state/etc/mfsmaster.cfg"
+
+  # Chunkservers. Sparsify off: a chunk of zeros must take its space, or
+  # tests filling the capacity with zeros would not fill it.
+  for ((i = 0; i < chunkservers; i++)); do
+    local cs="$state/cs/$i" ip="198.18.$k.$((11 + i))"
+    mkdir -p "$cs/data" "$cs/hdd"
+    if [[ -n $capacity_bytes ]]; then
+      mount -t tmpfs -o "size=$((capacity_bytes / chunkservers)),mode=0700" "kvdfs$k-cs$i" "$cs/hdd"
+    fi
+    echo "$cs/hdd" >"$state/etc/mfshdd$i.cfg"
+    cat >"$state/etc/mfschunkserver$i.cfg" <<EOF
+WORKING_USER = root
+WORKING_GROUP = root
+SYSLOG_IDENT = kvdfs${k}-cs$i
+NICE_LEVEL = 0
+DATA_PATH = $cs/data
+HDD_CONF_FILENAME = $state/etc/mfshdd$i.cfg
+HDD_LEAVE_SPACE_DEFAULT = 0
+HDD_SPARSIFY_ON_WRITE = 0
+BIND_HOST = $ip
+MASTER_HOST = $master
+CSSERV_LISTEN_HOST = $ip
+EOF
+  done
+  wait_until 30 master bash -c "exec 3<>/dev/tcp/$master/$client_port" ||
+    die "master did not start"
+  for ((i = 0; i < chunkservers; i++)); do
+    start "chunkserver$i" "$state/log/chunkserver$i.log" \
+      nsenter --net="/run/netns/$ns" mfschunkserver -f -c "$state/etc/mfschunkserver$i.cfg"
+  done
+
+  # Client mounts, in the root namespace.
+  for ((i = 0; i < mounts; i++)); do
+    mkdir -p "$state/mnt/$i"
+    start "mount$i" "$state/log/mount$i.log" \
+      mfsmount -f "$state/mnt/$i" -H "$master" -P "$client_port" -S /
+  done
+  for ((i = 0; i < mounts; i++)); do
+    wait_until 30 mount mountpoint -q "$state/mnt/$i" || die "mount $i did not come up"
+  done
+  wait_until 30 chunkservers space_reported || die "chunkservers did not report their space"
+  mfssettrashtime -r 0 "$state/mnt/0" >/dev/null
+  mfssetgoal -r "$goal" "$state/mnt/0" >/dev/null
+  up_ok=1
+
+  write_env "$ns" "$k" "$mounts" "$delay_ms" "$goal"
+  cat "$state/env"
+  echo "dfs: up in $((SECONDS - t0)) s" >&2
+}
+
+write_env() {
+  local ns=$1 k=$2 mounts=$3 delay_ms=$4 goal=$5 i
+  local mnt=() cs=() mp=()
+  for ((i = 0; i < mounts; i++)); do
+    mnt+=("$state/mnt/$i")
+    mp+=("$(cat "$state/pids/mount$i")")
+  done
+  for ((i = 0; i < chunkservers; i++)); do cs+=("$(cat "$state/pids/chunkserver$i")"); done
+  {
+    echo "DFS_STATE=$state"
+    echo "DFS_NETNS=$ns"
+    echo "DFS_MASTER_HOST=198.18.$k.1"
+    echo "DFS_MASTER_PORT=$client_port"
+    echo "DFS_MOUNTS='${mnt[*]}'"
+    echo "DFS_MASTER_PID=$(cat "$state/pids/master")"
+    echo "DFS_CHUNKSERVER_PIDS='${cs[*]}'"
+    echo "DFS_MOUNT_PIDS='${mp[*]}'"
+    echo "DFS_RELAY_PID=$(cat "$state/pids/relay" 2>/dev/null || true)"
+    echo "DFS_DELAY_MS=$delay_ms"
+    echo "DFS_CAPACITY_BYTES=$capacity_bytes"
+    echo "DFS_GOAL=$goal"
+  } >"$state/env"
+}
+
+# ---- down -----------------------------------------------------------------
+
+# PIDs of live processes in process group $1 whose command line names $2.
+# Each daemon was started as a group leader (setsid), so its group holds it
+# and its helpers (mfsmaster forks a data writer); matching the name means a
+# reused PID is never signalled.
+group_members() {
+  ps -eo pid=,pgid=,stat=,args= |
+    awk -v g="$1" -v e="$2" '$2 == g && $3 !~ /^Z/ && index($0, e) { print $1 }'
+}
+
+# Signals every recorded process (and its group's helpers) with $1; prints
+# the PIDs that were still there.
+signal_recorded() {
+  local sig=$1 f pid expect p
+  for f in "$state"/pids/*; do
+    [[ -e $f ]] || continue
+    pid=$(cat "$f")
+    [[ $pid =~ ^[0-9]+$ ]] || continue
+    case $(basename "$f") in
+      master) expect=mfsmaster ;;
+      chunkserver*) expect=mfschunkserver ;;
+      mount*) expect=mfsmount ;;
+      relay) expect=delay_relay ;;
+      *) continue ;;
+    esac
+    for p in $(group_members "$pid" "$expect"); do
+      kill "-$sig" "$p" 2>/dev/null && echo "$p"
+    done
+  done
+}
+
+# Waits up to $1 seconds for the PIDs in $2... to be gone (or zombies).
+wait_gone() {
+  local deadline=$((SECONDS + $1)) p left
+  shift
+  while :; do
+    left=""
+    for p in "$@"; do
+      [[ $(awk '{ print $3 }' "/proc/$p/stat" 2>/dev/null) =~ ^[^Z]$ ]] && left+=" $p"
+    done
+    [[ -n $left ]] || return 0
+    ((SECONDS < deadline)) || return 1
+    sleep 0.05
+  done
+}
+
+# Mount points under STATE, deepest first.
+mounts_under() {
+  awk -v p="$state/" 'index($2, p) == 1 { print $2 }' /proc/self/mounts | sort -r
+}
+
+cmd_down() {
+  [[ -d $state ]] || return 0
+  local m pids
+  # A test may have stopped a daemon (SIGSTOP); a stopped mfsmount could
+  # hold up its unmount.
+  signal_recorded CONT >/dev/null
+  # Mounts first (their mfsmount processes exit with them), then the rest:
+  # TERM to everyone at once, KILL to whoever is left after 5 s.
+  for m in $(mounts_under | grep '/mnt/' || true); do
+    timeout 5 umount "$m" 2>/dev/null || true
+  done
+  pids=$(signal_recorded TERM)
+  # shellcheck disable=SC2086
+  if ! wait_gone 5 $pids; then
+    pids=$(signal_recorded KILL)
+    wait_gone 5 $pids || echo "dfs: still running: $pids" >&2
+  fi
+  rm -f "$state"/pids/*
+  for m in $(mounts_under); do
+    timeout 5 umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+  done
+  if [[ -e $state/netns ]]; then
+    local ns k
+    read -r ns k <"$state/netns"
+    ip link del "kvd${k}r" 2>/dev/null || true
+    ip netns del "$ns" 2>/dev/null || true
+    rm -f "$state/netns"
+  fi
+  rm -f "$state/env"
+  if [[ -n $(mounts_under) ]]; then
+    echo "dfs: still mounted under $state:" $(mounts_under) >&2
+    return 1
+  fi
+}
+
+# ---- main -----------------------------------------------------------------
+
+(($#)) || usage
+cmd=$1
+shift
+case $cmd in
+  check) cmd_check ;;
+  up | down)
+    (($#)) || usage
+    [[ $1 != *[[:space:]]* ]] || die "STATE_DIR must not contain spaces"
+    state=$(realpath -m "$1")
+    shift
+    [[ $state != / ]] || die "STATE_DIR must not be /"
+    if [[ $cmd == up ]]; then cmd_up "$@"; else cmd_down; fi
+    ;;
+  *) usage ;;
+esac
