@@ -117,8 +117,9 @@ class Engine:
             self.mgr.on_reset_flushed()
         self.slots[:] = 0
 
-    def lookup(self, keys, tries: int = 200) -> list[LookupResult]:
-        """Look up until no key is pending; promotions (loads) happen here."""
+    def lookup(self, keys, tries: int = 200, trace: list | None = None) -> list[LookupResult]:
+        """Look up until no key is pending; promotions (loads) happen here.
+        With ``trace``, every round's results are appended to it."""
         ctx = self._ctx()
         with self.mgr.lock:
             self.mgr.on_new_request(ctx)
@@ -126,6 +127,8 @@ class Engine:
         for _ in range(tries):
             with self.mgr.lock:
                 results = [self.mgr.lookup(k, ctx) for k in keys]
+            if trace is not None:
+                trace.append(results)
             if all(r in (LookupResult.HIT, LookupResult.MISS) for r in results):
                 break
             self.step()
