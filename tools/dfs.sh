@@ -29,10 +29,17 @@
 # between daemons (master <-> chunkservers, chunkserver replication) stays
 # inside their namespace, undelayed.
 #
-# Capacity: with --capacity SIZE each chunkserver stores on its own tmpfs of
-# SIZE/M, so statvfs on a mount reports SIZE (a little less: MooseFS keeps
-# chunk headers) and fills up. Without it chunks go to STATE_DIR on the
-# local disk.
+# Capacity: the mounts show the directory /fs of the filesystem, and with
+# --capacity SIZE that directory gets a hard quota on the bytes its files
+# take (MooseFS's "size": whole 64 KiB blocks plus a header per chunk), so
+# statvfs on a mount reports SIZE as total, used space rises with writes and
+# falls as soon as a file is unlinked, and a write past it fails (EDQUOT).
+# Why a quota and not a small disk per chunkserver: a chunkserver frees an
+# unlinked file's chunks only once no client session still holds the inode,
+# and mfsmount keeps reporting every inode it closed for 10 of its 60 s
+# reports (ACQFILES_MAX_AGE in mfsclient/mastercomm.c), so a disk's free space
+# lags unlinks by about 11 minutes whatever the master's settings; the quota
+# counts only files still in the tree. Chunks live on STATE_DIR's disk.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -163,15 +170,12 @@ wait_until() {  # wait_until SECONDS WHAT COMMAND...
 
 alive() { [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; }
 
-space_reported() {  # every chunkserver's space is in the mounts' statvfs
-  local total
-  total=$(stat -f -c '%b*%S' "$state/mnt/0" 2>/dev/null) || return 1
-  total=$((total))
-  if [[ -n $capacity_bytes ]]; then
-    ((total * 100 >= capacity_bytes * 90))
-  else
-    ((total > 0))
-  fi
+# The master lists every chunkserver, each with its space.
+chunkservers_registered() {
+  local n
+  n=$(mfscli -H "$master" -P "$client_port" -SCS 2>/dev/null |
+    awk -F'\t' '$2 ~ /^198\.18\./ && $11 > 0' | wc -l)
+  ((n >= chunkservers))
 }
 
 cmd_up() {
@@ -197,8 +201,7 @@ cmd_up() {
   capacity_bytes=""
   if [[ -n $capacity ]]; then
     capacity_bytes=$(numfmt --from=iec "${capacity%B}" 2>/dev/null) || die "bad --capacity $capacity"
-    ((capacity_bytes >= chunkservers * (64 << 20))) ||
-      die "--capacity must give each chunkserver at least 64M"
+    ((capacity_bytes >= 64 << 20)) || die "--capacity must be at least 64M"
   fi
   local reason
   reason=$(why_not)
@@ -214,6 +217,14 @@ cmd_up() {
   rm -rf "$state/pids" "$state/etc" "$state/env" "$state/master" "$state/cs" "$state/mnt" \
     "$state/log"
   mkdir -p "$state/pids" "$state/etc" "$state/log" "$state/bin"
+  if [[ -n $capacity_bytes ]]; then
+    # The quota bounds what the tree holds, not what the chunkservers keep
+    # for unlinked files still held by a session (see the top).
+    local free
+    free=$(df -B1 --output=avail "$state" | tail -n 1)
+    ((free > 2 * goal * capacity_bytes)) ||
+      die "--capacity $capacity needs twice goal x capacity free under $state (has $free bytes)"
+  fi
   # Any failure from here on (die, a failed command) undoes what was done.
   up_ok=""
   trap '[[ -n $up_ok ]] || { echo "dfs: up failed; logs in $state/log" >&2; cmd_down >&2; }' EXIT
@@ -264,7 +275,8 @@ cmd_up() {
   # high per-chunkserver delete limits (defaults 10 and 25 per loop step).
   mkdir -p "$state/master"
   cp /var/lib/mfs/metadata.mfs.empty "$state/master/metadata.mfs"
-  echo "* / rw,alldirs,maproot=0" >"$state/etc/mfsexports.cfg"
+  # admin: the set-up mount sets a quota.
+  echo "* / rw,alldirs,admin,maproot=0" >"$state/etc/mfsexports.cfg"
   : >"$state/etc/mfstopology.cfg"
   cat >"$state/etc/mfsmaster.cfg" <<EOF
 WORKING_USER = root
@@ -284,14 +296,11 @@ EOF
   start master "$state/log/master.log" \
     nsenter --net="/run/netns/$ns" mfsmaster -f -c "$state/etc/mfsmaster.cfg"
 
-  # Chunkservers. Sparsify off: a chunk of zeros must take its space, or
-  # tests filling the capacity with zeros would not fill it.
+  # Chunkservers. Sparsify off: a chunk of zeros must take its space, as
+  # on a parallel filesystem's disks.
   for ((i = 0; i < chunkservers; i++)); do
     local cs="$state/cs/$i" ip="198.18.$k.$((11 + i))"
     mkdir -p "$cs/data" "$cs/hdd"
-    if [[ -n $capacity_bytes ]]; then
-      mount -t tmpfs -o "size=$((capacity_bytes / chunkservers)),mode=0700" "kvdfs$k-cs$i" "$cs/hdd"
-    fi
     echo "$cs/hdd" >"$state/etc/mfshdd$i.cfg"
     cat >"$state/etc/mfschunkserver$i.cfg" <<EOF
 WORKING_USER = root
@@ -314,18 +323,37 @@ EOF
       nsenter --net="/run/netns/$ns" mfschunkserver -f -c "$state/etc/mfschunkserver$i.cfg"
   done
 
-  # Client mounts, in the root namespace.
+  wait_until 30 chunkservers chunkservers_registered || die "chunkservers did not register"
+
+  # One mount of the whole filesystem to set it up: trash time 0 (an unlink
+  # frees the file at once instead of moving it to the trash for a day), the
+  # goal (copies per chunk), and the directory /fs the clients mount, with
+  # the quota when a capacity is asked for.
+  local admin="$state/admin"
+  mkdir -p "$admin"
+  start admin "$state/log/admin.log" mfsmount -f "$admin" -H "$master" -P "$client_port"
+  wait_until 30 admin mountpoint -q "$admin" || die "the set-up mount did not come up"
+  mfssettrashtime -r 0 "$admin" >/dev/null
+  mfssetgoal -r "$goal" "$admin" >/dev/null
+  mkdir "$admin/fs"
+  chmod 1777 "$admin/fs"
+  if [[ -n $capacity_bytes ]]; then
+    mfssetquota -S "$capacity_bytes" "$admin/fs" >/dev/null
+  fi
+  umount "$admin"
+  wait_gone 10 "$(cat "$state/pids/admin")" || die "the set-up mount did not exit"
+  rm -f "$state/pids/admin"
+
+  # Client mounts, in the root namespace. mfserroronnospace: a write with no
+  # space left fails at once instead of retrying for minutes.
   for ((i = 0; i < mounts; i++)); do
     mkdir -p "$state/mnt/$i"
     start "mount$i" "$state/log/mount$i.log" \
-      mfsmount -f "$state/mnt/$i" -H "$master" -P "$client_port" -S /
+      mfsmount -f "$state/mnt/$i" -H "$master" -P "$client_port" -S /fs -o mfserroronnospace
   done
   for ((i = 0; i < mounts; i++)); do
     wait_until 30 mount mountpoint -q "$state/mnt/$i" || die "mount $i did not come up"
   done
-  wait_until 30 chunkservers space_reported || die "chunkservers did not report their space"
-  mfssettrashtime -r 0 "$state/mnt/0" >/dev/null
-  mfssetgoal -r "$goal" "$state/mnt/0" >/dev/null
   up_ok=1
 
   write_env "$ns" "$k" "$mounts" "$delay_ms" "$goal"
@@ -379,7 +407,7 @@ signal_recorded() {
     case $(basename "$f") in
       master) expect=mfsmaster ;;
       chunkserver*) expect=mfschunkserver ;;
-      mount*) expect=mfsmount ;;
+      mount* | admin) expect=mfsmount ;;
       relay) expect=delay_relay ;;
       *) continue ;;
     esac
@@ -417,7 +445,7 @@ cmd_down() {
   signal_recorded CONT >/dev/null
   # Mounts first (their mfsmount processes exit with them), then the rest:
   # TERM to everyone at once, KILL to whoever is left after 5 s.
-  for m in $(mounts_under | grep '/mnt/' || true); do
+  for m in $(mounts_under); do
     timeout 5 umount "$m" 2>/dev/null || true
   done
   pids=$(signal_recorded TERM)
