@@ -1,0 +1,409 @@
+"""Several nodes on one distributed filesystem (MooseFS, tools/dfs.sh): each
+node is its own OS process on its own FUSE mount running vLLM's real
+TieringOffloadingManager with KvtierTier beneath it (tests/system/kv_node.py);
+the real kvtier-evictor and `kvtier verify` run on a third mount.
+
+Binaries: $KVTIER_EVICTOR and $KVTIER_CLI, else the release build's."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import select
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from kv_node import CHUNK, chunk_name, key  # noqa: E402
+
+EVICTOR = os.environ.get("KVTIER_EVICTOR", "build/release/src/evictor/kvtier-evictor")
+CLI = os.environ.get("KVTIER_CLI", "build/release/src/cli/kvtier")
+PREFIX = 120  # chunks of the shared prefix (64 KiB each)
+LOOKUP_CACHE_S = 0.5  # the nodes' lookup_cache_s (kv_node.Node.open)
+FILE_BYTES = CHUNK + 4096  # header + payload, allocated exactly on MooseFS
+
+# Series written to the shared root "kv": name -> number of keys (0..n-1).
+WRITTEN: dict[str, int] = {}
+
+
+class NodeProc:
+    """Drives one kv_node.py process: one JSON command a line, one reply a line;
+    lines with "event" (from forked writers) are kept aside."""
+
+    def __init__(self, name: str, mount: Path, logs: Path) -> None:
+        self.name, self.mount = name, mount
+        self.log = logs / f"node-{name}.log"
+        self.p = subprocess.Popen(
+            [sys.executable, str(HERE / "kv_node.py")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=open(self.log, "ab"),  # noqa: SIM115 (the child owns it)
+        )
+        self.buf = b""
+        self.events: list[dict] = []
+
+    def _line(self, timeout: float | None) -> dict | None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not select.select([self.p.stdout], [], [], left)[0]:
+                return None
+            data = os.read(self.p.stdout.fileno(), 1 << 16)
+            if not data:
+                tail = self.log.read_text(errors="replace")[-3000:]
+                raise AssertionError(f"node {self.name} exited ({self.p.poll()}): {tail}")
+            self.buf += data
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def send(self, cmd: str, **kw) -> None:
+        self.p.stdin.write(json.dumps({"cmd": cmd, **kw}).encode() + b"\n")
+        self.p.stdin.flush()
+
+    def reply(self, timeout: float | None = 300.0) -> dict | None:
+        """The next reply; None if none came within ``timeout`` (0: poll)."""
+        while True:
+            msg = self._line(timeout)
+            if msg is None:
+                if timeout == 0:
+                    return None
+                raise AssertionError(f"node {self.name}: no reply within {timeout} s")
+            if "event" in msg:
+                self.events.append(msg)
+                continue
+            assert msg.get("ok"), f"node {self.name}: {msg}"
+            return msg
+
+    def call(self, cmd: str, timeout: float = 300.0, **kw) -> dict:
+        self.send(cmd, **kw)
+        return self.reply(timeout)
+
+    def event(self, kind: str, pid: int, timeout: float) -> dict | None:
+        deadline = time.monotonic() + timeout
+        while True:
+            for e in self.events:
+                if e["event"] == kind and e["pid"] == pid:
+                    return e
+            left = deadline - time.monotonic()
+            msg = self._line(max(left, 0.0)) if left > 0 else None
+            if msg is None:
+                return None
+            assert "event" in msg, f"node {self.name}: unexpected {msg}"
+            self.events.append(msg)
+
+    def open(self, sub: str, **kw) -> dict:
+        return self.call("open", root=str(self.mount / sub), **kw)
+
+    def stop(self) -> None:
+        if self.p.poll() is None:
+            try:
+                self.send("quit")
+                self.p.wait(timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        if self.p.poll() is None:
+            os.kill(self.p.pid, signal.SIGKILL)
+            self.p.wait()
+
+
+class Nodes:
+    """Node A on mount 0, node B on mount 1; mount 2 is the evictor's."""
+
+    def __init__(self, mounts: list[Path], logs: Path) -> None:
+        self.mounts, self.logs = mounts, logs
+        self.a = self.b = None
+        self.start()
+
+    def start(self) -> None:
+        self.a = NodeProc("A", self.mounts[0], self.logs)
+        self.b = NodeProc("B", self.mounts[1], self.logs)
+        for n in (self.a, self.b):  # both import vLLM at once
+            assert "ready" in n.reply(timeout=300)
+
+    def stop(self) -> None:
+        for n in (self.a, self.b):
+            if n is not None:
+                n.stop()
+
+
+class Evictor:
+    """The real kvtier-evictor as a daemon on one mount; JSON log lines kept."""
+
+    def __init__(self, root: Path, logs: Path, *flags: str) -> None:
+        self.log = logs / f"evictor-{time.monotonic_ns()}.log"
+        self.p = subprocess.Popen(
+            [EVICTOR, "--port", "0", "--log-level", "debug", *flags, str(root)],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.log, "wb"),  # noqa: SIM115 (the child owns it)
+        )
+
+    def lines(self) -> list[dict]:
+        out = []
+        for line in self.log.read_text(errors="replace").splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            ts = datetime.strptime(rec["ts"], "%Y-%m-%dT%H:%M:%S.%fZ")
+            rec["t"] = ts.replace(tzinfo=timezone.utc).timestamp()
+            out.append(rec)
+        return out
+
+    def named(self, msg: str) -> dict[str, float]:
+        """File name -> wall-clock time of each log line ``msg`` naming a path."""
+        return {Path(r["path"]).name: r["t"] for r in self.lines() if r["msg"] == msg}
+
+    def stop(self) -> None:
+        if self.p.poll() is None:
+            os.kill(self.p.pid, signal.SIGTERM)
+            try:
+                self.p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.p.pid, signal.SIGKILL)
+                self.p.wait()
+        assert self.p.returncode == 0, self.log.read_text()[-3000:]
+
+
+def files(root: Path, pred=lambda name: name.endswith(".kv")) -> dict[str, os.stat_result]:
+    out = {}
+    for d, _, names in os.walk(root):
+        for n in names:
+            if pred(n):
+                try:
+                    out[n] = os.lstat(os.path.join(d, n))
+                except FileNotFoundError:
+                    pass  # removed while listed
+    return out
+
+
+def allocated(root: Path) -> int:
+    return sum(st.st_blocks * 512 for st in files(root, lambda n: True).values())
+
+
+def is_temp(name: str) -> bool:
+    return name.startswith(".tmp.")
+
+
+# Fixtures ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mounts(dfs_cluster) -> list[Path]:
+    m = [Path(p) for p in dfs_cluster.mounts]
+    assert len(m) >= 3
+    return m
+
+
+@pytest.fixture(scope="module")
+def nodes(mounts, tmp_path_factory):
+    n = Nodes(mounts, tmp_path_factory.mktemp("logs"))
+    try:
+        yield n
+    finally:
+        n.stop()
+
+
+@pytest.fixture(scope="module")
+def prefix(nodes) -> int:
+    """Node A stores a prefix of PREFIX chunks under the shared root "kv"."""
+    nodes.a.open("kv")
+    st = nodes.a.call("store", series="prefix", first=0, n=PREFIX)["stats"]
+    assert st["puts_stored_total"] + st["puts_existing_total"] == PREFIX, st
+    WRITTEN["prefix"] = PREFIX
+    return PREFIX
+
+
+def need(binary: str) -> None:
+    if not os.access(binary, os.X_OK):
+        pytest.skip(f"{binary} not built")
+
+
+# Tests -------------------------------------------------------------------------
+
+
+def test_prefix_stored_on_a_is_looked_up_and_loaded_on_b(nodes, prefix, mounts):
+    on_b = files(mounts[1] / "kv")
+    assert all(chunk_name(key("prefix", i)) in on_b for i in range(prefix))
+    nodes.b.open("kv")
+    r = nodes.b.call("fetch", series="prefix", idx=list(range(prefix)))
+    # The tier's lookups are asynchronous: vLLM first hears RETRY for every
+    # key, then (after kvtier's batched check and the promotion) HIT.
+    assert r["first"] == ["RETRY"] * prefix, r["first"]
+    assert r["final"] == ["HIT"] * prefix, r["final"]
+    assert r["wrong"] == [] and r["exact"] == prefix
+    st = nodes.b.call("stats")["stats"]
+    assert st["get_hits_total"] >= prefix and st["puts_stored_total"] == 0
+
+
+def test_evictor_keeps_overfilled_cache_under_its_marks_while_b_loads(nodes, mounts):
+    need(EVICTOR)
+    quota, high, low = 8 << 20, 0.8, 0.5
+    per_quota = quota // FILE_BYTES
+    fill, wave = int(per_quota * 2.5), int(per_quota * 0.45)
+    hot = list(range(24))
+    nodes.a.open("evict")
+    nodes.b.open("evict")
+    nodes.a.call("store", series="hot", first=0, n=len(hot))
+    ev = Evictor(
+        mounts[2] / "evict",
+        nodes.logs,
+        *("--quota-bytes", str(quota), "--high", str(high), "--low", str(low)),
+        *("--poll-interval", "250ms", "--min-age", "0", "--max-delete-rate", "0"),
+    )
+    try:
+        # A overfills the quota 2.5 times while B keeps loading: hot keys it
+        # reads over and over, and any of A's keys, written or not, kept or
+        # evicted. Every hit is exact; the rest are misses.
+        rng = random.Random(11)
+        nodes.a.send("store", series="fill", first=0, n=fill, batch=16)
+        fetched = hits = 0
+        while nodes.a.reply(timeout=0) is None:
+            for series, idx in (("hot", hot), ("fill", rng.sample(range(fill), 24))):
+                r = nodes.b.call("fetch", series=series, idx=idx)
+                assert r["wrong"] == [], f"B read wrong bytes for {series} {r['wrong']}"
+                fetched += len(idx)
+                hits += r["exact"]
+        print(f"B during the overfill: {hits} exact hits of {fetched} chunks fetched")
+        assert 0 < hits < fetched, (hits, fetched)
+        assert (len(hot) + fill) * FILE_BYTES > 2 * quota  # overfilled
+        # Usage returns under the low mark (evictor's rounds every 250 ms).
+        deadline = time.monotonic() + 30
+        while (used := allocated(mounts[2] / "evict")) > low * quota + FILE_BYTES:
+            assert time.monotonic() < deadline, f"usage {used} stays over {low * quota}"
+            time.sleep(0.25)
+        assert any(r["msg"] == "high watermark reached" for r in ev.lines())
+        evicted_fill = len(ev.named("evicted"))
+        assert evicted_fill >= fill - per_quota, evicted_fill
+
+        # A key the evictor removes is a miss on B within lookup_cache_s:
+        # B asks about every chunk still there while A's second wave pushes
+        # usage over the high mark again and the oldest of them go.
+        present = set(files(mounts[2] / "evict"))
+        names = {chunk_name(key("fill", i)): i for i in range(fill)}
+        watched = sorted(i for n, i in names.items() if n in present)
+        assert len(watched) > wave // 2
+        nodes.b.send("watch", series="fill", idx=watched, seconds=8.0)
+        time.sleep(0.5)  # B has asked once: its verdict cache says "there"
+        nodes.a.call("store", series="wave", first=0, n=wave, batch=16)
+        gone = {int(i): t for i, t in nodes.b.reply(timeout=60)["gone"].items()}
+        evicted = {names[n]: t for n, t in ev.named("evicted").items() if n in names}
+        removed = [i for i in watched if i in evicted]
+        assert len(removed) >= 5, (len(removed), len(watched))
+        late = {i: round(gone.get(i, float("inf")) - evicted[i], 3) for i in removed}
+        print(f"{len(removed)} watched keys evicted; B saw them gone after {late} s")
+        assert max(late.values()) <= LOOKUP_CACHE_S + 0.3, late
+        r = nodes.b.call("fetch", series="fill", idx=removed)
+        assert r["final"] == ["MISS"] * len(removed) and r["wrong"] == []
+    finally:
+        ev.stop()
+    assert allocated(mounts[2] / "evict") <= quota
+
+
+def test_sigkilled_writer_never_exposes_a_torn_chunk(nodes, mounts):
+    need(EVICTOR)
+    n, batch = 32, 8
+    root = str(mounts[0] / "kv")
+    nodes.a.call("close")  # the writers are children forked from A's process
+    nodes.b.open("kv")
+
+    def round_(series: str, kill_after: float | None) -> tuple[bool, float]:
+        pid = nodes.a.call("fork_store", root=root, series=series, first=0, n=n, batch=batch)["pid"]
+        try:
+            started = nodes.a.event("storing", pid, timeout=60)
+            assert started is not None, "writer did not start"
+            if kill_after is not None:
+                time.sleep(kill_after)
+                os.kill(pid, signal.SIGKILL)
+            else:
+                assert nodes.a.event("done", pid, timeout=120) is not None
+        except BaseException:
+            os.kill(pid, signal.SIGKILL)
+            raise
+        finally:
+            sig = nodes.a.call("reap", pid=pid)["signal"]
+        WRITTEN[series] = n
+        done = nodes.a.event("done", pid, timeout=0) is not None
+        return sig == signal.SIGKILL and not done, time.time() - started["t"]
+
+    _, full = round_("kill-calibrate", None)  # how long a whole round takes
+    rng = random.Random(7)
+    killed = partial = rounds = 0
+    while killed < 50:
+        assert rounds < 90, f"only {killed} of {rounds} kills landed during stores"
+        series = f"kill{rounds}"
+        rounds += 1
+        mid, _ = round_(series, rng.uniform(0, 0.9 * full))
+        killed += mid
+        r = nodes.b.call("fetch", series=series, idx=list(range(n)))
+        assert r["wrong"] == [], f"B read wrong bytes in {series}: {r['wrong']}"
+        partial += mid and 0 < r["exact"] < n
+    st = nodes.b.call("stats")["stats"]
+    bad = {k: v for k, v in st.items() if k.startswith("verify_failures_total.") and v}
+    assert bad == {}, bad  # no published name ever held a torn chunk
+    print(f"{killed} of {rounds} kills landed during stores, {partial} left a partial prefix")
+    assert partial >= 5, partial
+
+    # The writers' orphaned temp files go once they are older than the grace.
+    orphans = files(mounts[0] / "kv", is_temp)
+    assert orphans, "no kill left a temp file: the cleanup is untested"
+    grace = 3.0
+    ev = Evictor(
+        mounts[2] / "kv",
+        nodes.logs,
+        *("--quota-bytes", "1T", "--poll-interval", "250ms", "--tmp-grace", f"{grace}s"),
+    )
+    try:
+        deadline = time.monotonic() + grace + 15
+        while files(mounts[2] / "kv", is_temp):
+            assert time.monotonic() < deadline, "temp files outlive their grace"
+            time.sleep(0.25)
+        removed = ev.named("removed stale temp file")
+    finally:
+        ev.stop()
+    print(f"{len(orphans)} orphaned temp files, {len(removed)} removed by the evictor")
+    assert set(orphans) <= set(removed)
+    for name, st in orphans.items():  # MooseFS keeps whole seconds
+        assert removed[name] >= st.st_ctime + grace, (name, removed[name] - st.st_ctime)
+    stray = files(mounts[0] / "kv", lambda f: not f.endswith(".kv") and f != "fingerprint.json")
+    assert stray == {}, stray
+
+
+def test_restarted_nodes_hit_everything_still_there(nodes, prefix, mounts):
+    nodes.stop()
+    nodes.start()  # new processes: nothing but the files carries over
+    present = set(files(mounts[1] / "kv"))
+    assert len(present) >= prefix
+    for node in (nodes.a, nodes.b):
+        node.open("kv")
+    for series, count in sorted(WRITTEN.items()):
+        idx = list(range(count))
+        r = nodes.b.call("fetch", series=series, idx=idx)
+        expect = ["HIT" if chunk_name(key(series, i)) in present else "MISS" for i in idx]
+        assert r["final"] == expect, series
+        assert r["wrong"] == []
+    # A writer finds the prefix there (by name, no index), then reads it.
+    st = nodes.a.call("store", series="prefix", first=0, n=prefix)["stats"]
+    assert st["puts_existing_total"] == prefix and st["puts_stored_total"] == 0, st
+    r = nodes.a.call("fetch", series="prefix", idx=list(range(prefix)))
+    assert r["final"] == ["HIT"] * prefix and r["wrong"] == []
+
+
+def test_verify_on_mount_b_finds_nothing_bad(prefix, mounts):
+    need(CLI)
+    r = subprocess.run(
+        [CLI, "verify", str(mounts[1] / "kv"), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    out = json.loads(r.stdout)
+    assert r.returncode == 0 and out["bad"] == 0, r.stdout[-3000:]
+    assert out["good"] == len(files(mounts[1] / "kv")) >= prefix
