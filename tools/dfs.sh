@@ -43,6 +43,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# The daemons and ip live in sbin, which a test runner's PATH may lack.
+export PATH="$PATH:/usr/sbin:/sbin"
 packages=(moosefs-master moosefs-chunkserver moosefs-client moosefs-cli)
 client_port=9421
 
@@ -92,7 +94,11 @@ why_not() {
   [[ -z $reason ]] || { echo "$reason"; return; }
   local p missing
   missing=$(packages_missing)
-  if [[ -n $missing ]]; then
+  if [[ -z $missing ]]; then
+    for tool in mfsmaster mfschunkserver mfsmount mfscli mfssettrashtime mfssetgoal mfssetquota; do
+      command -v "$tool" >/dev/null || { echo "no $tool though its package is installed"; return; }
+    done
+  else
     command -v apt-get >/dev/null || { echo "packages missing and no apt-get: $missing"; return; }
     for p in $missing; do
       apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [0-9]' ||

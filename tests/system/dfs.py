@@ -70,7 +70,7 @@ def check() -> str | None:
     if r.returncode == 0:
         return None
     out = (r.stdout + r.stderr).strip()
-    return out.removeprefix("dfs: ") or f"tools/dfs.sh check exited {r.returncode}"
+    return out.rpartition("cannot run MooseFS here: ")[2] or f"dfs.sh check exited {r.returncode}"
 
 
 def parse_env(text: str) -> dict[str, str]:
