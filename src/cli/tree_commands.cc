@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "cli/human.h"
+#include "env/root_path.h"
 #include "kvtier/fingerprint.h"
 #include "layout/layout.h"
 #include "layout/namespace_dir.h"
@@ -30,29 +31,34 @@ bool NamespaceDigest(const std::string& ns_dir, Hash128* out, std::string* model
 
 }  // namespace
 
-int StatCommand(const std::string& root, bool as_json) {
+int StatCommand(const std::string& given_root, bool as_json) {
   Env* env = Env::Default();
+  std::string root;
+  Status s = ResolveRoot(given_root, &root);
+  if (!s.ok()) {
+    std::fprintf(stderr, "kvtier stat: %s\n", s.ToString().c_str());
+    return 2;
+  }
   struct NsStats {
     uint64_t chunks = 0, bytes = 0, temps = 0, other = 0;
     int64_t oldest = 0, newest = 0;
   };
   std::map<std::string, NsStats> per_ns;
-  Status s = WalkChunkTree(env, root,
-                           [&](const std::string& ns, const std::string&, const std::string& name,
-                               const FileInfo& info) {
-                             NsStats& n = per_ns[ns.substr(ns.find_last_of('/') + 1)];
-                             if (IsChunkFileName(name) && info.IsRegular()) {
-                               ++n.chunks;
-                               n.bytes += info.size;
-                               if (n.oldest == 0 || info.atime_ns < n.oldest)
-                                 n.oldest = info.atime_ns;
-                               if (info.atime_ns > n.newest) n.newest = info.atime_ns;
-                             } else if (IsTempFileName(name)) {
-                               ++n.temps;
-                             } else {
-                               ++n.other;
-                             }
-                           });
+  s = WalkChunkTree(env, root,
+                    [&](const std::string& ns, const std::string&, const std::string& name,
+                        const FileInfo& info) {
+                      NsStats& n = per_ns[ns.substr(ns.find_last_of('/') + 1)];
+                      if (IsChunkFileName(name) && info.IsRegular()) {
+                        ++n.chunks;
+                        n.bytes += info.size;
+                        if (n.oldest == 0 || info.atime_ns < n.oldest) n.oldest = info.atime_ns;
+                        if (info.atime_ns > n.newest) n.newest = info.atime_ns;
+                      } else if (IsTempFileName(name)) {
+                        ++n.temps;
+                      } else {
+                        ++n.other;
+                      }
+                    });
   if (!s.ok()) {
     std::fprintf(stderr, "kvtier stat: %s\n", s.ToString().c_str());
     return 2;
@@ -60,7 +66,7 @@ int StatCommand(const std::string& root, bool as_json) {
   FsUsage usage;
   bool have_usage = env->GetFsUsage(root, &usage).ok();
   double now = static_cast<double>(env->NowNanos()) / 1e9;
-  json out = {{"root", root}, {"namespaces", json::array()}};
+  json out = {{"root", given_root}, {"namespaces", json::array()}};
   if (have_usage) {
     out["fs_total_bytes"] = usage.total_bytes;
     out["fs_avail_bytes"] = usage.avail_bytes;
@@ -82,7 +88,7 @@ int StatCommand(const std::string& root, bool as_json) {
     std::printf("%s\n", out.dump(2).c_str());
     return 0;
   }
-  std::printf("root: %s\n", root.c_str());
+  std::printf("root: %s\n", given_root.c_str());
   if (have_usage) {
     std::printf("filesystem: %s used of %s (%.1f%%)\n",
                 HumanBytes(static_cast<double>(usage.total_bytes - usage.avail_bytes)).c_str(),
@@ -103,14 +109,20 @@ int StatCommand(const std::string& root, bool as_json) {
   return 0;
 }
 
-int VerifyCommand(const std::string& root, bool delete_bad, bool as_json) {
+int VerifyCommand(const std::string& given_root, bool delete_bad, bool as_json) {
   Env* env = Env::Default();
+  std::string root;
+  Status s = ResolveRoot(given_root, &root);
+  if (!s.ok()) {
+    std::fprintf(stderr, "kvtier verify: %s\n", s.ToString().c_str());
+    return 2;
+  }
   std::vector<std::pair<std::string, std::string>> files;  // (ns_dir, path)
-  Status s = WalkChunkTree(env, root,
-                           [&](const std::string& ns, const std::string& path,
-                               const std::string& name, const FileInfo&) {
-                             if (IsChunkFileName(name)) files.emplace_back(ns, path);
-                           });
+  s = WalkChunkTree(env, root,
+                    [&](const std::string& ns, const std::string& path, const std::string& name,
+                        const FileInfo&) {
+                      if (IsChunkFileName(name)) files.emplace_back(ns, path);
+                    });
   if (!s.ok()) {
     std::fprintf(stderr, "kvtier verify: %s\n", s.ToString().c_str());
     return 2;
@@ -165,9 +177,14 @@ int VerifyCommand(const std::string& root, bool delete_bad, bool as_json) {
   return bad > 0 ? 1 : 0;
 }
 
-int InspectCommand(const std::string& file, bool as_json) {
+int InspectCommand(const std::string& given_file, bool as_json) {
+  // The file's directory may be reached through a symlink; the file itself
+  // is never followed. A path that cannot be resolved is reported by the
+  // check below, as a missing file always was.
+  std::string file;
+  if (!ResolveFileInRoot(given_file, &file).ok()) file = given_file;
   ChunkReport r = VerifyChunkFile(Env::Default(), file, nullptr, false);
-  json out = {{"path", file}, {"file_size", r.file_size}, {"valid", r.ok}};
+  json out = {{"path", given_file}, {"file_size", r.file_size}, {"valid", r.ok}};
   if (!r.ok) out["reason"] = r.error.empty() ? VerifyErrorName(r.why) : r.error;
   if (r.header_valid) {
     const ChunkHeader& h = r.header;
@@ -184,7 +201,7 @@ int InspectCommand(const std::string& file, bool as_json) {
   if (as_json) {
     std::printf("%s\n", out.dump(2).c_str());
   } else {
-    std::printf("%s\n  size: %s\n  valid: %s\n", file.c_str(),
+    std::printf("%s\n  size: %s\n  valid: %s\n", given_file.c_str(),
                 HumanBytes(static_cast<double>(r.file_size)).c_str(), r.ok ? "yes" : "NO");
     if (!r.ok) std::printf("  reason: %s\n", out["reason"].get<std::string>().c_str());
     if (r.header_valid) {

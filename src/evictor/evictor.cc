@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include "env/root_path.h"
+
 namespace kvtier::evictor {
 
 namespace {
@@ -18,7 +20,15 @@ Status Evictor::Open(const EvictorOptions& options, std::unique_ptr<Evictor>* ou
   Env* env = options.env != nullptr ? options.env : Env::Default();
   EvictorOptions opts = options;
   if (opts.config.replica_index < 0 && opts.config.replicas == 1) opts.config.replica_index = 0;
+  // Below the resolved root no symlink is followed (the walk opens every
+  // directory with O_NOFOLLOW); the root itself may be reached through one.
+  std::string resolved;
+  Status resolve = ResolveRoot(opts.config.root, &resolved);
+  if (resolve.ok()) opts.config.root = resolved;
   Status s = Validate(opts.config, env);
+  if (s.ok() && !resolve.ok()) {
+    s = Status::InvalidArgument("cache root " + opts.config.root + ": " + resolve.ToString());
+  }
   if (!s.ok()) return s;
   DirFd root;
   s = DirFd::OpenRoot(opts.config.root, &root);

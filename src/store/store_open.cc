@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <random>
 
+#include "env/root_path.h"
 #include "io/direct_probe.h"
 #include "io/io_backend.h"
 #include "layout/namespace_dir.h"
@@ -56,11 +57,9 @@ Status Store::Open(const std::string& root, const Fingerprint& fingerprint,
   Status s = CheckOptions(options);
   if (!s.ok()) return s;
   Env* env = options.env != nullptr ? options.env : Env::Default();
-  // The root comes from trusted configuration and may sit below a symlinked
-  // mount point; resolve it once so that everything beneath it can be
-  // opened with symlinks refused.
-  char resolved[PATH_MAX];
-  if (::realpath(root.c_str(), resolved) == nullptr) return PosixError(root, errno);
+  std::string resolved;
+  s = ResolveRoot(root, &resolved);
+  if (!s.ok()) return s;
   uint64_t writer_id = NewWriterId();
   std::string ns_dir;
   NamespaceState state = NamespaceState::kReady;

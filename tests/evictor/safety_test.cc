@@ -105,6 +105,32 @@ TEST_F(EvictorSafety, DeletesOnlyChunksOfKnownLayouts) {
   EXPECT_EQ(ev->metrics().files_evicted->value(), chunks.size());
 }
 
+TEST_F(EvictorSafety, RootReachedThroughASymlink) {
+  // /scratch -> /lustre/scratch: the root may be a link, or sit below one;
+  // links below it are still never followed.
+  std::vector<std::string> chunks;
+  for (int i = 0; i < 10; ++i) {
+    chunks.push_back(WriteKvtierChunk(ns_, "key" + std::to_string(i), 100, old_ + i * kSec, old_));
+  }
+  std::string victim = outside_ + "/" + ChunkFileName("outside");
+  WriteFile(victim, 10);
+  SetTimes(victim, old_, old_);
+  std::string link = LocateChunk(ns_, "key0").leaf_dir + "/" + ChunkFileName("linked");
+  ASSERT_EQ(::symlink(victim.c_str(), link.c_str()), 0);
+  const std::string mount = outer_.path() + "/mount", root_link = outer_.path() + "/root";
+  ASSERT_EQ(::symlink(outer_.path().c_str(), mount.c_str()), 0);
+  ASSERT_EQ(::symlink(root_.c_str(), root_link.c_str()), 0);
+  for (const std::string& root : {mount + "/cache", root_link}) {
+    auto ev = EvictAll(TestOptions(root, logger_.get()));
+    ASSERT_TRUE(ev) << root;
+    EXPECT_TRUE(ev->healthy());
+  }
+  for (const std::string& c : chunks) EXPECT_FALSE(Exists(c)) << c;
+  EXPECT_TRUE(Exists(victim));
+  EXPECT_TRUE(Exists(link));
+  EXPECT_TRUE(Exists(ns_ + "/fingerprint.json"));
+}
+
 TEST_F(EvictorSafety, TouchedBetweenScanAndUnlinkSurvives) {
   std::vector<std::string> chunks;
   for (int i = 0; i < 10; ++i) {

@@ -82,3 +82,48 @@ def test_evict_once_dry_run(root):
     r = run("evict", "--once", "--dry-run", "--min-age", "0s", str(root))
     assert r.returncode == 0, r.stderr
     assert len(list(root.rglob("*.kv"))) == 5  # dry run deletes nothing
+
+
+@pytest.fixture
+def linked_root(root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ROOT reached through a symlink, as /scratch -> /lustre/scratch."""
+    link = tmp_path_factory.mktemp("site") / "scratch"
+    link.symlink_to(root)
+    return link
+
+
+def test_symlinked_root_stat_verify_inspect(root, linked_root, tmp_path_factory):
+    r = run("stat", str(linked_root), "--json")
+    assert r.returncode == 0, r.stderr
+    (ns,) = json.loads(r.stdout)["namespaces"]
+    assert ns["chunks"] == 5
+    r = run("verify", str(linked_root))
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert "checked 5 chunks: 5 good" in r.stdout
+    chunk = sorted(root.rglob("*.kv"))[0]
+    r = run("inspect", str(linked_root / chunk.relative_to(root)), "--json")
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert json.loads(r.stdout)["valid"]
+    # Below the root a symlink is never followed: a chunk-named link to a
+    # valid chunk outside is a bad entry, and its target is never touched.
+    outside = tmp_path_factory.mktemp("outside") / chunk.name
+    outside.write_bytes(chunk.read_bytes())
+    link = chunk.parent / ("ab" + chunk.name)
+    link.symlink_to(outside)
+    r = run("verify", str(linked_root), "--json")
+    assert r.returncode == 1
+    out = json.loads(r.stdout)
+    assert out["good"] == 5 and out["bad"] == 1
+    assert out["bad_chunks"][0]["reason"] == "not_regular_file"
+    r = run("inspect", str(linked_root / link.relative_to(root)))
+    assert r.returncode == 1 and "valid: NO" in r.stdout
+    assert run("verify", str(linked_root), "--delete-bad").returncode == 1
+    assert outside.read_bytes() == chunk.read_bytes()
+
+
+def test_evict_once_through_symlinked_root(root, linked_root):
+    args = ["--once", "--port", "0", "--min-age", "0s", "--quota-bytes", "1", "--low", "0"]
+    r = run("evict", *args, str(linked_root))
+    assert r.returncode == 0, r.stderr
+    assert not list(root.rglob("*.kv"))
+    assert len(list(root.glob("*/fingerprint.json"))) == 1

@@ -4,12 +4,15 @@ writers killed with SIGKILL at random points."""
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 import kvtier
 
@@ -97,3 +100,54 @@ def test_sigkill_writers_never_expose_torn_chunks(tmp_path):
             assert (
                 f.suffix == ".kv" or f.name.startswith(".tmp.") or f.name == "fingerprint.json"
             ), f
+
+
+EVICTOR = os.environ.get(
+    "KVTIER_EVICTOR",
+    str(
+        Path(os.environ.get("KVTIER_CLI", "build/release/src/cli/kvtier")).parents[1]
+        / "evictor"
+        / "kvtier-evictor"
+    ),
+)
+
+
+def allocated(root: Path) -> int:
+    return sum(p.lstat().st_blocks * 512 for p in root.rglob("*") if p.is_file())
+
+
+def test_evictor_through_symlinked_root(tmp_path):
+    """kvtier-evictor on ROOT reached through a symlink (/scratch ->
+    /lustre/scratch) deletes the oldest chunks down to the low mark, and
+    still never follows a symlink below the root."""
+    if not os.access(EVICTOR, os.X_OK):
+        pytest.skip(f"kvtier-evictor not built at {EVICTOR}")
+    root = tmp_path / "lustre" / "scratch"
+    root.mkdir(parents=True)
+    (tmp_path / "scratch").symlink_to(root)
+    with kvtier.Store(str(tmp_path / "scratch"), {"model": "proc-test"}, read_threads=1) as s:
+        for i in range(40):
+            assert s.put(b"key-%d" % i, payload(i)[: 64 * 1024])
+    chunks = sorted(root.rglob("*.kv"))
+    assert len(chunks) == 40
+    outside = tmp_path / "outside.kv"
+    outside.write_bytes(chunks[0].read_bytes())
+    os.utime(outside, (time.time() - 86400 * 2,) * 2)
+    (chunks[0].parent / ("00" + chunks[0].name)).symlink_to(outside)
+    for i, c in enumerate(chunks):  # a known LRU order, a day old (after any read)
+        t = time.time() - 86400 + i
+        os.utime(c, (t, t))
+    quota = allocated(root) * 10 // 9  # usage 0.9 of the quota
+    args = ["--once", "--port", "0", "--min-age", "0s", "--quota-bytes", str(quota)]
+    r = subprocess.run(
+        [EVICTOR, *args, "--high", "0.8", "--low", "0.5", str(tmp_path / "scratch")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    assert allocated(root) <= 0.5 * quota, r.stderr
+    kept = [c for c in chunks if c.exists()]
+    assert 0 < len(kept) < 40
+    assert kept == chunks[40 - len(kept) :]  # the oldest went first
+    assert outside.exists()
