@@ -102,18 +102,24 @@ class Node:
 
     def watch(self, series: str, idx: list[int], seconds: float, every: float = 0.02) -> dict:
         """Ask the tier (kvtier's batched, cached existence check: what vLLM's
-        lookup thread calls) about these keys until ``seconds`` pass; for
-        each, the wall-clock time it was first reported absent."""
+        lookup thread calls) about these keys until all are absent or
+        ``seconds`` pass. Per key: the wall-clock start of the last check
+        that still found it, and the end of the first that did not."""
         ks = keys_of(series, idx)
+        seen: dict[int, float] = {}
         gone: dict[int, float] = {}
         end = time.monotonic() + seconds
         while time.monotonic() < end and len(gone) < len(ks):
+            start = time.time()
+            found = self.eng.tier.store.contains(ks)
             now = time.time()
-            for i, there in zip(idx, self.eng.tier.store.contains(ks)):
-                if not there and i not in gone:
+            for i, there in zip(idx, found):
+                if there:
+                    seen[i] = start
+                elif i not in gone:
                     gone[i] = now
             time.sleep(every)
-        return {"gone": {str(i): t for i, t in gone.items()}}
+        return {"seen": seen, "gone": gone}
 
     def stats(self) -> dict:
         return {"stats": self.eng.tier.stats()}
