@@ -1,6 +1,5 @@
 // Store::Open: validates options, resolves the root, prepares the namespace
 // directory, probes O_DIRECT and io_uring, and starts the workers.
-#include <linux/magic.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -11,14 +10,13 @@
 #include "env/root_path.h"
 #include "io/direct_probe.h"
 #include "io/io_backend.h"
+#include "io/io_choice.h"
 #include "layout/namespace_dir.h"
 #include "store/store_impl.h"
 
 namespace kvtier {
 
 namespace {
-
-constexpr int64_t kTmpfsMagic = TMPFS_MAGIC;
 
 uint64_t NewWriterId() {
   std::random_device rd;
@@ -67,24 +65,20 @@ Status Store::Open(const std::string& root, const Fingerprint& fingerprint,
   if (!s.ok()) return s;
   bool usable = state != NamespaceState::kConflict;
 
-  bool direct = false;
-  // O_DIRECT on tmpfs moves the same bytes with none of the benefit (no
-  // device, no page cache to bypass) and loses the in-cache checksumming of
-  // buffered segments, so `auto` leaves it off there.
+  // `auto` follows a rule per filesystem class (io/io_choice.h: what loses
+  // where, with the measurements in bench/RESULTS.md).
   FsUsage fs;
-  bool tmpfs = env->GetFsUsage(ns_dir, &fs).ok() && fs.fs_type == kTmpfsMagic;
+  FsClass fs_class = env->GetFsUsage(ns_dir, &fs).ok() ? ClassifyFs(fs.fs_type) : FsClass::kOther;
+  const bool memory_fs = fs_class == FsClass::kMemory;
+  const AutoIoRule rule = AutoIoFor(fs_class);
+  bool direct = false;
   if (options.direct_io == DirectIoMode::kOn ||
-      (options.direct_io == DirectIoMode::kAuto && !tmpfs)) {
+      (options.direct_io == DirectIoMode::kAuto && rule.try_direct)) {
     direct = ProbeDirectIo(env, ns_dir, writer_id);
     if (!direct && options.direct_io == DirectIoMode::kOn) {
       return Status::NotSupported("O_DIRECT is not supported under " + ns_dir);
     }
   }
-  // io_uring earns its keep by keeping several device transfers in flight
-  // per thread (O_DIRECT on a real device). For page-cache and tmpfs copies
-  // it only adds io-wq hand-offs (measured: bench/RESULTS.md), so `auto`
-  // uses it for O_DIRECT on non-memory filesystems and the thread pool
-  // elsewhere.
   bool uring = false;
   if (options.io_backend != IoBackendKind::kThreadPool) {
     std::unique_ptr<IoBackend> probe;
@@ -92,10 +86,11 @@ Status Store::Open(const std::string& root, const Fingerprint& fingerprint,
     if (!available && options.io_backend == IoBackendKind::kUring) {
       return Status::NotSupported("io_uring is not available");
     }
-    uring = available && (options.io_backend == IoBackendKind::kUring || (direct && !tmpfs));
+    uring = available &&
+            (options.io_backend == IoBackendKind::kUring || (direct && rule.uring_with_direct));
   }
   auto impl = std::make_unique<StoreImpl>(env, options, ns_dir, fingerprint, writer_id, usable,
-                                          direct, uring, tmpfs);
+                                          direct, uring, memory_fs);
   if (state == NamespaceState::kRepaired) impl->metrics()->fingerprint_repaired->Add();
   if (state == NamespaceState::kConflict) impl->metrics()->namespace_conflict->Set(1);
   *out = std::move(impl);
