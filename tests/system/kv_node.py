@@ -19,6 +19,8 @@ import time
 import traceback
 from pathlib import Path
 
+import numpy as np
+
 PAGE = 4096
 CHUNK_PAGES = 16  # 64 KiB chunks: many files, little data, fast on 2 cores
 CHUNK = CHUNK_PAGES * PAGE
@@ -123,6 +125,37 @@ class Node:
 
     def stats(self) -> dict:
         return {"stats": self.eng.tier.stats()}
+
+    def options(self) -> dict:
+        from kvtier.vllm import TIER_OPTIONS
+
+        return {"options": sorted(TIER_OPTIONS)}
+
+    def fill_slots(self, value: int) -> dict:
+        """Every CPU-tier slot set to ``value``, as if vLLM had handed the
+        slots of failed loads to other requests that filled them."""
+        self.eng.slots[:] = value
+        return {}
+
+    def check_slots(self, value: int) -> dict:
+        return {"changed": int(np.count_nonzero(self.eng.slots != value))}
+
+    def drain(self, series: str, idx: list[int], wait: bool = True) -> dict:
+        """One load job submitted to the tier (into slots 0..), then (with
+        ``wait``) drain_jobs(), which vLLM calls before it reuses the slots."""
+        from vllm.v1.kv_offload.base import ReqContext
+        from vllm.v1.kv_offload.tiering.base import TransferJob
+
+        ks = keys_of(series, idx)
+        ids = np.arange(len(ks), dtype=np.int32)
+        tier = self.eng.tier
+        tier.submit_load(TransferJob(1 << 40, ks, ids, True, ReqContext("drain")))
+        if not wait:
+            return {}
+        t0 = time.monotonic()
+        tier.drain_jobs()
+        secs = time.monotonic() - t0
+        return {"drain_s": secs, "success": [r.success for r in tier.get_finished_jobs()]}
 
     def fork_store(self, root: str, series: str, first: int, n: int, batch: int = 8) -> dict:
         """A writer node in a child process (forked so that each of many kills
