@@ -428,6 +428,12 @@ def main() -> None:
         default=1.0,
         help="seconds a stored prefix stays invisible (the tier's lookup_cache_s)",
     )
+    p.add_argument(
+        "--predict-replay",
+        metavar="G,P,C,SEED",
+        help="only predict a replay of G groups x P prompts, C in flight per engine, "
+        "request order SEED, from the recorded replay's parts (then measure it)",
+    )
     p.add_argument("--json")
     a = p.parse_args()
     inp = load_inputs()
@@ -442,24 +448,28 @@ def main() -> None:
     ]
     shm_store_gbps = inp["bw"]["shm, seed repro"][1]
     kv8 = ra["prefix"] // ra["chunk_tokens"] * ra["chunk_tokens"] * kv_bytes_per_token("8b")
+    g, pr, conc, order = ra["groups"], ra["prompts"], ra["concurrency"], ra["seed"]
+    if a.predict_replay:
+        g, pr, conc, order = (int(x) for x in a.predict_replay.split(","))
+        lines[0] = f"Prediction for a replay of {g} groups x {pr} prompts, {conc} in flight per "
+        lines[0] += f"engine, order {order}, from the parts measured in the recorded replay"
     for mode, sim_mode in (("none", "none"), ("cpu", "cpu"), ("kvtier-shm", "shared")):
         c, meas = replay_costs(rep, mode)
         c.store = kv8 / 1e9 / shm_store_gbps  # not timed in the replay: the seed repro's rate
-        s = simulate(
-            c,
-            sim_mode,
-            2,
-            ra["groups"],
-            ra["prompts"],
-            ra["concurrency"],
-            True,
-            ra["groups"],
-            ra["seed"],
-            lookup_lag=a.lookup_lag,
-        )
+        s = simulate(c, sim_mode, 2, g, pr, conc, True, g, order, lookup_lag=a.lookup_lag)
         report["check"][mode] = {"measured": meas, "model": s}
+        if a.predict_replay:
+            report["check"][mode] = {"model": s, "config": [g, pr, conc, order]}
+            lines.append(fmt_row(f"{mode} | model", s))
+            continue
         lines.append(fmt_row(f"{mode} | measured", meas))
         lines.append(fmt_row(f"{mode} | model", s))
+    if a.predict_replay:
+        print("\n".join(lines))
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump(report["check"], f, indent=1)
+        return
     cap = a.cpu_capacity or a.groups
     lines += [
         "",
