@@ -14,6 +14,11 @@ and kvtier/builtin ratios. kvtier verifies a checksum on every load; the
 built-in tier has none.
 
   python bench/vllm_tier_vs_builtin.py --dirs /dev/shm/kvb /var/tmp/kvb
+
+With --load-dirs (a shared filesystem mounted more than once, one mount per
+node) the prefix is stored through --dirs and each load phase runs on a new
+tier over another mount of the same directory: a cold page cache, as on the
+node that reads what another wrote. The lookup is then timed on the reader.
 """
 
 from __future__ import annotations
@@ -162,7 +167,27 @@ def run_jobs(tier, jobs: list[TransferJob], load: bool) -> tuple[float, list[flo
     return time.perf_counter() - start, latencies
 
 
-def bench_tier(kind: str, root: str, arr: np.ndarray, ref: np.ndarray, args) -> dict:
+def wait_all_hit(tier, keys: list, ctx: ReqContext) -> float:
+    """Seconds until every key looks up as HIT (vLLM retries a RETRY each step)."""
+    t0 = time.perf_counter()
+    for _ in range(100000):
+        res = [tier.lookup(k, ctx) for k in keys]
+        if all(r is LookupResult.HIT for r in res):
+            break
+        tier.on_schedule_end(ScheduleEndContext((), ()))
+        time.sleep(0.0005)
+    tier.on_request_finished(ctx)
+    return time.perf_counter() - t0
+
+
+def bench_tier(
+    kind: str,
+    root: str,
+    arr: np.ndarray,
+    ref: np.ndarray,
+    args,
+    load_roots: tuple[str, str] | None = None,
+) -> dict:
     chunk = arr.shape[1]
     n = arr.shape[0]
     view = memoryview(arr)
@@ -179,15 +204,10 @@ def bench_tier(kind: str, root: str, arr: np.ndarray, ref: np.ndarray, args) -> 
     out["store_GBps"] = gb / t
     out["store_cpu_s_per_GB"] = (cpu_seconds() - c0) / gb
 
-    t0 = time.perf_counter()
-    for _ in range(100000):
-        res = [tier.lookup(k, ctx) for k in keys]
-        if all(r is LookupResult.HIT for r in res):
-            break
-        tier.on_schedule_end(ScheduleEndContext((), ()))
-        time.sleep(0.0005)
-    out["lookup_all_hit_ms"] = (time.perf_counter() - t0) * 1e3
-    tier.on_request_finished(ctx)
+    if load_roots is not None:
+        tier.shutdown()
+        tier = make_tier(kind, load_roots[0], view, chunk, args.threads, args.kvtier_opts)
+    out["lookup_all_hit_ms"] = wait_all_hit(tier, keys, ctx) * 1e3
 
     arr[:] = 0
     c0 = cpu_seconds()
@@ -197,6 +217,10 @@ def bench_tier(kind: str, root: str, arr: np.ndarray, ref: np.ndarray, args) -> 
     out["load1_cpu_s_per_GB"] = (cpu_seconds() - c0) / gb
     assert (arr == ref).all(), f"{kind}: loaded bytes differ"
 
+    if load_roots is not None:
+        tier.shutdown()
+        tier = make_tier(kind, load_roots[1], view, chunk, args.threads, args.kvtier_opts)
+        wait_all_hit(tier, keys, ctx)
     arr[:] = 0
     shares = np.array_split(ids, args.concurrency)
     jobs = [TransferJob(next(jid), [keys[i] for i in s], s, True, ctx) for s in shares]
@@ -214,6 +238,12 @@ def bench_tier(kind: str, root: str, arr: np.ndarray, ref: np.ndarray, args) -> 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dirs", nargs="+", default=["/dev/shm/kvtier-bench", "/var/tmp/kvtier-bench"])
+    p.add_argument(
+        "--load-dirs",
+        nargs=2,
+        metavar=("LOAD1_DIR", "LOAD20_DIR"),
+        help="the single --dirs entry seen through two other mounts: load-1 and load-20 read there",
+    )
     p.add_argument("--model", choices=sorted(MODELS), default="llama-3.3-70b-tp8")
     p.add_argument("--prefix-tokens", type=int, default=50000)
     p.add_argument("--threads", type=int, default=16)
@@ -236,6 +266,8 @@ def main() -> None:
         help='extra kvtier tier option (JSON value), e.g. io_backend="threadpool"',
     )
     args = p.parse_args()
+    if args.load_dirs and len(args.dirs) != 1:
+        p.error("--load-dirs needs exactly one --dirs entry")
     args.kvtier_opts = {}
     for kv in args.kvtier_opt:
         k, _, v = kv.partition("=")
@@ -264,6 +296,7 @@ def main() -> None:
         "kvtier_options": args.kvtier_opts,
         "machine": f"{platform.machine()} {os.cpu_count()} cores",
         "date": time.strftime("%Y-%m-%d"),
+        "load_dirs": args.load_dirs,
         "dirs": {},
     }
     for d in args.dirs:
@@ -274,7 +307,13 @@ def main() -> None:
                 root = os.path.join(d, kind)
                 shutil.rmtree(root, ignore_errors=True)
                 os.makedirs(root)
-                runs[kind].append(bench_tier(kind, root, arr, ref, args))
+                loads = None
+                if args.load_dirs:
+                    loads = (
+                        os.path.join(args.load_dirs[0], kind),
+                        os.path.join(args.load_dirs[1], kind),
+                    )
+                runs[kind].append(bench_tier(kind, root, arr, ref, args, loads))
                 shutil.rmtree(root, ignore_errors=True)
         row = {
             kind: {m: float(np.median([r[m] for r in rs])) for m in rs[0]}

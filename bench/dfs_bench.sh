@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# The benchmarks on a distributed filesystem: a MooseFS cluster from
+# tools/dfs.sh (three FUSE mounts of one filesystem, each standing for a
+# node), brought up once per delay, everything side by side in one run:
+#
+#   at each of DELAYS (ms per direction, default "0 0.5 2"):
+#     auto       what `auto` picks on the mount (io_backend, O_DIRECT)
+#     store      `kvtier bench` (every backend x mode) vs fio, same threads
+#     tier       kvtier's vLLM tier vs vLLM's built-in `fs` tier: the prefix
+#                stored through mount 0, load-1 through mount 1, load-20
+#                through mount 2 (cold page caches, as on other nodes)
+#   at LOOKUP_DELAY (1):   batched `contains`, cold / warm / verdict cache;
+#                          auto and store again (the delay of the io_uring finding)
+#   at EVICT_DELAY (0.5):  evictor scan vs `find -printf`, cold and warm,
+#                          and its deletion rate, on EVICT_N chunk files
+#
+#   bash bench/dfs_bench.sh [RESULTS_FILE]
+#
+# Sizes (environment): PREFIX_TOKENS (50000), TIER_THREADS (16),
+# STORE_SIZE (8M), STORE_COUNT (64), STORE_THREADS (4), STORE_REPEAT (3),
+# LOOKUP_KEYS (20000), EVICT_N (10000). Binaries: KVTIER, EVICTOR_BENCH
+# (default build/release), PY (the project's venv). Needs root (tools/dfs.sh
+# check says why not). Everything brought up is brought down on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DELAYS=${DELAYS:-"0 0.5 2"}
+LOOKUP_DELAY=${LOOKUP_DELAY:-1}
+EVICT_DELAY=${EVICT_DELAY:-0.5}
+PREFIX_TOKENS=${PREFIX_TOKENS:-50000}
+TIER_THREADS=${TIER_THREADS:-16}
+STORE_SIZE=${STORE_SIZE:-8M}
+STORE_COUNT=${STORE_COUNT:-64}
+STORE_THREADS=${STORE_THREADS:-4}
+STORE_REPEAT=${STORE_REPEAT:-3}
+LOOKUP_KEYS=${LOOKUP_KEYS:-20000}
+EVICT_N=${EVICT_N:-10000}
+KVTIER=${KVTIER:-build/release/src/cli/kvtier}
+EVICTOR_BENCH=${EVICTOR_BENCH:-build/release/src/evictor/kvtier-evictor-bench}
+PY=${PY:-$HOME/.cache/kvtier/venv/bin/python}
+OUT=${1:-bench/results/dfs-bench-$(date -u +%Y%m%d-%H%M).txt}
+
+for b in "$KVTIER" "$EVICTOR_BENCH"; do
+  [[ -x $b ]] || { echo "build $b first (or set KVTIER / EVICTOR_BENCH)" >&2; exit 1; }
+done
+bash tools/dfs.sh check >/dev/null || { bash tools/dfs.sh check; exit 3; }
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/kvtier-dfs-bench.XXXXXX")
+tmpl=$(mktemp -d /dev/shm/kvtier-dfs-tree.XXXXXX)
+cluster=$work/cluster
+cleanup() {
+  bash tools/dfs.sh down "$cluster" >/dev/null 2>&1 || true
+  rm -rf "$work" "$tmpl"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mkdir -p "$(dirname "$OUT")"
+exec > >(tee "$OUT") 2>&1
+
+up() {
+  bash tools/dfs.sh up "$cluster" --mounts 3 --delay-ms "$1" >"$work/env"
+  # shellcheck disable=SC1091
+  source "$work/env"
+  read -ra MNT <<<"$DFS_MOUNTS"
+}
+down() { bash tools/dfs.sh down "$cluster" >/dev/null; }
+
+secs() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(secs)" 'BEGIN { printf "%.2f", b - a }'; }
+
+echo "== dfs_bench: $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD)"
+echo "== MooseFS $(dpkg-query -W -f='${Version}' moosefs-master), 1 master, 2 chunkservers, 3 FUSE mounts"
+
+auto_pick() {
+  "$PY" - "$1" <<'EOF'
+import sys, kvtier
+with kvtier.Store(sys.argv[1], {"model": "bench/auto-pick"}) as s:
+    print(f"auto picks: io_backend={s.io_backend} direct_io={s.direct_io}")
+EOF
+}
+
+store_bench() {
+  "$KVTIER" bench --dir "$1" --size "$STORE_SIZE" --count "$STORE_COUNT" \
+    --threads "$STORE_THREADS" --repeat "$STORE_REPEAT"
+}
+
+tier_bench() {
+  "$PY" bench/vllm_tier_vs_builtin.py --dirs "${MNT[0]}/tier" \
+    --load-dirs "${MNT[1]}/tier" "${MNT[2]}/tier" --prefix-tokens "$PREFIX_TOKENS" \
+    --threads "$TIER_THREADS"
+}
+
+evictor_bench() {
+  local ns=bench-model-0123456789ab t0
+  "$EVICTOR_BENCH" make-tree "$tmpl" "$EVICT_N" >/dev/null
+  t0=$(secs)
+  mkdir -p "${MNT[0]}/ev/$ns"
+  cp -a "$tmpl/$ns/fingerprint.json" "${MNT[0]}/ev/$ns/"
+  # cp -a keeps the atimes (the LRU order); one copy per fan-out directory
+  # in parallel, since one thread would wait out every round trip.
+  find "$tmpl/$ns" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' |
+    xargs -P 32 -I{} cp -a "$tmpl/$ns/{}" "${MNT[0]}/ev/$ns/"
+  echo "evict tree: $EVICT_N files copied in $(elapsed "$t0") s"
+  # Mount 1 has not seen the tree: its first find is cold.
+  local i t
+  for i in cold warm1 warm2; do
+    t0=$(secs)
+    find "${MNT[1]}/ev" -printf '%A@ %s %p\n' >/dev/null
+    t=$(elapsed "$t0")
+    echo "find $i seconds=$t"
+  done
+  # Mount 2 has not seen it either: the evictor's first scan is cold.
+  "$EVICTOR_BENCH" scan "${MNT[2]}/ev" 3
+  "$EVICTOR_BENCH" delete "${MNT[2]}/ev"
+}
+
+for d in $DELAYS; do
+  echo
+  echo "=================== delay $d ms per direction ==================="
+  up "$d"
+  auto_pick "${MNT[0]}"
+  echo "--- store and load vs fio ($STORE_COUNT x $STORE_SIZE, $STORE_THREADS threads, median of $STORE_REPEAT alternating pairs)"
+  mkdir -p "${MNT[0]}/kb"
+  store_bench "${MNT[0]}/kb"
+  echo "--- vLLM tier: kvtier vs built-in fs ($PREFIX_TOKENS tokens)"
+  tier_bench
+  if [[ $d == "$EVICT_DELAY" ]]; then
+    echo "--- evictor scan vs find, deletion ($EVICT_N files)"
+    evictor_bench
+  fi
+  down
+done
+
+if [[ -n $LOOKUP_DELAY ]]; then
+  echo
+  echo "=================== lookups, delay $LOOKUP_DELAY ms per direction ==================="
+  up "$LOOKUP_DELAY"
+  mkdir -p "${MNT[0]}/lk"
+  "$PY" bench/dfs_lookups.py "${MNT[0]}/lk" "${MNT[1]}/lk" "${MNT[2]}/lk" --keys "$LOOKUP_KEYS"
+  # The delay the io_uring / O_DIRECT finding was made at.
+  auto_pick "${MNT[0]}"
+  echo "--- store and load vs fio at $LOOKUP_DELAY ms"
+  mkdir -p "${MNT[0]}/kb"
+  store_bench "${MNT[0]}/kb"
+  down
+fi
+echo "== done $(date -u +%Y-%m-%dT%H:%MZ)"
