@@ -54,7 +54,7 @@ die() {
 }
 
 usage() {
-  sed -n '8,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '7,10p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -165,16 +165,14 @@ start() {
   echo "$!" >"$state/pids/$file"
 }
 
-wait_until() {  # wait_until SECONDS WHAT COMMAND...
-  local deadline=$((SECONDS + $1)) what=$2
-  shift 2
+wait_until() {  # wait_until SECONDS COMMAND...: polls COMMAND until it succeeds
+  local deadline=$((SECONDS + $1))
+  shift
   until "$@" 2>/dev/null; do
     ((SECONDS < deadline)) || return 1
     sleep 0.05
   done
 }
-
-alive() { [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; }
 
 # The master lists every chunkserver, each with its space.
 chunkservers_registered() {
@@ -273,7 +271,7 @@ cmd_up() {
   if ((delay_us > 0)); then
     start relay "$state/log/relay.log" \
       "$state/bin/delay_relay" "$delay_us" "$root_dev" "/run/netns/$ns" "$ns_dev"
-    wait_until 5 relay grep -q ready "$state/log/relay.log" || die "delay relay did not start"
+    wait_until 5 grep -q ready "$state/log/relay.log" || die "delay relay did not start"
   fi
 
   # Master. Deleted files' chunks should go soon: trash time 0 (set below),
@@ -322,14 +320,14 @@ MASTER_HOST = $master
 CSSERV_LISTEN_HOST = $ip
 EOF
   done
-  wait_until 30 master bash -c "exec 3<>/dev/tcp/$master/$client_port" ||
+  wait_until 30 bash -c "exec 3<>/dev/tcp/$master/$client_port" ||
     die "master did not start"
   for ((i = 0; i < chunkservers; i++)); do
     start "chunkserver$i" "$state/log/chunkserver$i.log" \
       nsenter --net="/run/netns/$ns" mfschunkserver -f -c "$state/etc/mfschunkserver$i.cfg"
   done
 
-  wait_until 30 chunkservers chunkservers_registered || die "chunkservers did not register"
+  wait_until 30 chunkservers_registered || die "chunkservers did not register"
 
   # One mount of the whole filesystem to set it up: trash time 0 (an unlink
   # frees the file at once instead of moving it to the trash for a day), the
@@ -338,7 +336,7 @@ EOF
   local admin="$state/admin"
   mkdir -p "$admin"
   start admin "$state/log/admin.log" mfsmount -f "$admin" -H "$master" -P "$client_port"
-  wait_until 30 admin mountpoint -q "$admin" || die "the set-up mount did not come up"
+  wait_until 30 mountpoint -q "$admin" || die "the set-up mount did not come up"
   mfssettrashtime -r 0 "$admin" >/dev/null
   mfssetgoal -r "$goal" "$admin" >/dev/null
   mkdir "$admin/fs"
@@ -358,11 +356,10 @@ EOF
       mfsmount -f "$state/mnt/$i" -H "$master" -P "$client_port" -S /fs -o mfserroronnospace
   done
   for ((i = 0; i < mounts; i++)); do
-    wait_until 30 mount mountpoint -q "$state/mnt/$i" || die "mount $i did not come up"
+    wait_until 30 mountpoint -q "$state/mnt/$i" || die "mount $i did not come up"
   done
-  up_ok=1
-
   write_env "$ns" "$k" "$mounts" "$delay_ms" "$goal"
+  up_ok=1
   cat "$state/env"
   echo "dfs: up in $((SECONDS - t0)) s" >&2
 }
