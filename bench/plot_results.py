@@ -144,6 +144,70 @@ def scale_plot() -> None:
     plt.close(fig)
 
 
+def model_check_plot() -> None:
+    """The simulator against the two measured replays (the second one predicted first)."""
+    with open(os.path.join(GPU, "scale-model.json")) as f:
+        fitted = json.load(f)["check"]
+    with open(os.path.join(GPU, "replay-h200x2-g3p14c4-prediction.json")) as f:
+        predicted = json.load(f)
+    with open(os.path.join(GPU, "replay-h200x2-g3p14c4.json")) as f:
+        measured = json.load(f)["modes"]
+    pairs = [
+        (
+            "4 x 10, 3 in flight (its own parts)",
+            {m: (v["model"], v["measured"]) for m, v in fitted.items()},
+        )
+    ]
+    pairs.append(
+        (
+            "3 x 14, 4 in flight (predicted before the run)",
+            {m: (v["model"], measured[m]["summary"]) for m, v in predicted.items()},
+        )
+    )
+    metrics = [
+        ("ttft_p50_s", "TTFT p50", "o"),
+        ("ttft_p90_s", "TTFT p90", "^"),
+        ("ttft_mean_s", "TTFT mean", "s"),
+        ("gpu_s_per_request", "GPU-s/request", "D"),
+    ]
+    fig, ax = plt.subplots(figsize=(8.8, 6.4))
+    notes = []
+    for ci, (cname, rows) in enumerate(pairs):
+        for key, label, marker in metrics:
+            xs = [rows[m][0][key] for m in rows]
+            ys = [rows[m][1][key] for m in rows]
+            ax.scatter(
+                xs, ys, marker=marker, s=40, color=f"C{ci}", label=f"{label}, {cname}", alpha=0.8
+            )
+        notes.append(
+            cname
+            + ": hit rate model / measured "
+            + ", ".join(
+                f"{m} {rows[m][0]['hit_rate']:.2f} / {rows[m][1]['hit_rate']:.2f}" for m in rows
+            )
+        )
+    lim = [0.5, 13]
+    ax.plot(lim, lim, color="grey", lw=0.8)
+    ax.fill_between(
+        lim, [v * 0.8 for v in lim], [v * 1.2 for v in lim], color="grey", alpha=0.12, label="±20%"
+    )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lim)
+    ax.set_ylim(lim)
+    ax.set_xlabel("model, s")
+    ax.set_ylabel("measured on 2 x H200, s")
+    ax.legend(fontsize=7, loc="upper left")
+    ax.set_title(
+        "The scale model's simulator vs the replays (modes: no offload, CPU tier, "
+        "kvtier /dev/shm)\n" + "\n".join(notes),
+        fontsize=7,
+    )
+    fig.tight_layout()
+    fig.savefig(os.path.join(OUT, "scale_model_check.png"), dpi=120)
+    plt.close(fig)
+
+
 CELL = re.compile(r"^### dir=(\S+) size=(\S+) count=\d+ threads=\d+ (--no-verify|verify)")
 RATIO = re.compile(
     r"store\s+[\d.]+ fio-w\s+[\d.]+ ratio ([\d.]+) \| load\s+[\d.]+ fio-r\s+[\d.]+ "
@@ -280,6 +344,7 @@ def main() -> None:
     os.makedirs(OUT, exist_ok=True)
     replay_plots()
     scale_plot()
+    model_check_plot()
     store_plot()
     tier_plot()
     print("\n".join(sorted(os.path.join(OUT, f) for f in os.listdir(OUT))))
