@@ -28,10 +28,11 @@ Modes, each measured on the same request list:
 
 Per request: TTFT (arrival to first token), GPU-busy seconds (the time the
 engine's GPU worker spends on it: copies, prefill, packing, decode), and
-the parts. After the kvtier runs each engine checks, for two groups,
-that the chunks it loads equal bit for bit the KV it computes itself, and
-that the tokens generated on the loaded KV equal those on the KV that never
-left the GPU and those of a plain full prefill.
+the parts. After the /dev/shm run each engine checks, for two groups,
+that the chunks it loads equal bit for bit the KV it computes itself, that
+the first token's logits on the loaded KV equal those on the KV that never
+left the GPU, and compares the tokens generated on each and after a plain
+full prefill.
 
   python3 bench/gpu/replay.py --out DIR            (two GPUs)
   python3 bench/gpu/replay.py --tiny --out DIR     (a tiny model on the CPU: the same logic)

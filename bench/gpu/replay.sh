@@ -16,6 +16,7 @@ mkdir -p "$OUT"
 src=$PWD
 if [[ -f .gpu-deps/kvtier-src.tar.gz ]]; then
   src=$(mktemp -d)
+  trap 'rm -rf "$src"' EXIT
   tar -xzf .gpu-deps/kvtier-src.tar.gz -C "$src"
 fi
 python3 -m pip install -q --no-index --find-links .gpu-deps/wheels nanobind scikit-build-core
