@@ -140,6 +140,12 @@ def simulate(
     def in_ram(e: int, g: int) -> bool:
         return mode in ("cpu", "hybrid") and g in ram[e]
 
+    def remember(e: int, g: int) -> None:
+        ram[e][g] = True
+        ram[e].move_to_end(g)
+        while len(ram[e]) > cpu_capacity:
+            ram[e].popitem(last=False)
+
     def start_load(e: int, r: dict, t: float) -> None:
         s = max(t, io_free[e])
         io_free[e] = s + c.load
@@ -173,15 +179,15 @@ def simulate(
                 gpu = first + c.decode
                 if r["hit"] == "ram":
                     ram[e].move_to_end(r["g"])
+                elif mode == "hybrid":  # vLLM loads into its CPU tier's slots: now cached there
+                    remember(e, r["g"])
             else:
                 first = c.full_prefill
                 stores = mode != "none"
                 gpu = first + (c.offload if stores else 0.0) + c.decode
                 done = t + first + (c.offload if stores else 0.0)
                 if mode in ("cpu", "hybrid"):
-                    ram[e][r["g"]] = True
-                    while len(ram[e]) > cpu_capacity:
-                        ram[e].popitem(last=False)
+                    remember(e, r["g"])
                 if mode in ("shared", "hybrid") and r["g"] not in shared:
                     s = max(done, wr_free[e])
                     wr_free[e] = s + c.store
