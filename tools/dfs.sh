@@ -38,8 +38,9 @@
 # unlinked file's chunks only once no client session still holds the inode,
 # and mfsmount keeps reporting every inode it closed for 10 of its 60 s
 # reports (ACQFILES_MAX_AGE in mfsclient/mastercomm.c), so a disk's free space
-# lags unlinks by about 11 minutes whatever the master's settings; the quota
-# counts only files still in the tree. Chunks live on STATE_DIR's disk.
+# lags unlinks by about 13 minutes whatever the master's settings (measured
+# in bench/RESULTS.md, "MooseFS harness"); the quota counts only files still
+# in the tree. Chunks live on STATE_DIR's disk.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
