@@ -90,6 +90,13 @@ class NodeProc:
     def open(self, sub: str, **kw) -> dict:
         return self.call("open", root=str(self.mount / sub), **kw)
 
+    def wait(self, timeout: float = 120) -> None:
+        """For --once: its exit, with status 0."""
+        try:
+            self.p.wait(timeout=timeout)
+        finally:
+            self.stop()
+
     def stop(self) -> None:
         if self.p.poll() is None:
             try:
@@ -128,6 +135,13 @@ class Evictor:
     def named(self, msg: str) -> dict[str, float]:
         """File name -> wall-clock time of each log line ``msg`` naming a path."""
         return {Path(r["path"]).name: r["t"] for r in self.lines() if r["msg"] == msg}
+
+    def wait(self, timeout: float = 120) -> None:
+        """For --once: its exit, with status 0."""
+        try:
+            self.p.wait(timeout=timeout)
+        finally:
+            self.stop()
 
     def stop(self) -> None:
         if self.p.poll() is None:

@@ -6,6 +6,7 @@ the real kvtier-evictor and `kvtier verify` run on a third mount."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import signal
@@ -98,17 +99,22 @@ def test_evictor_keeps_overfilled_cache_under_its_marks_while_b_loads(nodes, mou
     need(EVICTOR)
     quota, high, low = 8 << 20, 0.8, 0.5
     per_quota = quota // FILE_BYTES
-    fill, wave = int(per_quota * 2.5), int(per_quota * 0.45)
+    fill = int(per_quota * 2.5)
     hot = list(range(24))
     nodes.a.open("evict")
     nodes.b.open("evict")
     nodes.a.call("store", series="hot", first=0, n=len(hot))
-    ev = Evictor(
-        mounts[2] / "evict",
-        nodes.logs,
+
+    def over_high() -> int:
+        """Chunks that take usage from where it is to over the high mark."""
+        below = high * quota - allocated(mounts[2] / "evict")
+        return max(0, math.ceil(below / FILE_BYTES)) + 2
+
+    flags = (
         *("--quota-bytes", str(quota), "--high", str(high), "--low", str(low)),
         *("--poll-interval", "250ms", "--min-age", "0", "--max-delete-rate", "0"),
     )
+    ev = Evictor(mounts[2] / "evict", nodes.logs, *flags)
     try:
         # A overfills the quota 2.5 times while B keeps loading: hot keys it
         # reads over and over, and any of A's keys, written or not, kept or
@@ -125,14 +131,21 @@ def test_evictor_keeps_overfilled_cache_under_its_marks_while_b_loads(nodes, mou
         print(f"B during the overfill: {hits} exact hits of {fetched} chunks fetched")
         assert 0 < hits < fetched, (hits, fetched)
         assert (len(hot) + fill) * FILE_BYTES > 2 * quota  # overfilled
-        # Usage returns under the low mark (evictor's rounds every 250 ms).
-        deadline = time.monotonic() + 30
-        while (used := allocated(mounts[2] / "evict")) > low * quota + FILE_BYTES:
-            assert time.monotonic() < deadline, f"usage {used} stays over {low * quota}"
-            time.sleep(0.25)
         assert any(r["msg"] == "high watermark reached" for r in ev.lines())
-        evicted_fill = len(ev.named("evicted"))
-        assert evicted_fill >= fill - per_quota, evicted_fill
+        ev.stop()
+        # Usage returns under the low mark. The daemon measures usage when it
+        # scans, so chunks written during its last round may leave usage a
+        # little over the low mark, between the marks, where it rightly
+        # rests (hysteresis). So, with no writer racing it: A takes usage
+        # over the high mark, and one pass of the same evictor must bring it
+        # under the low one.
+        nodes.a.call("store", series="top", first=0, n=over_high())
+        once = Evictor(mounts[2] / "evict", nodes.logs, *flags, "--once")
+        once.wait()
+        used = allocated(mounts[2] / "evict")
+        assert used <= low * quota + 4096, (used, low * quota)  # + fingerprint.json
+        evicted = len(ev.named("evicted")) + len(once.named("evicted"))
+        assert evicted >= fill - per_quota, evicted
 
         # A key the evictor removes is a miss on B within lookup_cache_s:
         # B asks about every chunk still there while A's second wave pushes
@@ -140,7 +153,7 @@ def test_evictor_keeps_overfilled_cache_under_its_marks_while_b_loads(nodes, mou
         present = set(files(mounts[2] / "evict"))
         names = {chunk_name(key("fill", i)): i for i in range(fill)}
         watched = sorted(i for n, i in names.items() if n in present)
-        assert len(watched) > wave // 2
+        assert len(watched) >= 10, watched
         seen: dict[int, float] = {}  # key -> start of B's last check that found it
         gone: dict[int, float] = {}  # key -> end of B's first check that did not
 
@@ -150,14 +163,15 @@ def test_evictor_keeps_overfilled_cache_under_its_marks_while_b_loads(nodes, mou
             for i, t in r["gone"].items():
                 gone.setdefault(int(i), t)
 
+        ev = Evictor(mounts[2] / "evict", nodes.logs, *flags)
         watch(0.3)  # B's verdict cache now says "there" for all of them
-        nodes.a.send("store", series="wave", first=0, n=wave, batch=16)
+        nodes.a.send("store", series="wave", first=0, n=over_high(), batch=16)
         while nodes.a.reply(timeout=0) is None:
             watch(0.5)
         deadline = time.monotonic() + 30
-        while allocated(mounts[2] / "evict") > low * quota + FILE_BYTES:
-            assert time.monotonic() < deadline, "the evictor did not bring usage down again"
-            watch(0.5)
+        while not (t := ev.named("evicted").values()) or max(t) > time.time() - 1:
+            assert time.monotonic() < deadline, "the evictor did not finish evicting"
+            watch(0.5)  # until it has deleted nothing for a second
         watch(LOOKUP_CACHE_S + 0.5)
         evicted = {names[n]: t for n, t in ev.named("evicted").items() if n in names}
         removed = [i for i in watched if i in evicted]
