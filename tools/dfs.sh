@@ -8,6 +8,7 @@
 #   tools/dfs.sh up STATE_DIR [--mounts N] [--chunkservers M] [--delay-ms D]
 #                             [--capacity SIZE] [--goal G]
 #   tools/dfs.sh down STATE_DIR
+#   tools/dfs.sh remount STATE_DIR I      # a fresh mount I, e.g. after SIGKILL
 #
 # `check` exits 0 when this machine can run the cluster, else prints why and
 # exits 3 (tests skip with that reason). `up` prints shell lines (also in
@@ -55,7 +56,7 @@ die() {
 }
 
 usage() {
-  sed -n '7,10p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '7,11p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -347,13 +348,7 @@ EOF
   wait_gone 10 "$(cat "$state/pids/admin")" || die "the set-up mount did not exit"
   rm -f "$state/pids/admin"
 
-  # Client mounts, in the root namespace. mfserroronnospace: a write with no
-  # space left fails at once instead of retrying for minutes.
-  for ((i = 0; i < mounts; i++)); do
-    mkdir -p "$state/mnt/$i"
-    start "mount$i" "$state/log/mount$i.log" \
-      mfsmount -f "$state/mnt/$i" -H "$master" -P "$client_port" -S /fs -o mfserroronnospace
-  done
+  for ((i = 0; i < mounts; i++)); do start_mount "$i"; done
   for ((i = 0; i < mounts; i++)); do
     wait_until 30 mountpoint -q "$state/mnt/$i" || die "mount $i did not come up"
   done
@@ -361,6 +356,35 @@ EOF
   up_ok=1
   cat "$state/env"
   echo "dfs: up in $((SECONDS - t0)) s" >&2
+}
+
+# Client mount $1, in the root namespace. mfserroronnospace: a write with
+# no space left fails at once instead of retrying for minutes.
+start_mount() {
+  mkdir -p "$state/mnt/$1"
+  start "mount$1" "$state/log/mount$1.log" \
+    mfsmount -f "$state/mnt/$1" -H "$master" -P "$client_port" -S /fs -o mfserroronnospace
+}
+
+# Replaces mount $1 by a fresh one (after a test killed or stopped it):
+# the old process goes, its mount point is detached, a new mfsmount comes.
+cmd_remount() {
+  local i=${1:-} pids
+  [[ -e $state/env && -n $i && -e $state/pids/mount$i ]] || die "no mount ${i:-?} under $state"
+  master=$(sed -n 's/^DFS_MASTER_HOST=//p' "$state/env")
+  signal_recorded CONT "$state/pids/mount$i" >/dev/null
+  pids=$(signal_recorded KILL "$state/pids/mount$i")
+  # shellcheck disable=SC2086
+  wait_gone 5 $pids || die "mount $i's old process did not exit"
+  if mountpoint -q "$state/mnt/$i" 2>/dev/null || grep -q " $state/mnt/$i " /proc/self/mounts; then
+    umount -l "$state/mnt/$i"
+  fi
+  start_mount "$i"
+  wait_until 30 mountpoint -q "$state/mnt/$i" || die "mount $i did not come back"
+  local all=() f
+  for f in $(find "$state/pids" -name 'mount*' | sort -V); do all+=("$(cat "$f")"); done
+  sed -i "s/^DFS_MOUNT_PIDS=.*/DFS_MOUNT_PIDS='${all[*]}'/" "$state/env"
+  cat "$state/env"
 }
 
 write_env() {
@@ -398,11 +422,13 @@ group_members() {
     awk -v g="$1" -v e="$2" '$2 == g && $3 !~ /^Z/ && index($0, e) { print $1 }'
 }
 
-# Signals every recorded process (and its group's helpers) with $1; prints
-# the PIDs that were still there.
+# Signals the recorded processes (and their groups' helpers) with $1: those
+# of the PID files given, else all; prints the PIDs that were still there.
 signal_recorded() {
   local sig=$1 f pid expect p
-  for f in "$state"/pids/*; do
+  shift
+  (($#)) || set -- "$state"/pids/*
+  for f in "$@"; do
     [[ -e $f ]] || continue
     pid=$(cat "$f")
     [[ $pid =~ ^[0-9]+$ ]] || continue
@@ -481,13 +507,17 @@ cmd=$1
 shift
 case $cmd in
   check) cmd_check ;;
-  up | down)
+  up | down | remount)
     (($#)) || usage
     [[ $1 != *[[:space:]]* ]] || die "STATE_DIR must not contain spaces"
     state=$(realpath -m "$1")
     shift
     [[ $state != / ]] || die "STATE_DIR must not be /"
-    if [[ $cmd == up ]]; then cmd_up "$@"; else cmd_down; fi
+    case $cmd in
+      up) cmd_up "$@" ;;
+      down) cmd_down ;;
+      remount) cmd_remount "$@" ;;
+    esac
     ;;
   *) usage ;;
 esac

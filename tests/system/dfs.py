@@ -48,6 +48,19 @@ class Cluster:
         """host:port for mfscli -H/-P and the mounts."""
         return f"{self.master_host}:{self.master_port}"
 
+    def remount(self, i: int) -> None:
+        """Replaces mount i by a fresh one (after a test killed or stopped its
+        mfsmount); mount_pids[i] names the new process."""
+        r = subprocess.run(
+            ["bash", str(DFS), "remount", str(self.state), str(i)],
+            capture_output=True,
+            text=True,
+            timeout=UP_TIMEOUT_S,
+        )
+        if r.returncode != 0:
+            raise RuntimeError(f"tools/dfs.sh remount {self.state} {i} failed: {r.stderr.strip()}")
+        self.mount_pids[:] = [int(p) for p in parse_env(r.stdout)["DFS_MOUNT_PIDS"].split()]
+
     @contextlib.contextmanager
     def stopped(self, pids: Iterable[int]) -> Iterator[None]:
         """SIGSTOP the given daemons for the block, SIGCONT them after it."""

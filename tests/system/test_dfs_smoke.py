@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import statistics
 import subprocess
 import time
@@ -48,7 +49,7 @@ def lookup_ms(mount: Path, n: int) -> float:
     return statistics.median(times) * 1000
 
 
-def test_a_file_written_on_one_mount_reads_back_on_the_others(dfs_cluster):
+def test_one_filesystem_on_every_mount_and_a_dead_mount_comes_back(dfs_cluster):
     m = dfs_cluster.mounts
     data = os.urandom(5 * MiB + 12345)  # spans blocks, ends mid-block
     write(m[0] / "smoke.bin", data)
@@ -57,6 +58,17 @@ def test_a_file_written_on_one_mount_reads_back_on_the_others(dfs_cluster):
     (m[1] / "smoke.bin").rename(m[1] / "renamed.bin")
     wait_for(lambda: not (m[2] / "smoke.bin").exists(), 5, "rename seen on mount 2")
     assert (m[2] / "renamed.bin").read_bytes() == data
+
+    # A mount whose client dies answers ENOTCONN; remount brings it back.
+    os.kill(dfs_cluster.mount_pids[2], signal.SIGKILL)
+    with pytest.raises(OSError) as e:
+        wait_for(lambda: not os.stat(m[2]), 5, "mount 2 gone")
+    assert e.value.errno == errno.ENOTCONN
+    old_pid = dfs_cluster.mount_pids[2]
+    dfs_cluster.remount(2)
+    assert dfs_cluster.mount_pids[2] != old_pid
+    assert (m[2] / "renamed.bin").read_bytes() == data
+
     (m[2] / "renamed.bin").unlink()
     wait_for(lambda: not (m[0] / "renamed.bin").exists(), 5, "unlink seen on mount 0")
 
