@@ -75,7 +75,9 @@ class File {
 // and never followed if they are links. The store publishes a chunk through
 // one: one path walk instead of one per call (stat, create, rename), and a
 // fan-out directory swapped for a link half-way cannot redirect the later
-// calls.
+// calls. Tree walks (the evictor, `kvtier stat`/`verify`) go from a root Dir
+// to its subdirectories with OpenDir, so nothing they reach, list or delete
+// can be outside the root or on another filesystem mounted inside it.
 class Dir {
  public:
   Dir() = default;
@@ -84,10 +86,21 @@ class Dir {
   virtual ~Dir() = default;
 
   virtual Status OpenFile(const std::string& name, unsigned flags, std::unique_ptr<File>* out) = 0;
+  // Opens subdirectory `name`. A symlink or anything but a directory fails
+  // (ELOOP or ENOTDIR), and so does a directory on another filesystem than
+  // this one (EXDEV: a mount point inside the tree is never entered).
+  virtual Status OpenDir(const std::string& name, std::unique_ptr<Dir>* out) = 0;
+  // Every entry except "." and "..", in directory order, typed as the
+  // filesystem reports them (kUnknown where it does not: Stat the entry).
+  virtual Status List(std::vector<DirEntry>* out) = 0;
   virtual Status Stat(const std::string& name, FileInfo* info) = 0;
+  // The directory itself (its device and times).
+  virtual Status StatSelf(FileInfo* info) = 0;
   // Both names in this directory; no_replace as for Env::Rename.
   virtual Status Rename(const std::string& from, const std::string& to, bool no_replace) = 0;
   virtual Status Unlink(const std::string& name) = 0;
+  // Removes empty subdirectory `name` (ENOTEMPTY otherwise).
+  virtual Status RemoveDir(const std::string& name) = 0;
   virtual Status SetAccessTime(const std::string& name, int64_t atime_ns) = 0;
   // Makes the directory's entries durable (creates, renames).
   virtual Status Sync() = 0;

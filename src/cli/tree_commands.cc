@@ -44,21 +44,25 @@ int StatCommand(const std::string& given_root, bool as_json) {
     int64_t oldest = 0, newest = 0;
   };
   std::map<std::string, NsStats> per_ns;
-  s = WalkChunkTree(env, root,
-                    [&](const std::string& ns, const std::string&, const std::string& name,
-                        const FileInfo& info) {
-                      NsStats& n = per_ns[ns.substr(ns.find_last_of('/') + 1)];
-                      if (IsChunkFileName(name) && info.IsRegular()) {
-                        ++n.chunks;
-                        n.bytes += info.size;
-                        if (n.oldest == 0 || info.atime_ns < n.oldest) n.oldest = info.atime_ns;
-                        if (info.atime_ns > n.newest) n.newest = info.atime_ns;
-                      } else if (IsTempFileName(name)) {
-                        ++n.temps;
-                      } else {
-                        ++n.other;
-                      }
-                    });
+  auto visit = [&](const std::string& ns, const std::string&, const std::string& name,
+                   const FileInfo& info) {
+    NsStats& n = per_ns[ns.substr(ns.find_last_of('/') + 1)];
+    if (IsChunkFileName(name) && info.IsRegular()) {
+      ++n.chunks;
+      n.bytes += info.size;
+      if (n.oldest == 0 || info.atime_ns < n.oldest) n.oldest = info.atime_ns;
+      if (info.atime_ns > n.newest) n.newest = info.atime_ns;
+    } else if (IsTempFileName(name)) {
+      ++n.temps;
+    } else {
+      ++n.other;
+    }
+  };
+  // Counts cover what could be read; say what could not.
+  s = WalkChunkTree(env, root, visit, [](const std::string& path, const Status& error) {
+    std::fprintf(stderr, "kvtier stat: cannot read %s: %s\n", path.c_str(),
+                 error.ToString().c_str());
+  });
   if (!s.ok()) {
     std::fprintf(stderr, "kvtier stat: %s\n", s.ToString().c_str());
     return 2;
@@ -118,11 +122,20 @@ int VerifyCommand(const std::string& given_root, bool delete_bad, bool as_json) 
     return 2;
   }
   std::vector<std::pair<std::string, std::string>> files;  // (ns_dir, path)
-  s = WalkChunkTree(env, root,
-                    [&](const std::string& ns, const std::string& path, const std::string& name,
-                        const FileInfo&) {
-                      if (IsChunkFileName(name)) files.emplace_back(ns, path);
-                    });
+  // A directory that cannot be read hides chunks that were never checked:
+  // verify does not pass then, and says where.
+  std::vector<std::pair<std::string, std::string>> unreadable;  // (path, error)
+  s = WalkChunkTree(
+      env, root,
+      [&](const std::string& ns, const std::string& path, const std::string& name,
+          const FileInfo&) {
+        if (IsChunkFileName(name)) files.emplace_back(ns, path);
+      },
+      [&](const std::string& path, const Status& error) {
+        unreadable.emplace_back(path, error.ToString());
+        std::fprintf(stderr, "kvtier verify: cannot read %s: %s\n", path.c_str(),
+                     error.ToString().c_str());
+      });
   if (!s.ok()) {
     std::fprintf(stderr, "kvtier verify: %s\n", s.ToString().c_str());
     return 2;
@@ -162,19 +175,26 @@ int VerifyCommand(const std::string& given_root, bool delete_bad, bool as_json) 
   }
   if (tty) std::fprintf(stderr, "\n");
   if (as_json) {
+    json unreadable_list = json::array();
+    for (const auto& [path, error] : unreadable) {
+      unreadable_list.push_back({{"path", path}, {"error", error}});
+    }
     std::printf("%s\n", json({{"checked", files.size()},
                               {"good", good},
                               {"bad", bad},
                               {"removed", removed},
-                              {"bad_chunks", bad_list}})
+                              {"bad_chunks", bad_list},
+                              {"unreadable", unreadable_list}})
                             .dump(2)
                             .c_str());
   } else {
-    std::printf("checked %zu chunks: %llu good, %llu bad, %llu removed\n", files.size(),
+    std::printf("checked %zu chunks: %llu good, %llu bad, %llu removed", files.size(),
                 static_cast<unsigned long long>(good), static_cast<unsigned long long>(bad),
                 static_cast<unsigned long long>(removed));
+    if (!unreadable.empty()) std::printf("; %zu unreadable (not checked)", unreadable.size());
+    std::printf("\n");
   }
-  return bad > 0 ? 1 : 0;
+  return bad > 0 || !unreadable.empty() ? 1 : 0;
 }
 
 int InspectCommand(const std::string& given_file, bool as_json) {

@@ -3,7 +3,6 @@
 // link to /etc, say) makes the operation fail with ELOOP instead of reaching
 // outside the cache root. Operations on a name go through a descriptor of its
 // parent directory (the *at() calls) for the same reason.
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -126,26 +125,9 @@ class PosixEnv final : public Env {
     out->clear();
     int fd = OpenNoSymlinks(path, O_RDONLY | O_DIRECTORY, 0);
     if (fd < 0) return PosixError(path, errno);
-    DIR* dir = ::fdopendir(fd);
-    if (dir == nullptr) {
-      int err = errno;
-      ::close(fd);
-      return PosixError(path, err);
-    }
-    errno = 0;
-    while (struct dirent* e = ::readdir(dir)) {
-      if (e->d_name[0] == '.' && (e->d_name[1] == 0 || (e->d_name[1] == '.' && !e->d_name[2]))) {
-        continue;
-      }
-      DirEntry entry;
-      entry.name = e->d_name;
-      entry.type = DirEntryTypeFromDType(e->d_type);
-      out->push_back(std::move(entry));
-    }
-    int err = errno;
-    ::closedir(dir);
-    if (err != 0) return PosixError("readdir " + path, err);
-    return Status::OK();
+    Status s = ListOpenDir(fd, path, out);
+    ::close(fd);
+    return s;
   }
 
   Status SetAccessTime(const std::string& path, int64_t atime_ns) override {

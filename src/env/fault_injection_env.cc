@@ -99,7 +99,28 @@ class FaultDir final : public Dir {
     Status s = env_->BeforeRename(path_ + "/" + to);
     return s.ok() ? base_->Rename(from, to, no_replace) : s;
   }
-  Status Unlink(const std::string& name) override { return base_->Unlink(name); }
+  Status OpenDir(const std::string& name, std::unique_ptr<Dir>* out) override {
+    std::unique_ptr<Dir> base;
+    Status s = base_->OpenDir(name, &base);
+    if (s.ok()) *out = std::make_unique<FaultDir>(env_, std::move(base), path_ + "/" + name);
+    return s;
+  }
+  Status List(std::vector<DirEntry>* out) override {
+    Status s = env_->Check(FaultOp::kList, path_);
+    return s.ok() ? base_->List(out) : s;
+  }
+  Status StatSelf(FileInfo* info) override {
+    Status s = env_->Check(FaultOp::kStat, path_);
+    return s.ok() ? base_->StatSelf(info) : s;
+  }
+  Status Unlink(const std::string& name) override {
+    Status s = env_->Check(FaultOp::kUnlink, path_ + "/" + name);
+    return s.ok() ? base_->Unlink(name) : s;
+  }
+  Status RemoveDir(const std::string& name) override {
+    Status s = env_->Check(FaultOp::kUnlink, path_ + "/" + name);
+    return s.ok() ? base_->RemoveDir(name) : s;
+  }
   Status SetAccessTime(const std::string& name, int64_t atime_ns) override {
     return base_->SetAccessTime(name, atime_ns);
   }
@@ -118,7 +139,7 @@ class FaultDir final : public Dir {
 
 Status FaultInjectionEnv::Check(FaultOp op, const std::string& what) {
   int err = errors_[static_cast<unsigned>(op)].load();
-  if (err == 0) return Status::OK();
+  if (err == 0 || !InErrorScope(what)) return Status::OK();
   injected_.fetch_add(1);
   return PosixError("injected fault: " + what, err);
 }
@@ -181,6 +202,33 @@ Status FaultInjectionEnv::Rename(const std::string& from, const std::string& to,
 Status FaultInjectionEnv::CreateDir(const std::string& path) {
   Status s = Check(FaultOp::kMkdir, path);
   return s.ok() ? EnvWrapper::CreateDir(path) : s;
+}
+
+void FaultInjectionEnv::SetErrorScope(const std::string& dir) {
+  std::lock_guard<std::mutex> l(scope_mu_);
+  scope_ = dir;
+}
+
+bool FaultInjectionEnv::InErrorScope(const std::string& what) {
+  std::lock_guard<std::mutex> l(scope_mu_);
+  if (scope_.empty() || what == scope_) return true;
+  return what.size() > scope_.size() && what.compare(0, scope_.size(), scope_) == 0 &&
+         what[scope_.size()] == '/';
+}
+
+Status FaultInjectionEnv::Unlink(const std::string& path) {
+  Status s = Check(FaultOp::kUnlink, path);
+  return s.ok() ? EnvWrapper::Unlink(path) : s;
+}
+
+Status FaultInjectionEnv::RemoveDir(const std::string& path) {
+  Status s = Check(FaultOp::kUnlink, path);
+  return s.ok() ? EnvWrapper::RemoveDir(path) : s;
+}
+
+Status FaultInjectionEnv::ListDir(const std::string& path, std::vector<DirEntry>* out) {
+  Status s = Check(FaultOp::kList, path);
+  return s.ok() ? EnvWrapper::ListDir(path, out) : s;
 }
 
 Status FaultInjectionEnv::OpenDir(const std::string& path, std::unique_ptr<Dir>* out) {

@@ -11,13 +11,26 @@
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "kvtier/env.h"
 
 namespace kvtier {
 
-enum class FaultOp : unsigned { kOpen = 0, kRead, kWrite, kSync, kRename, kStat, kMkdir, kCount };
+enum class FaultOp : unsigned {
+  kOpen = 0,
+  kRead,
+  kWrite,
+  kSync,
+  kRename,
+  kStat,
+  kMkdir,
+  kList,
+  kUnlink,
+  kCount
+};
 
 class FaultInjectionEnv final : public EnvWrapper {
  public:
@@ -25,6 +38,9 @@ class FaultInjectionEnv final : public EnvWrapper {
 
   // Every `op` fails with `err` until cleared (0 clears).
   void SetError(FaultOp op, int err) { errors_[static_cast<unsigned>(op)].store(err); }
+  // Limits those errors to `dir` and the paths below it ("": every path),
+  // so a test can fail one directory of a tree. kUnlink covers rmdir too.
+  void SetErrorScope(const std::string& dir);
   void ClearErrors() {
     for (auto& e : errors_) e.store(0);
   }
@@ -41,6 +57,9 @@ class FaultInjectionEnv final : public EnvWrapper {
   Status Stat(const std::string& path, FileInfo* info) override;
   Status Rename(const std::string& from, const std::string& to, bool no_replace) override;
   Status CreateDir(const std::string& path) override;
+  Status Unlink(const std::string& path) override;
+  Status RemoveDir(const std::string& path) override;
+  Status ListDir(const std::string& path, std::vector<DirEntry>* out) override;
   // The directory's calls see the same faults as the path-based ones.
   Status OpenDir(const std::string& path, std::unique_ptr<Dir>* out) override;
 
@@ -58,11 +77,15 @@ class FaultInjectionEnv final : public EnvWrapper {
   std::unique_ptr<File> WrapFile(std::unique_ptr<File> base, const std::string& path);
 
  private:
+  bool InErrorScope(const std::string& what);
+
   std::atomic<int> errors_[static_cast<unsigned>(FaultOp::kCount)] = {};
   std::atomic<size_t> short_transfer_{0};
   std::atomic<uint64_t> latency_us_{0};
   std::atomic<uint64_t> crash_budget_{~0ULL};
   std::atomic<uint64_t> injected_{0};
+  std::mutex scope_mu_;
+  std::string scope_;  // GUARDED_BY(scope_mu_)
 };
 
 }  // namespace kvtier

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "kvtier/env.h"
 
@@ -31,6 +32,10 @@ Status UnlinkAt(int dirfd, const char* name, int flags, const std::string& path)
 // fsync(fd) then close(fd); fd < 0 reports the open's errno.
 Status SyncAndClose(int fd, const std::string& path);
 Status SetAccessTimeAt(int dirfd, const char* name, int64_t atime_ns, const std::string& path);
+
+// Appends the entries of the directory open on `fd` (readable, not O_PATH)
+// from its start, skipping "." and ".."; `path` names it in errors.
+Status ListOpenDir(int fd, const std::string& path, std::vector<DirEntry>* out);
 
 // Opens `path` as a Dir (O_PATH: no read permission needed to use it).
 Status OpenPosixDir(const std::string& path, std::unique_ptr<Dir>* out);

@@ -6,22 +6,18 @@
 
 namespace kvtier::evictor {
 
-Status Deleter::OpenDirChain(uint32_t dir, DirFd* out) const {
+Status Deleter::OpenDirChain(uint32_t dir, std::unique_ptr<Dir>* out) const {
   std::vector<std::string_view> parts = index_->Components(dir);
-  DirFd cur;
-  const DirFd* at = &root_;
-  for (std::string_view p : parts) {
-    DirFd next;
-    Status s = at->OpenChild(p, &next);
-    if (!s.ok()) return s;
-    FileInfo st;
-    s = next.StatSelf(&st);
-    if (!s.ok()) return s;
-    if (st.dev != root_dev_) return Status::NotSupported("another filesystem is mounted here");
-    cur = std::move(next);
-    at = &cur;
-  }
   if (parts.empty()) return Status::InvalidArgument("the root itself holds no chunks");
+  std::unique_ptr<Dir> cur;
+  Dir* at = root_;
+  for (std::string_view p : parts) {
+    std::unique_ptr<Dir> next;
+    Status s = at->OpenDir(std::string(p), &next);
+    if (!s.ok()) return s;
+    cur = std::move(next);
+    at = cur.get();
+  }
   *out = std::move(cur);
   return Status::OK();
 }
@@ -31,10 +27,10 @@ void Deleter::PrepareBatch(const std::vector<Candidate>& batch) {
   for (const Candidate& c : batch) {
     if (open_.count(c.dir) != 0) continue;
     OpenLeaf& leaf = open_[c.dir];
-    leaf.status = OpenDirChain(c.dir, &leaf.fd);
+    leaf.status = OpenDirChain(c.dir, &leaf.dir);
     if (!leaf.status.ok()) continue;
     std::vector<DirEntry> entries;
-    leaf.status = leaf.fd.List(&entries);
+    leaf.status = leaf.dir->List(&entries);
     if (!leaf.status.ok()) continue;
     const IndexedDir& d = index_->dir(c.dir);
     const std::string& fanout = index_->dir(d.parent).name;
@@ -72,7 +68,7 @@ Verdict Deleter::DeleteChunk(const Candidate& c, const DeletePolicy& policy, uin
   if (before_recheck_) before_recheck_(*rel_path);
 
   FileInfo st;
-  Status s = leaf.fd.StatAt(name, &st);
+  Status s = leaf.dir->Stat(name, &st);
   if (!s.ok() || !st.IsRegular() || st.dev != root_dev_) {
     f.alloc = IndexedFile::kGone;
     if (!s.ok() && !s.IsNotFound()) {
@@ -92,7 +88,7 @@ Verdict Deleter::DeleteChunk(const Candidate& c, const DeletePolicy& policy, uin
     return Verdict::kSparedYoung;
   }
   if (!policy.dry_run) {
-    s = leaf.fd.UnlinkAt(name);
+    s = leaf.dir->Unlink(name);
     if (!s.ok()) {
       if (s.IsNotFound()) {
         f.alloc = IndexedFile::kGone;
@@ -108,19 +104,19 @@ Verdict Deleter::DeleteChunk(const Candidate& c, const DeletePolicy& policy, uin
 }
 
 bool Deleter::RemoveStale(const StaleEntry& e, const DeletePolicy& policy, Status* error) {
-  DirFd fd;
-  const DirFd* dir = &root_;
+  std::unique_ptr<Dir> opened;
+  Dir* dir = root_;
   if (e.dir != FileIndex::kRootDir) {
-    Status s = OpenDirChain(e.dir, &fd);
+    Status s = OpenDirChain(e.dir, &opened);
     if (!s.ok()) {
       if (!s.IsNotFound()) *error = s;
       return false;
     }
-    dir = &fd;
+    dir = opened.get();
   }
   const IndexedDir& d = index_->dir(e.dir);
   FileInfo st;
-  if (!dir->StatAt(e.name, &st).ok() || st.dev != root_dev_) return false;
+  if (!dir->Stat(e.name, &st).ok() || st.dev != root_dev_) return false;
   if (e.is_dir) {
     bool fanout = d.role == DirRole::kNamespace ? IsFanoutName(d.layout, e.name)
                                                 : IsLeafName(d.layout, e.name);
@@ -128,7 +124,7 @@ bool Deleter::RemoveStale(const StaleEntry& e, const DeletePolicy& policy, Statu
       return false;
     }
     if (policy.dry_run) return true;
-    Status s = dir->RemoveDirAt(e.name);
+    Status s = dir->RemoveDir(e.name);
     // ENOTEMPTY/EEXIST: a writer got there first, which is fine.
     if (!s.ok() && !s.IsNotFound() && s.err() != ENOTEMPTY && s.err() != EEXIST) *error = s;
     return s.ok();
@@ -138,7 +134,7 @@ bool Deleter::RemoveStale(const StaleEntry& e, const DeletePolicy& policy, Statu
     return false;
   }
   if (policy.dry_run) return true;
-  Status s = dir->UnlinkAt(e.name);
+  Status s = dir->Unlink(e.name);
   if (!s.ok() && !s.IsNotFound()) *error = s;
   return s.ok();
 }

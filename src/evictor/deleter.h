@@ -16,13 +16,14 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "evictor/file_index.h"
 #include "evictor/scanner.h"
-#include "evictor/tree_walker.h"
+#include "kvtier/env.h"
 
 namespace kvtier::evictor {
 
@@ -44,7 +45,8 @@ struct DeletePolicy {
 
 class Deleter {
  public:
-  Deleter(const DirFd& root, uint64_t root_dev, FileIndex* index)
+  // `root` is the open cache root, on device `root_dev`.
+  Deleter(Dir* root, uint64_t root_dev, FileIndex* index)
       : root_(root), root_dev_(root_dev), index_(index) {}
 
   // Runs between the choice of a victim and its re-stat (tests use it to
@@ -66,18 +68,18 @@ class Deleter {
   // if it still qualifies. Returns true when it was removed.
   bool RemoveStale(const StaleEntry& e, const DeletePolicy& policy, Status* error);
 
-  // Opens directory `dir` of the index from the root, one O_NOFOLLOW step at
-  // a time, refusing to cross into another filesystem.
-  Status OpenDirChain(uint32_t dir, DirFd* out) const;
+  // Opens directory `dir` of the index from the root, one Dir::OpenDir step
+  // at a time (no symlink followed, no other filesystem entered).
+  Status OpenDirChain(uint32_t dir, std::unique_ptr<Dir>* out) const;
 
  private:
   struct OpenLeaf {
-    DirFd fd;
+    std::unique_ptr<Dir> dir;
     Status status;
     std::vector<std::pair<uint64_t, std::string>> names;  // (hash, name) of chunks
   };
 
-  const DirFd& root_;
+  Dir* const root_;
   const uint64_t root_dev_;
   FileIndex* index_;
   std::map<uint32_t, OpenLeaf> open_;

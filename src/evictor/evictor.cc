@@ -30,14 +30,14 @@ Status Evictor::Open(const EvictorOptions& options, std::unique_ptr<Evictor>* ou
     s = Status::InvalidArgument("cache root " + opts.config.root + ": " + resolve.ToString());
   }
   if (!s.ok()) return s;
-  DirFd root;
-  s = DirFd::OpenRoot(opts.config.root, &root);
+  std::unique_ptr<Dir> root;
+  s = env->OpenDir(opts.config.root, &root);
   if (!s.ok()) return s;
   FileInfo st;
-  s = root.StatSelf(&st);
+  s = root->StatSelf(&st);
   if (!s.ok()) return s;
   std::vector<DirEntry> probe;
-  s = root.List(&probe);  // an unreadable root is a configuration error, not a skip
+  s = root->List(&probe);  // an unreadable root is a configuration error, not a skip
   if (!s.ok())
     return Status::InvalidArgument("cannot list cache root " + opts.config.root + ": " +
                                    s.ToString());
@@ -46,7 +46,8 @@ Status Evictor::Open(const EvictorOptions& options, std::unique_ptr<Evictor>* ou
   return Status::OK();
 }
 
-Evictor::Evictor(const EvictorOptions& options, Env* env, Logger* logger, DirFd root, uint64_t dev)
+Evictor::Evictor(const EvictorOptions& options, Env* env, Logger* logger, std::unique_ptr<Dir> root,
+                 uint64_t dev)
     : options_(options),
       config_(options_.config),
       env_(env),
@@ -54,8 +55,8 @@ Evictor::Evictor(const EvictorOptions& options, Env* env, Logger* logger, DirFd 
       logger_(logger != nullptr ? logger : own_logger_.get()),
       root_(std::move(root)),
       root_dev_(dev),
-      scanner_(root_, root_dev_, &index_),
-      deleter_(root_, root_dev_, &index_) {
+      scanner_(root_.get(), &index_),
+      deleter_(root_.get(), root_dev_, &index_) {
   if (own_logger_) {
     LogLevel level = LogLevel::kInfo;
     ParseLogLevel(config_.log_level, &level);

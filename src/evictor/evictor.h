@@ -34,7 +34,6 @@
 #include "evictor/file_index.h"
 #include "evictor/json_log.h"
 #include "evictor/scanner.h"
-#include "evictor/tree_walker.h"
 #include "kvtier/env.h"
 #include "kvtier/status.h"
 
@@ -81,7 +80,8 @@ class Evictor {
   Status Scan(bool full, ScanResult* result);
 
  private:
-  Evictor(const EvictorOptions& options, Env* env, Logger* logger, DirFd root, uint64_t dev);
+  Evictor(const EvictorOptions& options, Env* env, Logger* logger, std::unique_ptr<Dir> root,
+          uint64_t dev);
 
   // Quota mode: what the index counts under ROOT against this replica's
   // share of the quota.
@@ -103,7 +103,7 @@ class Evictor {
   Env* const env_;
   std::unique_ptr<Logger> own_logger_;
   Logger* logger_;
-  DirFd root_;
+  std::unique_ptr<Dir> root_;  // opened through env_, so a test Env sees every call
   const uint64_t root_dev_;
   FileIndex index_;
   Scanner scanner_;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "env/walk.h"
 #include "util/hash.h"
 
 namespace kvtier::evictor {
@@ -11,13 +12,6 @@ namespace {
 // A directory changed this recently may change again within the same mtime
 // tick, so its listing cannot be trusted to stay current (git's "racy" rule).
 constexpr int64_t kRacyWindowNs = 2LL * 1000 * 1000 * 1000;
-
-bool MaybeDir(DirEntry::Type t) {
-  return t == DirEntry::Type::kDirectory || t == DirEntry::Type::kUnknown;
-}
-bool MaybeFile(DirEntry::Type t) {
-  return t == DirEntry::Type::kFile || t == DirEntry::Type::kUnknown;
-}
 
 }  // namespace
 
@@ -35,28 +29,18 @@ void Scanner::NoteError(const std::string& what, const Status& s) {
   }
 }
 
-bool Scanner::OpenDir(const DirFd& parent_fd, uint32_t parent, const std::string& name,
-                      DirFd* out) {
-  std::string rel = index_->RelPath(parent);
-  rel = rel.empty() ? name : rel + "/" + name;
-  Status s = parent_fd.OpenChild(name, out);
+bool Scanner::OpenDir(Dir* parent, uint32_t parent_id, const std::string& name,
+                      std::unique_ptr<Dir>* out) {
+  Status s;
+  if (OpenForWalk(parent, name, out, &s)) {
+    ++res_->dirs_listed;
+    return true;
+  }
   if (!s.ok()) {
-    // ENOENT: removed since the listing; ELOOP/ENOTDIR: not a directory.
-    if (!s.IsNotFound() && s.err() != ELOOP && s.err() != ENOTDIR) NoteError(rel, s);
-    return false;
+    std::string rel = index_->RelPath(parent_id);
+    NoteError(rel.empty() ? name : rel + "/" + name, s);
   }
-  FileInfo st;
-  s = out->StatSelf(&st);
-  if (!s.ok()) {
-    NoteError(rel, s);
-    return false;
-  }
-  if (st.dev != root_dev_) {
-    NoteError(rel, Status::NotSupported("another filesystem is mounted here"));
-    return false;
-  }
-  ++res_->dirs_listed;
-  return true;
+  return false;
 }
 
 Status Scanner::Scan(const ScanOptions& options, ScanResult* result) {
@@ -64,36 +48,36 @@ Status Scanner::Scan(const ScanOptions& options, ScanResult* result) {
   res_ = result;
   *result = ScanResult();
   std::vector<DirEntry> entries;
-  Status s = root_.List(&entries);
+  Status s = root_->List(&entries);
   if (!s.ok()) return s;
   ++res_->dirs_listed;
   std::vector<std::string_view> keep;
   index_->dir(FileIndex::kRootDir).other_bytes = 0;
   for (const DirEntry& e : entries) {
     if (Stopped()) return Status::OK();
-    if (MaybeFile(e.type) && options.replica_index == 0) {
+    if (MaybeRegularFile(e.type) && options.replica_index == 0) {
       FileInfo st;
-      if (root_.StatAt(e.name, &st).ok() && st.IsRegular()) {
+      if (root_->Stat(e.name, &st).ok() && st.IsRegular()) {
         index_->dir(FileIndex::kRootDir).other_bytes += st.alloc_bytes;
         continue;
       }
     }
-    if (!MaybeDir(e.type)) continue;
+    if (!MaybeDirectory(e.type)) continue;
     LayoutKind layout = IsVllmNamespaceName(e.name)     ? LayoutKind::kVllm
                         : IsKvtierNamespaceName(e.name) ? LayoutKind::kKvtier
                                                         : LayoutKind::kNone;
     if (layout == LayoutKind::kNone) continue;
-    DirFd fd;
-    if (!OpenDir(root_, FileIndex::kRootDir, e.name, &fd)) continue;
+    std::unique_ptr<Dir> dir;
+    if (!OpenDir(root_, FileIndex::kRootDir, e.name, &dir)) continue;
     if (layout == LayoutKind::kKvtier) {
       FileInfo fp;
       // Without its fingerprint.json a directory is not (yet) a kvtier
       // namespace, whatever its name says.
-      if (!fd.StatAt("fingerprint.json", &fp).ok() || !fp.IsRegular()) continue;
+      if (!dir->Stat("fingerprint.json", &fp).ok() || !fp.IsRegular()) continue;
     }
     uint32_t ns = index_->FindOrAddChild(FileIndex::kRootDir, e.name, DirRole::kNamespace, layout);
     keep.push_back(e.name);
-    ScanNamespace(ns, fd);
+    ScanNamespace(ns, dir.get());
   }
   if (!Stopped()) {
     std::sort(keep.begin(), keep.end());
@@ -102,29 +86,29 @@ Status Scanner::Scan(const ScanOptions& options, ScanResult* result) {
   return Status::OK();
 }
 
-void Scanner::ScanNamespace(uint32_t ns, const DirFd& fd) {
+void Scanner::ScanNamespace(uint32_t ns, Dir* dir) {
   std::vector<DirEntry> entries;
-  Status s = fd.List(&entries);
+  Status s = dir->List(&entries);
   if (!s.ok()) return NoteError(index_->RelPath(ns), s);
   const LayoutKind layout = index_->dir(ns).layout;
   index_->dir(ns).other_bytes = 0;
   std::vector<std::string_view> keep;
   for (const DirEntry& e : entries) {
     if (Stopped()) return;
-    if (MaybeDir(e.type) && IsFanoutName(layout, e.name)) {
+    if (MaybeDirectory(e.type) && IsFanoutName(layout, e.name)) {
       if (ShareOf(layout, e.name, opt_->replicas) != opt_->replica_index) continue;
-      DirFd child;
-      if (!OpenDir(fd, ns, e.name, &child)) continue;
+      std::unique_ptr<Dir> child;
+      if (!OpenDir(dir, ns, e.name, &child)) continue;
       uint32_t fan = index_->FindOrAddChild(ns, e.name, DirRole::kFanout, layout);
       keep.push_back(e.name);
-      ScanFanout(fan, child);
+      ScanFanout(fan, child.get());
       continue;
     }
     // Namespace-level files (fingerprint.json, its temps, vLLM's O_DIRECT
     // probe) belong to replica 0.
-    if (!MaybeFile(e.type) || opt_->replica_index != 0) continue;
+    if (!MaybeRegularFile(e.type) || opt_->replica_index != 0) continue;
     FileInfo st;
-    if (!fd.StatAt(e.name, &st).ok() || !st.IsRegular()) continue;
+    if (!dir->Stat(e.name, &st).ok() || !st.IsRegular()) continue;
     ++res_->files_stated;
     index_->dir(ns).other_bytes += st.alloc_bytes;
     if (IsTempName(layout, e.name)) {
@@ -137,24 +121,24 @@ void Scanner::ScanNamespace(uint32_t ns, const DirFd& fd) {
   index_->RetainChildren(ns, keep);
 }
 
-void Scanner::ScanFanout(uint32_t fan, const DirFd& fd) {
+void Scanner::ScanFanout(uint32_t fan, Dir* dir) {
   std::vector<DirEntry> entries;
-  Status s = fd.List(&entries);
+  Status s = dir->List(&entries);
   if (!s.ok()) return NoteError(index_->RelPath(fan), s);
   const LayoutKind layout = index_->dir(fan).layout;
   index_->dir(fan).other_bytes = 0;
   std::vector<std::string_view> keep;
   for (const DirEntry& e : entries) {
     if (Stopped()) return;
-    if (MaybeDir(e.type) && IsLeafName(layout, e.name)) {
+    if (MaybeDirectory(e.type) && IsLeafName(layout, e.name)) {
       uint32_t leaf = index_->FindOrAddChild(fan, e.name, DirRole::kLeaf, layout);
       keep.push_back(e.name);
-      ScanLeaf(leaf, fd);
+      ScanLeaf(leaf, dir);
       continue;
     }
-    if (!MaybeFile(e.type)) continue;
+    if (!MaybeRegularFile(e.type)) continue;
     FileInfo st;
-    if (!fd.StatAt(e.name, &st).ok() || !st.IsRegular()) continue;
+    if (!dir->Stat(e.name, &st).ok() || !st.IsRegular()) continue;
     ++res_->files_stated;
     index_->dir(fan).other_bytes += st.alloc_bytes;
     if (IsTempName(layout, e.name) && ChangeNanos(st) < opt_->now_ns - opt_->tmp_grace_ns) {
@@ -165,17 +149,17 @@ void Scanner::ScanFanout(uint32_t fan, const DirFd& fd) {
   index_->RetainChildren(fan, keep);
   if (entries.empty()) {
     FileInfo st;
-    if (fd.StatSelf(&st).ok() && st.mtime_ns < opt_->now_ns - opt_->dir_grace_ns) {
+    if (dir->StatSelf(&st).ok() && st.mtime_ns < opt_->now_ns - opt_->dir_grace_ns) {
       const IndexedDir& d = index_->dir(fan);
       res_->stale.push_back(StaleEntry{d.parent, d.name, true});
     }
   }
 }
 
-void Scanner::ScanLeaf(uint32_t leaf, const DirFd& parent_fd) {
+void Scanner::ScanLeaf(uint32_t leaf, Dir* parent) {
   const std::string name = index_->dir(leaf).name;
   FileInfo dst;
-  if (!parent_fd.StatAt(name, &dst).ok() || !dst.IsDirectory()) return;
+  if (!parent->Stat(name, &dst).ok() || !dst.IsDirectory()) return;
   {
     const IndexedDir& d = index_->dir(leaf);
     if (!opt_->full && !d.revisit && d.listed_mtime_ns == dst.mtime_ns) {
@@ -183,10 +167,10 @@ void Scanner::ScanLeaf(uint32_t leaf, const DirFd& parent_fd) {
       return;
     }
   }
-  DirFd fd;
-  if (!OpenDir(parent_fd, index_->dir(leaf).parent, name, &fd)) return;
+  std::unique_ptr<Dir> dir;
+  if (!OpenDir(parent, index_->dir(leaf).parent, name, &dir)) return;
   std::vector<DirEntry> entries;
-  Status s = fd.List(&entries);
+  Status s = dir->List(&entries);
   if (!s.ok()) return NoteError(index_->RelPath(leaf), s);
 
   const LayoutKind layout = index_->dir(leaf).layout;
@@ -196,9 +180,9 @@ void Scanner::ScanLeaf(uint32_t leaf, const DirFd& parent_fd) {
   std::vector<IndexedFile> files;
   files.reserve(entries.size());
   for (const DirEntry& e : entries) {
-    if (!MaybeFile(e.type)) continue;  // symlinks, subdirectories, sockets: foreign
+    if (!MaybeRegularFile(e.type)) continue;  // symlinks, subdirectories, sockets: foreign
     FileInfo st;
-    if (!fd.StatAt(e.name, &st).ok() || !st.IsRegular()) continue;
+    if (!dir->Stat(e.name, &st).ok() || !st.IsRegular()) continue;
     ++res_->files_stated;
     if (IsChunkName(layout, fanout, name, e.name)) {
       files.push_back(IndexedFile{Xxh3_64(e.name), st.atime_ns, ChangeNanos(st), st.alloc_bytes});

@@ -17,15 +17,22 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "evictor/file_index.h"
 #include "evictor/json_log.h"
-#include "evictor/tree_walker.h"
+#include "kvtier/env.h"
 #include "kvtier/status.h"
 
 namespace kvtier::evictor {
+
+// The clock of --min-age and the grace periods: the last write (mtime).
+// Not ctime: refreshing a chunk's atime with utimensat (what readers do on
+// noatime mounts) also moves its ctime, which would make every recently
+// read chunk look freshly written; recency of reads is atime's job.
+inline int64_t ChangeNanos(const FileInfo& st) { return st.mtime_ns; }
 
 struct ScanOptions {
   int replicas = 1;
@@ -58,23 +65,23 @@ struct ScanResult {
 
 class Scanner {
  public:
-  Scanner(const DirFd& root, uint64_t root_dev, FileIndex* index)
-      : root_(root), root_dev_(root_dev), index_(index) {}
+  // `root` is the open cache root; its Dir refuses symlinks and other
+  // filesystems below it (Dir::OpenDir).
+  Scanner(Dir* root, FileIndex* index) : root_(root), index_(index) {}
 
   Status Scan(const ScanOptions& options, ScanResult* result);
 
  private:
-  void ScanNamespace(uint32_t ns, const DirFd& fd);
-  void ScanFanout(uint32_t fan, const DirFd& fd);
-  void ScanLeaf(uint32_t leaf, const DirFd& parent_fd);
-  // Opens child `name` of `parent_fd`, refusing other filesystems; logs and
-  // counts failures.
-  bool OpenDir(const DirFd& parent_fd, uint32_t parent, const std::string& name, DirFd* out);
+  void ScanNamespace(uint32_t ns, Dir* dir);
+  void ScanFanout(uint32_t fan, Dir* dir);
+  void ScanLeaf(uint32_t leaf, Dir* parent);
+  // Opens child `name` of `parent` (index directory `parent_id`); logs and
+  // counts failures other than a vanished entry or a non-directory.
+  bool OpenDir(Dir* parent, uint32_t parent_id, const std::string& name, std::unique_ptr<Dir>* out);
   bool Stopped() const;
   void NoteError(const std::string& what, const Status& s);
 
-  const DirFd& root_;
-  const uint64_t root_dev_;
+  Dir* const root_;
   FileIndex* index_;
   const ScanOptions* opt_ = nullptr;
   ScanResult* res_ = nullptr;

@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "env/walk.h"
 #include "layout/layout.h"
 #include "store/chunk_io.h"
 #include "util/aligned_buffer.h"
@@ -77,32 +78,62 @@ ChunkReport VerifyChunkFile(Env* env, const std::string& path, const Hash128* ex
   return r;
 }
 
-Status WalkChunkTree(Env* env, const std::string& root,
-                     const std::function<void(const std::string&, const std::string&,
-                                              const std::string&, const FileInfo&)>& visit) {
+namespace {
+
+// Lists `dir` (at `path`) and opens each of its fan-out subdirectories,
+// calling `enter` with each; failures go to `unreadable`.
+template <typename Enter>
+void ForEachFanoutDir(Dir* dir, const std::string& path, const UnreadableFn& unreadable,
+                      const Enter& enter) {
+  std::vector<DirEntry> entries;
+  Status s = dir->List(&entries);
+  if (!s.ok()) return unreadable(path, s);
+  for (const DirEntry& e : entries) {
+    if (!MaybeDirectory(e.type) || !IsFanoutDirName(e.name)) continue;
+    std::unique_ptr<Dir> child;
+    std::string child_path = path + "/" + e.name;
+    if (OpenForWalk(dir, e.name, &child, &s)) {
+      enter(child.get(), child_path);
+    } else if (!s.ok()) {
+      unreadable(child_path, s);
+    }
+  }
+}
+
+}  // namespace
+
+Status WalkChunkTree(Env* env, const std::string& root, const ChunkVisitFn& visit,
+                     const UnreadableFn& unreadable) {
+  std::unique_ptr<Dir> top;
+  Status s = env->OpenDir(root, &top);
+  if (!s.ok()) return s;
   std::vector<DirEntry> namespaces;
-  Status s = env->ListDir(root, &namespaces);
+  s = top->List(&namespaces);
   if (!s.ok()) return s;
   for (const DirEntry& ns : namespaces) {
-    if (ns.type != DirEntry::Type::kDirectory) continue;
-    std::string ns_dir = root + "/" + ns.name;
-    std::vector<DirEntry> level1, level2, files;
-    if (!env->ListDir(ns_dir, &level1).ok()) continue;
-    for (const DirEntry& a : level1) {
-      if (a.type != DirEntry::Type::kDirectory || !IsFanoutDirName(a.name)) continue;
-      if (!env->ListDir(ns_dir + "/" + a.name, &level2).ok()) continue;
-      for (const DirEntry& b : level2) {
-        if (b.type != DirEntry::Type::kDirectory || !IsFanoutDirName(b.name)) continue;
-        std::string leaf = ns_dir + "/" + a.name + "/" + b.name;
-        if (!env->ListDir(leaf, &files).ok()) continue;
+    if (!MaybeDirectory(ns.type)) continue;
+    const std::string ns_dir = root + "/" + ns.name;
+    std::unique_ptr<Dir> ns_fd;
+    if (!OpenForWalk(top.get(), ns.name, &ns_fd, &s)) {
+      if (!s.ok()) unreadable(ns_dir, s);
+      continue;
+    }
+    ForEachFanoutDir(ns_fd.get(), ns_dir, unreadable, [&](Dir* a, const std::string& a_path) {
+      ForEachFanoutDir(a, a_path, unreadable, [&](Dir* leaf, const std::string& leaf_path) {
+        std::vector<DirEntry> files;
+        Status ls = leaf->List(&files);
+        if (!ls.ok()) return unreadable(leaf_path, ls);
         for (const DirEntry& f : files) {
           FileInfo info;
-          std::string path = leaf + "/" + f.name;
-          if (!env->Stat(path, &info).ok()) continue;
-          visit(ns_dir, path, f.name, info);
+          ls = leaf->Stat(f.name, &info);
+          if (ls.ok()) {
+            visit(ns_dir, leaf_path + "/" + f.name, f.name, info);
+          } else if (!ls.IsNotFound()) {
+            unreadable(leaf_path + "/" + f.name, ls);
+          }
         }
-      }
-    }
+      });
+    });
   }
   return Status::OK();
 }

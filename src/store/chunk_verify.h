@@ -28,13 +28,20 @@ struct ChunkReport {
 ChunkReport VerifyChunkFile(Env* env, const std::string& path, const Hash128* expected_fp,
                             bool delete_bad);
 
-// Walks ROOT/<namespace>/<aa>/<bb>/ without following symlinks and calls
-// visit(namespace_dir, path, name, info) for every entry of every leaf
-// fan-out directory (files, temp files, and anything else found there: the
-// caller classifies by name and info).
-Status WalkChunkTree(Env* env, const std::string& root,
-                     const std::function<void(const std::string&, const std::string&,
-                                              const std::string&, const FileInfo&)>& visit);
+// Called for every entry of every leaf fan-out directory: its namespace
+// directory, path, name and lstat (files, temp files, and anything else
+// found there: the caller classifies by name and info).
+using ChunkVisitFn = std::function<void(const std::string& ns_dir, const std::string& path,
+                                        const std::string& name, const FileInfo& info)>;
+// Called for a directory (or leaf entry) below the root that could not be
+// read, whose contents the walk therefore left out.
+using UnreadableFn = std::function<void(const std::string& path, const Status& error)>;
+
+// Walks ROOT/<namespace>/<aa>/<bb>/ through Env::Dir (see OpenForWalk: no
+// symlink followed, no other filesystem entered). Fails only when the root
+// itself cannot be listed; every other failure goes to `unreadable`.
+Status WalkChunkTree(Env* env, const std::string& root, const ChunkVisitFn& visit,
+                     const UnreadableFn& unreadable);
 
 }  // namespace kvtier
 

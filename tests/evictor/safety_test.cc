@@ -1,5 +1,6 @@
 // What the evictor must never delete, and what it must clean up.
 #include <gtest/gtest.h>
+#include <sys/mount.h>
 
 #include <set>
 
@@ -129,6 +130,30 @@ TEST_F(EvictorSafety, RootReachedThroughASymlink) {
   EXPECT_TRUE(Exists(victim));
   EXPECT_TRUE(Exists(link));
   EXPECT_TRUE(Exists(ns_ + "/fingerprint.json"));
+}
+
+TEST_F(EvictorSafety, NeverEntersAnotherFilesystem) {
+  // A filesystem mounted on a fan-out directory inside the root: its chunks
+  // are not this cache's to delete; the scan skips and counts it.
+  std::string inside = WriteKvtierChunk(ns_, "inside", 100, old_, old_);
+  std::string key, fan;
+  for (int i = 0; fan.empty() || Exists(fan); ++i) {
+    key = "mounted" + std::to_string(i);
+    fan = LocateChunk(ns_, key).leaf_dir;
+    fan = fan.substr(0, fan.find_last_of('/'));
+  }
+  MkdirAll(fan);
+  if (::mount("tmpfs", fan.c_str(), "tmpfs", 0, "size=1m") != 0) {
+    GTEST_SKIP() << "cannot mount tmpfs (needs root)";
+  }
+  std::string mounted = WriteKvtierChunk(ns_, key, 100, old_ - kSec, old_);  // the oldest
+  auto ev = EvictAll(TestOptions(root_, logger_.get()));
+  bool kept = Exists(mounted);
+  ::umount2(fan.c_str(), MNT_DETACH);
+  ASSERT_TRUE(ev);
+  EXPECT_TRUE(kept);
+  EXPECT_FALSE(Exists(inside));
+  EXPECT_GE(ev->metrics().errors->value(), 1u);
 }
 
 TEST_F(EvictorSafety, TouchedBetweenScanAndUnlinkSurvives) {

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -127,3 +129,40 @@ def test_evict_once_through_symlinked_root(root, linked_root):
     assert r.returncode == 0, r.stderr
     assert not list(root.rglob("*.kv"))
     assert len(list(root.glob("*/fingerprint.json"))) == 1
+
+
+def test_verify_fails_over_an_unreadable_directory():
+    """A fan-out directory that verify cannot list hides chunks it never
+    checked: exit 1, naming the directory. Run unprivileged (root reads
+    anything), in a directory that user can reach (tmp_path's parent is
+    private to root)."""
+    base = Path(tempfile.mkdtemp(prefix="kvtier-verify-")).resolve()
+    locked = None
+    try:
+        base.chmod(0o755)
+        with kvtier.Store(str(base), {"model": "org/cli-model"}, read_threads=1) as s:
+            for i in range(5):
+                assert s.put(b"k%d" % i, os.urandom(10000))
+        for p in base.rglob("*"):
+            p.chmod(0o755 if p.is_dir() else 0o644)
+        locked = sorted(base.rglob("*.kv"))[0].parent.parent  # <namespace>/<aa>
+        locked.chmod(0)
+        kw = {"user": 65534, "group": 65534, "extra_groups": []} if os.geteuid() == 0 else {}
+
+        def verify(*args: str) -> subprocess.CompletedProcess:
+            cmd = [os.path.abspath(CLI), "verify", str(base), *args]
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=120, **kw)
+
+        r = verify()
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert f"cannot read {locked}" in r.stderr
+        assert "0 bad" in r.stdout and "1 unreadable" in r.stdout
+        out = json.loads(verify("--json").stdout)
+        assert out["bad"] == 0 and [u["path"] for u in out["unreadable"]] == [str(locked)]
+        locked.chmod(0o755)
+        r = verify()
+        assert r.returncode == 0 and "checked 5 chunks: 5 good" in r.stdout, r.stdout + r.stderr
+    finally:
+        if locked is not None:
+            locked.chmod(0o755)
+        shutil.rmtree(base)
