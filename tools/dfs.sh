@@ -345,7 +345,8 @@ EOF
     mfssetquota -S "$capacity_bytes" "$admin/fs" >/dev/null
   fi
   umount "$admin"
-  wait_gone 10 "$(cat "$state/pids/admin")" || die "the set-up mount did not exit"
+  # Unmounted, its process only lingers (4 s) to close its session.
+  wait_gone 5 $(signal_recorded KILL "$state/pids/admin") || die "the set-up mount did not exit"
   rm -f "$state/pids/admin"
 
   for ((i = 0; i < mounts; i++)); do start_mount "$i"; done
