@@ -248,6 +248,8 @@ cmd_up() {
   echo "$ns $k" >"$state/netns"
   master="198.18.$k.1"
   local client_ip="198.19.$k.1" root_dev="kvd${k}r" ns_dev="kvd${k}n"
+  # The slot is ours now: a device of its name is a crashed cluster's leftover.
+  ip link del "$root_dev" 2>/dev/null || true
   ip -n "$ns" link set lo up
   ip -n "$ns" addr add "$master/32" dev lo
   local i
