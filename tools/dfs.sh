@@ -42,6 +42,9 @@
 # lags unlinks by about 13 minutes whatever the master's settings (measured
 # in bench/RESULTS.md, "MooseFS harness"); the quota counts only files still
 # in the tree. Chunks live on STATE_DIR's disk.
+#
+# Logs: each process's output is in STATE_DIR/log. The MooseFS daemons also
+# call syslog(), which reaches the system log only where a syslog daemon runs.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
