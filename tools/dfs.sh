@@ -187,6 +187,13 @@ chunkservers_registered() {
   ((n >= chunkservers))
 }
 
+# statvfs on mount 0 shows the capacity, or some space when none was set.
+space_reported() {
+  local total
+  total=$(stat -f -c '%b %S' "$state/mnt/0" | awk '{ printf "%d", $1 * $2 }')
+  if [[ -n $capacity_bytes ]]; then ((total >= capacity_bytes)); else ((total > 0)); fi
+}
+
 cmd_up() {
   local mounts=3 delay_ms=0 capacity="" goal=1
   chunkservers=2
@@ -358,6 +365,9 @@ EOF
   for ((i = 0; i < mounts; i++)); do
     wait_until 30 mountpoint -q "$state/mnt/$i" || die "mount $i did not come up"
   done
+  # The master counts a chunkserver's space in statvfs a little after
+  # listing it; until then a mount reports 0 bytes.
+  wait_until 30 space_reported || die "the mounts report no space"
   write_env "$ns" "$k" "$mounts" "$delay_ms" "$goal"
   up_ok=1
   cat "$state/env"
