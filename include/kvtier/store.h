@@ -27,6 +27,9 @@ enum class DirectIoMode { kAuto, kOn, kOff };
 
 // Default transfer unit of loads (StoreOptions::segment_bytes).
 inline constexpr size_t kDefaultSegmentBytes = 512 << 10;
+// Default per-job I/O deadline (StoreOptions::io_timeout_ns): far above a
+// healthy load of a 50,000-token prefix (seconds), far below "hung".
+inline constexpr int64_t kDefaultIoTimeoutNs = 30LL * 1000 * 1000 * 1000;
 
 struct StoreOptions {
   Env* env = nullptr;  // nullptr: Env::Default()
@@ -50,6 +53,14 @@ struct StoreOptions {
   // Transfer unit of loads: small enough that a segment is checksummed
   // while still in cache (buffered) or overlaps later segments (io_uring).
   size_t segment_bytes = kDefaultSegmentBytes;
+  // Per-job I/O deadline, counted from submission; <= 0: none. Past it the
+  // job completes with its unfinished keys failed (counted in
+  // io_timeouts_total), and no late read ever writes into its buffers: on a
+  // filesystem that can stall (anything but tmpfs/ramfs) loads land in
+  // store-owned staging buffers and reach the caller's buffer only while the
+  // job is live. Close() then returns within this deadline (plus one chunk
+  // copy) even when the filesystem never answers again.
+  int64_t io_timeout_ns = kDefaultIoTimeoutNs;
 };
 
 enum class JobKind { kPut, kGet, kContains };
@@ -122,7 +133,12 @@ class Store {
   virtual bool usable() const = 0;
 
   // Finishes queued work and stops the workers. Idempotent; the destructor
-  // calls it.
+  // calls it. With an io_timeout it returns once every job has completed
+  // (at the latest at the last job's deadline) plus up to 100 ms for the
+  // workers to exit; a worker still blocked in the filesystem is left
+  // behind, holding only its own staging buffer and the store's internals
+  // (the Env must outlive it: MetricsMap()'s "workers" reaches 0 when it
+  // is gone), and never touches a job's buffers again.
   virtual void Close() = 0;
 };
 

@@ -1,6 +1,7 @@
 #include "env/fault_injection_env.h"
 
 #include <cerrno>
+#include <chrono>
 #include <vector>
 
 namespace kvtier {
@@ -138,10 +139,50 @@ class FaultDir final : public Dir {
 }  // namespace
 
 Status FaultInjectionEnv::Check(FaultOp op, const std::string& what) {
+  {
+    std::unique_lock<std::mutex> lock(stall_mu_);
+    if (stall_[static_cast<unsigned>(op)]) {
+      ++blocked_;
+      stall_cv_.notify_all();
+      stall_cv_.wait(lock, [&] { return !stall_[static_cast<unsigned>(op)]; });
+      --blocked_;
+    }
+  }
   int err = errors_[static_cast<unsigned>(op)].load();
   if (err == 0 || !InErrorScope(what)) return Status::OK();
   injected_.fetch_add(1);
   return PosixError("injected fault: " + what, err);
+}
+
+void FaultInjectionEnv::Stall(FaultOp op) {
+  std::lock_guard<std::mutex> lock(stall_mu_);
+  stall_[static_cast<unsigned>(op)] = true;
+}
+
+void FaultInjectionEnv::Release(FaultOp op) {
+  {
+    std::lock_guard<std::mutex> lock(stall_mu_);
+    stall_[static_cast<unsigned>(op)] = false;
+  }
+  stall_cv_.notify_all();
+}
+
+bool FaultInjectionEnv::WaitStalled(size_t n, int timeout_ms) {
+  std::unique_lock<std::mutex> lock(stall_mu_);
+  return stall_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                            [&] { return blocked_ >= n; });
+}
+
+size_t FaultInjectionEnv::stalled() {
+  std::lock_guard<std::mutex> lock(stall_mu_);
+  return blocked_;
+}
+
+Status FaultInjectionEnv::GetFsUsage(const std::string& path, FsUsage* out) {
+  Status s = EnvWrapper::GetFsUsage(path, out);
+  int64_t magic = fs_type_.load();
+  if (s.ok() && magic != 0) out->fs_type = magic;
+  return s;
 }
 
 void FaultInjectionEnv::Delay() {

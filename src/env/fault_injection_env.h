@@ -1,8 +1,14 @@
 // FaultInjectionEnv: an EnvWrapper for tests that makes chosen operations
 // fail with a chosen errno (ENOSPC, EIO, EACCES, ...), return short
-// transfers, sleep, or "crash": after a byte budget is spent every later
-// write and rename fails, as if the process had died at that point, leaving
-// on disk exactly what a killed writer would leave.
+// transfers, sleep, stall (block until released, as on a network
+// filesystem whose server stopped answering), or "crash": after a byte
+// budget is spent every later write and rename fails, as if the process had
+// died at that point, leaving on disk exactly what a killed writer would
+// leave. It can also report another filesystem type, so a scratch directory
+// passes for FUSE or tmpfs.
+//
+// A test must release every stall, and wait for the store's workers to be
+// gone, before destroying the env.
 //
 // Files it opens report NativeHandle() == -1, so even the io_uring backend
 // moves their bytes through the wrapper and sees the faults.
@@ -10,6 +16,7 @@
 #define KVTIER_SRC_ENV_FAULT_INJECTION_ENV_H_
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -52,6 +59,15 @@ class FaultInjectionEnv final : public EnvWrapper {
   // with EIO (a writer that died mid-way). ~0 disables.
   void CrashAfterBytes(uint64_t bytes) { crash_budget_.store(bytes); }
   uint64_t injected() const { return injected_.load(); }
+  // Every `op` blocks from now on until Release(op); those already blocked
+  // stay blocked. The stalled op then proceeds normally.
+  void Stall(FaultOp op);
+  void Release(FaultOp op);
+  // Waits up to timeout_ms until at least n operations are blocked.
+  bool WaitStalled(size_t n, int timeout_ms);
+  size_t stalled();
+  // GetFsUsage reports this statfs f_type (0: the real one).
+  void SetFsType(int64_t magic) { fs_type_.store(magic); }
 
   Status OpenFile(const std::string& path, unsigned flags, std::unique_ptr<File>* out) override;
   Status Stat(const std::string& path, FileInfo* info) override;
@@ -62,6 +78,7 @@ class FaultInjectionEnv final : public EnvWrapper {
   Status ListDir(const std::string& path, std::vector<DirEntry>* out) override;
   // The directory's calls see the same faults as the path-based ones.
   Status OpenDir(const std::string& path, std::unique_ptr<Dir>* out) override;
+  Status GetFsUsage(const std::string& path, FsUsage* out) override;
 
   // Used by the wrapped files and directories.
   Status Check(FaultOp op, const std::string& what);
@@ -86,6 +103,11 @@ class FaultInjectionEnv final : public EnvWrapper {
   std::atomic<uint64_t> injected_{0};
   std::mutex scope_mu_;
   std::string scope_;  // GUARDED_BY(scope_mu_)
+  std::atomic<int64_t> fs_type_{0};
+  std::mutex stall_mu_;
+  std::condition_variable stall_cv_;
+  bool stall_[static_cast<unsigned>(FaultOp::kCount)] = {};  // GUARDED_BY(stall_mu_)
+  size_t blocked_ = 0;                                       // GUARDED_BY(stall_mu_)
 };
 
 }  // namespace kvtier

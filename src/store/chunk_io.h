@@ -14,6 +14,7 @@
 #include "kvtier/env.h"
 #include "kvtier/store.h"
 #include "layout/layout.h"
+#include "store/buffer_gate.h"
 #include "util/aligned_buffer.h"
 
 namespace kvtier {
@@ -28,6 +29,11 @@ struct ChunkIoOptions {
   // O_DIRECT on a memory filesystem (tmpfs) is a plain copy: treat it like
   // buffered I/O (in-cache segments) rather than like a device.
   bool memory_fs = false;
+  // Loads land in the worker's staging buffer and are copied into the
+  // caller's buffer through its gate: a read that returns after the job's
+  // deadline then writes only into memory the store owns. Set when jobs have
+  // deadlines and the filesystem can stall (not tmpfs/ramfs).
+  bool staged = false;
   Hash128 fingerprint;
   uint64_t writer_id = 0;
   int64_t touch_interval_ns = 60LL * 1000 * 1000 * 1000;
@@ -41,6 +47,7 @@ struct ChunkIoContext {
   std::unique_ptr<IoBackend> backend;
   AlignedBuffer header;
   AlignedBuffer tail{kBlockSize};
+  AlignedBuffer staging;  // one chunk (staged loads); grows to the largest chunk read
 };
 
 // What happened, for metrics.
@@ -60,14 +67,21 @@ struct WriteOutcome {
 // Returns OK with the verified payload in buf[0, len); NotFound on a plain
 // miss; Corruption (outcome->why says which check) or IOError otherwise. On
 // any non-OK result buf holds unspecified bytes and must not be used.
+// `gate` (may be null: no deadline) guards buf: nothing is written into it
+// unless the gate is open; a closed gate ends the read with ETIMEDOUT.
 Status ReadChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts, const std::string& path,
-                 std::string_view key, void* buf, size_t len, ReadOutcome* outcome);
+                 std::string_view key, void* buf, size_t len, BufferGate* gate,
+                 ReadOutcome* outcome);
 
 // Publishes a chunk unless one is already there: temp file in the leaf
 // directory, payload then header, optional fsync, rename without replace.
+// `gate` (may be null) guards data: it is hashed only through the open gate,
+// and the temp file is renamed into place only if the gate is still open
+// after every write returned (else it is removed: ETIMEDOUT), so a chunk
+// is never published from bytes the caller may have reused.
 Status WriteChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts,
                   const ChunkLocation& loc, std::string_view key, const void* data, size_t len,
-                  WriteOutcome* outcome);
+                  BufferGate* gate, WriteOutcome* outcome);
 
 // Sets the access time to now if it is older than the touch interval.
 bool MaybeTouch(Env* env, File* file, const FileInfo& info, int64_t interval_ns);

@@ -1,8 +1,11 @@
 // ReadChunk: open, one vectored transfer of header + first segment straight
-// into the caller's buffer, header checks, remaining segments, checksum
-// (with io_uring and O_DIRECT all transfers go out at once).
+// into the caller's buffer (or, staged, into the worker's staging buffer),
+// header checks, remaining segments, checksum (with io_uring and O_DIRECT
+// all transfers go out at once).
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "store/chunk_io.h"
@@ -30,7 +33,8 @@ bool RemoveIfSame(Env* env, const std::string& path, const FileInfo& read_info) 
 }  // namespace
 
 Status ReadChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts, const std::string& path,
-                 std::string_view key, void* buf, size_t len, ReadOutcome* outcome) {
+                 std::string_view key, void* buf, size_t len, BufferGate* gate,
+                 ReadOutcome* outcome) {
   auto reject = [&](VerifyError why, const FileInfo* info) {
     outcome->why = why;
     if (opts.remove_corrupt) {
@@ -43,8 +47,24 @@ Status ReadChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts, cons
     }
     return Status::Corruption(std::string(VerifyErrorName(why)) + ": " + path);
   };
+  auto late = [&] { return Status::IOError("deadline passed: " + path, ETIMEDOUT); };
 
-  bool direct = opts.direct && IsAligned(buf, kBlockSize);
+  // Unstaged (a memory filesystem, or no deadline), the transfers write into
+  // buf themselves, so the whole read runs inside the gate: a tmpfs read is
+  // a page-cache copy that cannot stall.
+  std::optional<GateScope> whole;
+  if (!opts.staged) {
+    whole.emplace(gate);
+    if (!whole->ok()) return late();
+  }
+  char* out = static_cast<char*>(buf);
+  // Staged, the payload lands in the worker's aligned staging buffer, so
+  // O_DIRECT applies whatever the caller's alignment.
+  if (opts.staged) {
+    ctx->staging.Reserve(std::max(kBlockSize, AlignUp(len, kBlockSize)));
+    if (ctx->staging.data() == nullptr) return Status::IOError("out of memory", ENOMEM);
+  }
+  bool direct = opts.direct && (opts.staged || IsAligned(buf, kBlockSize));
   std::unique_ptr<File> file;
   Status s = env->OpenFile(path, kOpenRead | (direct ? kOpenDirect : 0u), &file);
   if (!s.ok() && direct && s.err() == EINVAL) {
@@ -67,11 +87,14 @@ Status ReadChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts, cons
   const size_t hdr_size = HeaderSize(key.size());
   ctx->header.Reserve(hdr_size);
   if (ctx->header.data() == nullptr) return Status::IOError("out of memory", ENOMEM);
-  char* out = static_cast<char*>(buf);
   const size_t main = direct ? len / kBlockSize * kBlockSize : len;
   PayloadPieces pieces;
-  pieces.Add(out, main, main);
-  if (len > main) pieces.Add(ctx->tail.data(), kBlockSize, len - main);
+  if (opts.staged) {
+    pieces.Add(ctx->staging.data(), direct ? AlignUp(len, kBlockSize) : len, len);
+  } else {
+    pieces.Add(out, main, main);
+    if (len > main) pieces.Add(ctx->tail.data(), kBlockSize, len - main);
+  }
 
   // Transfer plan. Without verification: one transfer, nothing to overlap.
   // Buffered: segments small enough to hash while still in cache, read one
@@ -112,15 +135,31 @@ Status ReadChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts, cons
     return ops[k].status.ok() &&
            ops[k].transferred == (k == 0 ? hdr_size : 0) + seg_end(k) - begins[k];
   };
-  // Hash in payload order as ops complete (in any order).
+  // Hash in payload order as ops complete (in any order); staged, copy each
+  // piece into buf right after hashing it, while it is still in cache, and
+  // only through the open gate.
   Xxh3Stream hash;
+  bool gate_closed = false;
+  auto consume = [&](size_t begin, size_t end) {
+    if (!opts.verify && !opts.staged) return;
+    for (size_t b = begin; b < end; b += opts.segment_bytes) {
+      const size_t e = std::min(end, b + opts.segment_bytes);
+      if (opts.verify) pieces.Hash(b, e, &hash);
+      if (!opts.staged || gate_closed || b >= len) continue;
+      GateScope scope(gate);
+      if (!scope.ok()) {
+        gate_closed = true;
+        continue;
+      }
+      std::memcpy(out + b, ctx->staging.data() + b, std::min(e, len) - b);
+    }
+  };
   std::vector<char> landed(n_ops, 0);
   size_t next_hash = 0;
   IoDoneFn on_done = [&](size_t k) {
     landed[k] = 1;
     for (; next_hash < n_ops && landed[next_hash]; ++next_hash) {
-      if (opts.verify && complete(next_hash))
-        pieces.Hash(begins[next_hash], seg_end(next_hash), &hash);
+      if (complete(next_hash)) consume(begins[next_hash], seg_end(next_hash));
     }
   };
   IoDoneFn on_rest_done = [&](size_t k) { on_done(k + 1); };
@@ -151,7 +190,8 @@ Status ReadChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts, cons
   if (opts.verify && hash.Digest() != header.payload_checksum) {
     return reject(VerifyError::kPayloadChecksum, &info);
   }
-  if (len > main) std::memcpy(out + main, ctx->tail.data(), len - main);
+  if (gate_closed) return late();
+  if (!opts.staged && len > main) std::memcpy(out + main, ctx->tail.data(), len - main);
   outcome->touched = MaybeTouch(env, file.get(), info, opts.touch_interval_ns);
   return Status::OK();
 }

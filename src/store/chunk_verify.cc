@@ -66,7 +66,7 @@ ChunkReport VerifyChunkFile(Env* env, const std::string& path, const Hash128* ex
   AlignedBuffer payload(r.header.payload_length + kBlockSize);
   ReadOutcome outcome;
   s = ReadChunk(env, &ctx, opts, path, r.header.key, payload.data(), r.header.payload_length,
-                &outcome);
+                /*gate=*/nullptr, &outcome);
   r.removed = outcome.removed;
   if (s.ok()) {
     r.ok = true;

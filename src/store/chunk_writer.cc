@@ -48,9 +48,14 @@ Status CreateTemp(Dir* dir, const std::string& tmp, bool* direct, std::unique_pt
 // Buffered: each segment is hashed and then copied while still in cache,
 // and the header (which carries the checksum) goes last. Hashing the whole
 // chunk first would read it from memory twice.
+// Hashing reads the caller's bytes in user space, so it goes through the
+// gate: past the deadline the caller may have freed them. (The writes read
+// them in the kernel, which fails cleanly on unmapped memory, and what they
+// wrote late is never published.)
 Status WritePayloadAndHeader(ChunkIoContext* ctx, const ChunkIoOptions& opts, File* file,
                              bool direct, std::string_view key, const PayloadPieces& pieces,
-                             size_t len, int64_t now) {
+                             size_t len, int64_t now, BufferGate* gate) {
+  auto late = [] { return Status::IOError("deadline passed", ETIMEDOUT); };
   const size_t hdr_size = HeaderSize(key.size());
   const size_t total = pieces.total();
   Xxh3Stream hash;
@@ -59,13 +64,19 @@ Status WritePayloadAndHeader(ChunkIoContext* ctx, const ChunkIoOptions& opts, Fi
   if (fused) {
     for (size_t pos = 0; pos < total; pos += opts.segment_bytes) {
       size_t end = std::min(total, pos + opts.segment_bytes);
-      pieces.Hash(pos, end, &hash);
+      {
+        GateScope scope(gate);
+        if (!scope.ok()) return late();
+        pieces.Hash(pos, end, &hash);
+      }
       iov.clear();
       pieces.Slice(pos, end, &iov);
       Status s = file->WriteV(hdr_size + pos, iov.data(), static_cast<int>(iov.size()));
       if (!s.ok()) return s;
     }
   } else {
+    GateScope scope(gate);
+    if (!scope.ok()) return late();
     pieces.Hash(0, total, &hash);
   }
   ChunkHeader header;
@@ -92,7 +103,7 @@ Status WritePayloadAndHeader(ChunkIoContext* ctx, const ChunkIoOptions& opts, Fi
 
 Status WriteChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts,
                   const ChunkLocation& loc, std::string_view key, const void* data, size_t len,
-                  WriteOutcome* outcome) {
+                  BufferGate* gate, WriteOutcome* outcome) {
   // Every step below names an entry of this one directory: its path is
   // walked once, not once per call.
   std::unique_ptr<Dir> dir;
@@ -124,6 +135,12 @@ Status WriteChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts,
   pieces.Add(src, main, main);
   size_t rest = len - main;
   if (direct && rest > 0) {
+    GateScope scope(gate);
+    if (!scope.ok()) {
+      file.reset();
+      dir->Unlink(tmp);
+      return Status::IOError("deadline passed", ETIMEDOUT);
+    }
     std::memcpy(ctx->tail.data(), src + main, rest);
     std::memset(ctx->tail.data() + rest, 0, kBlockSize - rest);
     pieces.Add(ctx->tail.data(), kBlockSize, rest);
@@ -132,8 +149,15 @@ Status WriteChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts,
     pieces.Add(const_cast<char*>(kZeros), AlignUp(len, kBlockSize) - len, 0);
   }
 
-  s = WritePayloadAndHeader(ctx, opts, file.get(), direct, key, pieces, len, env->NowNanos());
+  s = WritePayloadAndHeader(ctx, opts, file.get(), direct, key, pieces, len, env->NowNanos(), gate);
   file.reset();
+  // Every write has returned. If the job is still live, they all ran before
+  // the caller could have taken its buffer back, so the file holds the bytes
+  // the checksum covers; past the deadline they may not: never publish then.
+  // (The rename itself may stall; it needs no gate, the bytes are ours.)
+  if (s.ok() && !GateScope(gate).ok()) {
+    s = Status::IOError("deadline passed: " + loc.path, ETIMEDOUT);
+  }
   if (s.ok()) {
     s = dir->Rename(tmp, loc.name, /*no_replace=*/true);
     if (s.IsNotSupported()) s = dir->Rename(tmp, loc.name, /*no_replace=*/false);

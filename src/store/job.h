@@ -3,14 +3,18 @@
 #define KVTIER_SRC_STORE_JOB_H_
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "kvtier/store.h"
+#include "store/buffer_gate.h"
 
 namespace kvtier {
+
+using Clock = std::chrono::steady_clock;
 
 struct Job {
   uint64_t id = 0;
@@ -23,6 +27,13 @@ struct Job {
   size_t size = 0;
   bool pollable = true;  // false for the synchronous helpers' jobs
   std::atomic<size_t> remaining{0};
+  // Past it the job completes with its unfinished keys failed and `gate`
+  // closes. Set once, under the store's lock, before the job is shared.
+  Clock::time_point deadline = Clock::time_point::max();
+  BufferGate gate;
+  // Set exactly once, by the last key or by the deadline (after the gate
+  // drained), whichever comes first.
+  std::atomic<bool> completed{false};
 };
 
 // A slice [begin, end) of one job's keys.

@@ -16,24 +16,21 @@ namespace kvtier {
 namespace {
 
 constexpr size_t kContainsPerTask = 64;
+// How long Close() waits for workers once every job has completed: enough
+// for one between tasks to notice, far less than a stalled call.
+constexpr auto kCloseGrace = std::chrono::milliseconds(100);
 
 // When a wait of timeout_ns ends; none for no limit: a negative timeout, or
 // one of 30 years or more (adding INT64_MAX ns to the clock would overflow).
-std::optional<std::chrono::steady_clock::time_point> Deadline(int64_t timeout_ns) {
+std::optional<Clock::time_point> Deadline(int64_t timeout_ns) {
   constexpr int64_t kNoLimitNs = 1'000'000'000'000'000'000;
   if (timeout_ns < 0 || timeout_ns >= kNoLimitNs) return std::nullopt;
-  return std::chrono::steady_clock::now() + std::chrono::nanoseconds(timeout_ns);
+  return Clock::now() + std::chrono::nanoseconds(timeout_ns);
 }
 
-// Waits on cv until ready() holds or the deadline passes; false on timeout.
-template <class Ready>
-bool WaitUntil(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
-               const std::optional<std::chrono::steady_clock::time_point>& deadline, Ready ready) {
-  if (!deadline) {
-    cv.wait(lock, ready);
-    return true;
-  }
-  return cv.wait_until(lock, *deadline, ready);
+int64_t SteadyNanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
 }
 
 }  // namespace
@@ -54,30 +51,62 @@ StoreImpl::StoreImpl(Env* env, StoreOptions options, std::string ns_dir, const F
       std::max<size_t>(kBlockSize, options_.segment_bytes / kBlockSize * kBlockSize);
   io_opts_.pipelined = use_uring;
   io_opts_.memory_fs = memory_fs;
+  io_opts_.staged = options_.io_timeout_ns > 0 && !memory_fs;
   io_opts_.fingerprint = Hash128{fp.digest_lo(), fp.digest_hi()};
   io_opts_.writer_id = writer_id;
   io_opts_.touch_interval_ns = options_.touch_interval_ns;
+}
+
+StoreImpl::~StoreImpl() = default;  // Close() ran: the handle calls it, workers hold a reference
+
+void StoreImpl::Start() {
   int readers = std::max(1, options_.read_threads);
   int writers = std::max(1, options_.write_threads);
-  for (int i = 0; i < readers + writers; ++i) {
-    workers_.emplace_back([this, writer = i >= readers] { WorkerLoop(writer); });
+  n_workers_ = readers + writers;
+  op_start_ns_ = std::make_unique<std::atomic<int64_t>[]>(n_workers_);
+  std::lock_guard<std::mutex> lock(mu_);
+  for (int i = 0; i < n_workers_; ++i) {
+    op_start_ns_[i].store(0, std::memory_order_relaxed);
+    ++live_workers_;
+    metrics_.workers->Add(1);
+    workers_.emplace_back(
+        [self = shared_from_this(), i, writer = i >= readers] { self->WorkerLoop(i, writer); });
   }
 }
 
-StoreImpl::~StoreImpl() { Close(); }
-
 void StoreImpl::Close() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (closing_ && workers_.empty()) return;
-    closing_ = true;
-  }
+  std::unique_lock<std::mutex> lock(mu_);
+  closing_ = true;
   read_cv_.notify_all();
   write_cv_.notify_all();
-  for (std::thread& t : workers_) {
-    if (t.joinable()) t.join();
-  }
+  // Workers drain the queues; every job completes by its last key or at its
+  // deadline.
+  WaitExpiring(lock, std::nullopt, [&] {
+    for (const auto& [id, job] : jobs_) {
+      if (!job->completed.load(std::memory_order_acquire)) return false;
+    }
+    return true;
+  });
+  std::vector<std::thread> workers = std::move(workers_);
   workers_.clear();
+  auto exited = [&] { return live_workers_ == 0; };
+  bool all_exited = true;
+  if (options_.io_timeout_ns > 0) {
+    all_exited = done_cv_.wait_for(lock, kCloseGrace, exited);
+  } else {
+    done_cv_.wait(lock, exited);
+  }
+  lock.unlock();
+  for (std::thread& t : workers) {
+    // A worker still out is blocked in the filesystem on a job that has
+    // completed (its gate is closed): leave it; its reference keeps what it
+    // uses alive.
+    if (all_exited) {
+      t.join();
+    } else {
+      t.detach();
+    }
+  }
 }
 
 std::shared_ptr<Job> StoreImpl::NewJob(JobKind kind, size_t size) {
@@ -86,6 +115,9 @@ std::shared_ptr<Job> StoreImpl::NewJob(JobKind kind, size_t size) {
   job->size = size;
   job->ok = std::make_unique<std::atomic<uint8_t>[]>(size);
   for (size_t i = 0; i < size; ++i) job->ok[i].store(0, std::memory_order_relaxed);
+  // The gate closes only at the deadline, while the job is listed; workers
+  // inside it hold the job and keep this store alive.
+  job->gate.set_on_drained([this, raw = job.get()] { Complete(raw); });
   return job;
 }
 
@@ -99,13 +131,16 @@ uint64_t StoreImpl::Enqueue(const std::shared_ptr<Job>& job, std::vector<Task> t
     return 0;
   }
   job->id = next_job_id_++;
+  if (options_.io_timeout_ns > 0) {
+    if (auto d = Deadline(options_.io_timeout_ns)) job->deadline = *d;
+  }
   jobs_[job->id] = job;
   if (job->pollable) ++pollable_pending_;
   metrics_.pending_jobs->Set(static_cast<int64_t>(jobs_.size()));
   size_t unqueued = job->size;
   for (Task& t : tasks) unqueued -= t.end - t.begin;
   job->remaining.store(job->size, std::memory_order_relaxed);
-  if (job->size == 0 && job->pollable) finished_.push_back(job->id);
+  if (job->size == 0) CompleteLocked(job.get());
   auto& queue = write ? write_queue_ : read_queue_;
   const size_t queued = tasks.size();
   for (Task& t : tasks) queue.push_back(std::move(t));
@@ -205,46 +240,58 @@ uint64_t StoreImpl::ContainsJob(std::vector<std::string> keys, bool pollable) {
   return Enqueue(job, std::move(tasks), /*write=*/false);
 }
 
-void StoreImpl::WorkerLoop(bool writer) {
+void StoreImpl::WorkerLoop(int slot, bool writer) {
   // Named so that top -H, perf and gdb tell the two pools apart.
   pthread_setname_np(pthread_self(), writer ? "kvtier-write" : "kvtier-read");
-  ChunkIoContext ctx;
-  if (use_uring_ && !NewUringBackend(8, &ctx.backend).ok()) ctx.backend.reset();
-  if (ctx.backend == nullptr) ctx.backend = NewSyncBackend();
-  for (;;) {
-    Task task;
-    bool was_write = false;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      // Readers serve reads only; writers serve reads first, then writes.
-      (writer ? write_cv_ : read_cv_).wait(lock, [&] {
-        return closing_ || !read_queue_.empty() || (writer && !write_queue_.empty());
-      });
-      if (!read_queue_.empty()) {
-        task = std::move(read_queue_.front());
-        read_queue_.pop_front();
-      } else if (writer && !write_queue_.empty()) {
-        task = std::move(write_queue_.front());
-        write_queue_.pop_front();
-        was_write = true;
-      } else {
-        return;  // closing and nothing left for this worker
+  {
+    ChunkIoContext ctx;
+    if (use_uring_ && !NewUringBackend(8, &ctx.backend).ok()) ctx.backend.reset();
+    if (ctx.backend == nullptr) ctx.backend = NewSyncBackend();
+    for (;;) {
+      Task task;
+      bool was_write = false;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        // Readers serve reads only; writers serve reads first, then writes.
+        (writer ? write_cv_ : read_cv_).wait(lock, [&] {
+          return closing_ || !read_queue_.empty() || (writer && !write_queue_.empty());
+        });
+        if (!read_queue_.empty()) {
+          task = std::move(read_queue_.front());
+          read_queue_.pop_front();
+        } else if (writer && !write_queue_.empty()) {
+          task = std::move(write_queue_.front());
+          write_queue_.pop_front();
+          was_write = true;
+        } else {
+          break;  // closing and nothing left for this worker
+        }
+        metrics_.read_queue_depth->Set(static_cast<int64_t>(read_queue_.size()));
+        metrics_.write_queue_depth->Set(static_cast<int64_t>(write_queue_.size()));
       }
-      metrics_.read_queue_depth->Set(static_cast<int64_t>(read_queue_.size()));
-      metrics_.write_queue_depth->Set(static_cast<int64_t>(write_queue_.size()));
+      op_start_ns_[slot].store(SteadyNanos(), std::memory_order_relaxed);
+      Run(&ctx, task);
+      op_start_ns_[slot].store(0, std::memory_order_relaxed);
+      if (was_write) {
+        std::lock_guard<std::mutex> lock(mu_);
+        queued_write_bytes_ -= task.job->puts[task.begin].len;
+        metrics_.write_queue_bytes->Set(static_cast<int64_t>(queued_write_bytes_));
+      }
+      FinishKeys(task.job.get(), task.end - task.begin);
     }
-    Run(&ctx, task);
-    if (was_write) {
-      std::lock_guard<std::mutex> lock(mu_);
-      queued_write_bytes_ -= task.job->puts[task.begin].len;
-      metrics_.write_queue_bytes->Set(static_cast<int64_t>(queued_write_bytes_));
-    }
-    FinishKeys(task.job.get(), task.end - task.begin);
+    metrics_.staging_bytes->Add(-static_cast<int64_t>(ctx.staging.capacity()));
   }
+  // Last: Close() and tests read this as "no worker uses the Env any more".
+  std::lock_guard<std::mutex> lock(mu_);
+  --live_workers_;
+  metrics_.workers->Add(-1);
+  done_cv_.notify_all();
 }
 
 void StoreImpl::Run(ChunkIoContext* ctx, const Task& task) {
   for (size_t i = task.begin; i < task.end; ++i) {
+    // Past the deadline nobody waits for the rest of the task.
+    if (task.job->gate.closed()) break;
     switch (task.job->kind) {
       case JobKind::kGet:
         RunGet(ctx, task.job.get(), i);
@@ -266,12 +313,25 @@ void StoreImpl::RunGet(ChunkIoContext* ctx, Job* job, size_t i) {
     metrics_.get_misses->Add();
     return;
   }
+  if (io_opts_.staged) {
+    // Sized here rather than in ReadChunk so the gauge counts it while the
+    // read may still be stuck.
+    const size_t before = ctx->staging.capacity();
+    ctx->staging.Reserve(std::max(kBlockSize, AlignUp(req.len, kBlockSize)));
+    metrics_.staging_bytes->Add(static_cast<int64_t>(ctx->staging.capacity() - before));
+  }
   uint64_t start = env_->MonotonicNanos();
   ReadOutcome outcome;
   Status s = ReadChunk(env_, ctx, io_opts_, LocateChunk(ns_dir_, req.key).path, req.key, req.buf,
-                       req.len, &outcome);
+                       req.len, &job->gate, &outcome);
   metrics_.get_latency->ObserveNanos(env_->MonotonicNanos() - start);
   if (outcome.touched) metrics_.touches->Add();
+  if (job->gate.closed()) {
+    // The job was reported without this key; whatever the read found, it
+    // never reached the caller's buffer after that.
+    metrics_.late_completions->Add();
+    if (!s.IsCorruption()) return;
+  }
   if (s.ok()) {
     metrics_.get_hits->Add();
     metrics_.bytes_read->Add(req.len);
@@ -295,9 +355,14 @@ void StoreImpl::RunPut(ChunkIoContext* ctx, Job* job, size_t i) {
   uint64_t start = env_->MonotonicNanos();
   WriteOutcome outcome;
   Status s = WriteChunk(env_, ctx, io_opts_, LocateChunk(ns_dir_, req.key), req.key, req.data,
-                        req.len, &outcome);
+                        req.len, &job->gate, &outcome);
   metrics_.put_latency->ObserveNanos(env_->MonotonicNanos() - start);
   if (outcome.touched) metrics_.touches->Add();
+  if (!s.ok() && job->gate.closed()) {
+    metrics_.late_completions->Add();  // not published: see WriteChunk
+    lookup_cache_.Erase(req.key);
+    return;
+  }
   if (!s.ok()) {
     metrics_.put_errors->Add();
     lookup_cache_.Erase(req.key);
@@ -341,11 +406,77 @@ void StoreImpl::RunContains(Job* job, size_t i) {
 
 void StoreImpl::FinishKeys(Job* job, size_t n) {
   if (job->remaining.fetch_sub(n, std::memory_order_acq_rel) != n) return;
+  Complete(job);
+}
+
+void StoreImpl::CompleteLocked(Job* job) {
+  if (job->completed.exchange(true, std::memory_order_acq_rel)) return;
+  if (job->pollable) finished_.push_back(job->id);
+}
+
+void StoreImpl::Complete(Job* job) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (job->pollable) finished_.push_back(job->id);
+    CompleteLocked(job);
   }
   done_cv_.notify_all();
+}
+
+void StoreImpl::ExpireDue() {
+  if (options_.io_timeout_ns <= 0) return;
+  const auto now = Clock::now();
+  bool expired = false;
+  for (auto& [id, job] : jobs_) {
+    if (job->deadline > now) break;  // jobs_ is in deadline order
+    if (job->completed.load(std::memory_order_acquire) || job->gate.closed()) continue;
+    metrics_.jobs_timed_out->Add();
+    metrics_.io_timeouts[static_cast<int>(job->kind)]->Add(
+        job->remaining.load(std::memory_order_acquire));
+    // Workers inside the gate are copying memory, not waiting on the
+    // filesystem; the last one out completes the job.
+    if (job->gate.Close()) CompleteLocked(job.get());
+    expired = true;
+  }
+  if (!expired) return;
+  // Nobody waits for the queued work of abandoned jobs: drop it, so that a
+  // stalled filesystem cannot make the queues grow behind it.
+  auto abandoned = [](const Task& t) { return t.job->gate.closed(); };
+  for (const Task& t : write_queue_) {
+    if (abandoned(t)) queued_write_bytes_ -= t.job->puts[t.begin].len;
+  }
+  std::erase_if(read_queue_, abandoned);
+  std::erase_if(write_queue_, abandoned);
+  metrics_.read_queue_depth->Set(static_cast<int64_t>(read_queue_.size()));
+  metrics_.write_queue_depth->Set(static_cast<int64_t>(write_queue_.size()));
+  metrics_.write_queue_bytes->Set(static_cast<int64_t>(queued_write_bytes_));
+  done_cv_.notify_all();
+}
+
+Clock::time_point StoreImpl::NextDeadline() const {
+  if (options_.io_timeout_ns <= 0) return Clock::time_point::max();
+  for (const auto& [id, job] : jobs_) {
+    if (!job->completed.load(std::memory_order_acquire) && !job->gate.closed()) {
+      return job->deadline;
+    }
+  }
+  return Clock::time_point::max();
+}
+
+template <class Ready>
+bool StoreImpl::WaitExpiring(std::unique_lock<std::mutex>& lock, const Until& until, Ready ready) {
+  for (;;) {
+    ExpireDue();
+    if (ready()) return true;
+    Clock::time_point wake = NextDeadline();
+    if (until && *until < wake) wake = *until;
+    if (wake == Clock::time_point::max()) {
+      done_cv_.wait(lock);
+    } else if (done_cv_.wait_until(lock, wake) == std::cv_status::timeout && until &&
+               Clock::now() >= *until) {
+      ExpireDue();
+      return ready();
+    }
+  }
 }
 
 JobResult StoreImpl::Collect(const std::shared_ptr<Job>& job) {
@@ -362,6 +493,7 @@ void StoreImpl::Poll(std::vector<JobResult>* results, size_t max_results) {
   bool none_left = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    ExpireDue();
     while (!finished_.empty() && done.size() < max_results) {
       auto it = jobs_.find(finished_.front());
       finished_.pop_front();
@@ -380,7 +512,7 @@ void StoreImpl::Poll(std::vector<JobResult>* results, size_t max_results) {
 
 size_t StoreImpl::WaitAny(std::vector<JobResult>* results, size_t max_results, int64_t timeout_ns) {
   const size_t before = results->size();
-  const auto deadline = Deadline(timeout_ns);
+  const auto until = Deadline(timeout_ns);
   while (max_results > 0) {
     Poll(results, max_results);
     if (results->size() > before) break;
@@ -388,14 +520,14 @@ size_t StoreImpl::WaitAny(std::vector<JobResult>* results, size_t max_results, i
     // Wake for a finished job, or when none is left to finish: another
     // consumer may collect the last one first.
     auto ready = [&] { return !finished_.empty() || pollable_pending_ == 0; };
-    if (!WaitUntil(done_cv_, lock, deadline, ready)) break;
+    if (!WaitExpiring(lock, until, ready)) break;
     if (finished_.empty()) break;  // nothing left to wait for
   }
   return results->size() - before;
 }
 
 bool StoreImpl::Wait(uint64_t job_id, JobResult* result, int64_t timeout_ns) {
-  const auto deadline = Deadline(timeout_ns);
+  const auto until = Deadline(timeout_ns);
   std::shared_ptr<Job> job;
   bool none_left = false;
   {
@@ -403,8 +535,8 @@ bool StoreImpl::Wait(uint64_t job_id, JobResult* result, int64_t timeout_ns) {
     auto it = jobs_.find(job_id);
     if (it == jobs_.end()) return false;
     job = it->second;
-    auto done = [&] { return job->remaining.load(std::memory_order_acquire) == 0; };
-    if (!WaitUntil(done_cv_, lock, deadline, done)) return false;
+    auto done = [&] { return job->completed.load(std::memory_order_acquire); };
+    if (!WaitExpiring(lock, until, done)) return false;
     // A Poll or WaitAny may have collected it while this call slept.
     if (jobs_.erase(job_id) == 0) return false;
     // Only pollable jobs are listed in finished_: the synchronous helpers'
@@ -421,10 +553,29 @@ bool StoreImpl::Wait(uint64_t job_id, JobResult* result, int64_t timeout_ns) {
   return true;
 }
 
+void StoreImpl::RefreshGauges() const {
+  int64_t stalled = 0;
+  if (options_.io_timeout_ns > 0 && op_start_ns_ != nullptr) {
+    const int64_t now = SteadyNanos();
+    for (int i = 0; i < n_workers_; ++i) {
+      int64_t start = op_start_ns_[i].load(std::memory_order_relaxed);
+      if (start != 0 && now - start > options_.io_timeout_ns) ++stalled;
+    }
+  }
+  metrics_.stalled_workers->Set(stalled);
+}
+
+std::string StoreImpl::MetricsText() const {
+  RefreshGauges();
+  return metrics_.registry.RenderPrometheus();
+}
+
 std::map<std::string, double> StoreImpl::MetricsMap() const {
+  RefreshGauges();
   auto m = metrics_.registry.Snapshot();
   m["direct_io"] = io_opts_.direct ? 1 : 0;
   m["io_uring"] = use_uring_ ? 1 : 0;
+  m["staged_reads"] = io_opts_.staged ? 1 : 0;
   return m;
 }
 

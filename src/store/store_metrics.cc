@@ -25,15 +25,30 @@ StoreMetrics::StoreMetrics()
           registry.AddCounter("jobs_rejected_total", "Jobs refused: too many pending jobs")),
       fingerprint_repaired(registry.AddCounter("fingerprint_repaired_total",
                                                "Unreadable fingerprint.json files rewritten")),
+      jobs_timed_out(
+          registry.AddCounter("jobs_timed_out_total", "Jobs completed by their I/O deadline")),
+      late_completions(registry.AddCounter(
+          "late_completions_total",
+          "Chunk operations that returned after their job's deadline (result discarded)")),
       namespace_conflict(registry.AddGauge("namespace_conflict",
                                            "1 when fingerprint.json names another fingerprint")),
       read_queue_depth(registry.AddGauge("read_queue_depth", "Read tasks queued")),
       write_queue_depth(registry.AddGauge("write_queue_depth", "Write tasks queued")),
       write_queue_bytes(registry.AddGauge("write_queue_bytes", "Payload bytes queued for writing")),
       pending_jobs(registry.AddGauge("pending_jobs", "Jobs submitted and not yet collected")),
+      workers(registry.AddGauge("workers", "I/O worker threads alive")),
+      stalled_workers(registry.AddGauge(
+          "stalled_workers", "Workers inside one chunk operation for longer than the deadline")),
+      staging_bytes(registry.AddGauge("staging_bytes", "Bytes of workers' read staging buffers")),
       get_latency(registry.AddHistogram("get_seconds", "Per-chunk load latency")),
       put_latency(registry.AddHistogram("put_seconds", "Per-chunk store latency")),
       lookup_latency(registry.AddHistogram("lookup_seconds", "Per-key existence check latency")) {
+  const char* ops[] = {"put", "get", "contains"};  // JobKind order
+  for (size_t i = 0; i < io_timeouts.size(); ++i) {
+    io_timeouts[i] =
+        registry.AddCounter("io_timeouts_total", "Keys failed because their job's deadline passed",
+                            std::string("op=\"") + ops[i] + "\"");
+  }
   for (int i = 1; i < kNumVerifyErrors; ++i) {
     verify_failures[i] = registry.AddCounter(
         "verify_failures_total", "Chunk files rejected by verification",

@@ -32,12 +32,18 @@ struct StoreMetrics {
   Counter* corrupt_removed;
   Counter* jobs_rejected;
   Counter* fingerprint_repaired;
+  Counter* jobs_timed_out;
+  std::array<Counter*, 3> io_timeouts{};  // keys failed at the deadline, by JobKind
+  Counter* late_completions;
   Gauge* namespace_conflict;
   std::array<Counter*, kNumVerifyErrors> verify_failures{};
   Gauge* read_queue_depth;
   Gauge* write_queue_depth;
   Gauge* write_queue_bytes;
   Gauge* pending_jobs;
+  Gauge* workers;
+  Gauge* stalled_workers;
+  Gauge* staging_bytes;
   Histogram* get_latency;
   Histogram* put_latency;
   Histogram* lookup_latency;

@@ -12,6 +12,7 @@
 #include "io/io_backend.h"
 #include "io/io_choice.h"
 #include "layout/namespace_dir.h"
+#include "store/store_handle.h"
 #include "store/store_impl.h"
 
 namespace kvtier {
@@ -89,11 +90,12 @@ Status Store::Open(const std::string& root, const Fingerprint& fingerprint,
     uring = available &&
             (options.io_backend == IoBackendKind::kUring || (direct && rule.uring_with_direct));
   }
-  auto impl = std::make_unique<StoreImpl>(env, options, ns_dir, fingerprint, writer_id, usable,
+  auto impl = std::make_shared<StoreImpl>(env, options, ns_dir, fingerprint, writer_id, usable,
                                           direct, uring, memory_fs);
   if (state == NamespaceState::kRepaired) impl->metrics()->fingerprint_repaired->Add();
   if (state == NamespaceState::kConflict) impl->metrics()->namespace_conflict->Set(1);
-  *out = std::move(impl);
+  impl->Start();
+  *out = std::make_unique<StoreHandle>(std::move(impl));
   return Status::OK();
 }
 
