@@ -256,3 +256,22 @@ def test_builtin_file_backend_and_kvtier_share_one_root_without_confusion(tmp_pa
         assert b.batch_exists(k) == 0  # SGLang's flat .bin files are not kvtier chunks
     finally:
         b.close()
+
+
+def test_deploy_manifest_parses_with_sglangs_own_arguments():
+    import argparse
+
+    yaml = pytest.importorskip("yaml")
+    from sglang.srt.server_args import ServerArgs
+
+    path = os.path.join(os.path.dirname(__file__), "../../deploy/kubernetes/sglang-deployment.yaml")
+    (dep,) = [d for d in yaml.safe_load_all(open(path)) if d]
+    (container,) = dep["spec"]["template"]["spec"]["containers"]
+    parser = argparse.ArgumentParser()
+    ServerArgs.add_cli_args(parser)
+    ns = parser.parse_args(container["args"])  # exits on an unknown flag
+    assert ns.enable_hierarchical_cache and ns.hicache_storage_backend == "dynamic"
+    extra = json.loads(ns.hicache_storage_backend_extra_config)
+    assert extra["module_path"] == "kvtier.sglang" and extra["interface_v1"] == 1
+    assert getattr(ks, extra["class_name"]) is ks.KvtierHiCacheStorage
+    ks.parse_options(extra)  # raises on an unknown option

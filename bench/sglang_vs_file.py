@@ -1,0 +1,222 @@
+"""kvtier's SGLang HiCache backend vs SGLang's built-in ``file`` backend, same
+directory, same host memory pool, same calls SGLang's cache controller makes.
+
+A prefetch of one prefix = per batch of 128 pages (SGLang's
+STORAGE_BATCH_SIZE) a ``batch_exists`` and then the page reads: for kvtier the
+zero-copy ``batch_get_v1`` into the pool's pages (``interface_v1``), for
+``file`` SGLang's generic path (``batch_get`` into a flat page tensor per page,
+then ``set_from_flat_data_page`` into the pool), as the controller picks for
+each. kvtier verifies every chunk's checksum (``verify`` defaults to on);
+``file`` checks only the length. Every loaded page is compared with what was
+stored (outside the clock).
+
+"single": one prefix of --tokens tokens. "concurrent": --concurrency prefixes
+fetched at once from as many threads. Files are written once, then the page
+cache is dropped for this benchmark's files only (fdatasync +
+POSIX_FADV_DONTNEED; tmpfs keeps them in memory by nature) before every
+timed read ("cold"), and read again without dropping ("warm").
+
+    python bench/sglang_vs_file.py --dirs /var/tmp/sglbench /dev/shm/sglbench
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import threading
+import time
+import uuid
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "python"))
+import sglang_harness as h  # noqa: E402
+import torch  # noqa: E402
+
+BATCH = 128  # SGLang's STORAGE_BATCH_SIZE
+
+
+def drop_cache(root: str) -> None:
+    for dirpath, _, files in os.walk(root):
+        for f in files:
+            try:
+                fd = os.open(os.path.join(dirpath, f), os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                os.fdatasync(fd)
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+
+def zero(pool, dst: torch.Tensor) -> None:
+    """Clear the destination pages, so a check after a load sees new bytes."""
+    ps = pool.page_size
+    for i in range(0, dst.numel(), ps):
+        pool.kv_buffer[:, int(dst[i]) // ps].zero_()
+
+
+def prefetch(kind: str, backend, pool, keys: list[str], dst: torch.Tensor) -> int:
+    """One prefix, as SGLang's prefetch threads run it; returns pages loaded."""
+    ps = pool.page_size
+    hit = 0
+    for i in range(0, len(keys), BATCH):
+        n = backend.batch_exists(keys[i : i + BATCH])
+        hit += n
+        if n < len(keys[i : i + BATCH]):
+            break
+    loaded = 0
+    for i in range(0, hit, BATCH):
+        bk = keys[i : min(i + BATCH, hit)]
+        idx = dst[i * ps : (i + len(bk)) * ps]
+        if kind == "kvtier":
+            ok = backend.batch_get_v1(bk, idx)
+            good = ok.index(False) if False in ok else len(ok)
+        else:
+            pages = backend.batch_get(bk, [pool.get_dummy_flat_data_page() for _ in bk])
+            good = 0
+            for j, p in enumerate(pages):
+                if p is None:
+                    break
+                pool.set_from_flat_data_page(int(idx[j * ps]), p)
+                good += 1
+        loaded += good
+        if good < len(bk):
+            break
+    return loaded
+
+
+def store(kind: str, backend, pool, keys: list[str], src: torch.Tensor) -> bool:
+    ps = pool.page_size
+    for i in range(0, len(keys), BATCH):
+        bk = keys[i : i + BATCH]
+        idx = src[i * ps : (i + len(bk)) * ps]
+        if kind == "kvtier":
+            if not all(backend.batch_set_v1(bk, idx)):
+                return False
+        else:
+            pages = [pool.get_data_page(int(idx[j * ps])) for j in range(len(bk))]
+            if not backend.batch_set(bk, pages):
+                return False
+    return True
+
+
+def run(kind: str, root: str, args) -> dict[str, float]:
+    pages = -(-args.tokens // args.page_size)
+    pool = h.make_pool(
+        "page_first_direct",
+        layers=args.layers,
+        heads=args.heads,
+        head_dim=args.head_dim,
+        page_size=args.page_size,
+        pages=pages * (args.concurrency + 1) + 1,
+    )
+    if kind == "kvtier":
+        backend = h.attach("dynamic", h.kvtier_extra(root), pool)
+    else:
+        backend = h.attach("file", {"file_storage_path": root}, pool)
+    src = pool.alloc(pages * pool.page_size)
+    h.fill_random(pool, src, seed=7)
+    want = h.page_bytes(pool, src)
+    dsts = [pool.alloc(pages * pool.page_size) for _ in range(args.concurrency)]
+    prefixes = [
+        [uuid.uuid4().hex + uuid.uuid4().hex for _ in range(pages)] for _ in range(args.concurrency)
+    ]
+    t = time.perf_counter()
+    for keys in prefixes:
+        assert store(kind, backend, pool, keys, src), f"{kind}: store failed"
+    out = {"store_GBps": pages * len(prefixes) * len(want[0]) / (time.perf_counter() - t) / 1e9}
+
+    def check(dst) -> None:
+        got = h.page_bytes(pool, dst)
+        assert got == want, f"{kind}: loaded pages differ from the stored ones"
+
+    nbytes = pages * len(want[0])
+    for cache in ("cold", "warm"):
+        singles, concs = [], []
+        for _ in range(args.repeats):
+            if cache == "cold":
+                drop_cache(root)
+            for d in dsts:
+                zero(pool, d)
+            t = time.perf_counter()
+            n = prefetch(kind, backend, pool, prefixes[0], dsts[0])
+            singles.append(time.perf_counter() - t)
+            assert n == pages, f"{kind}: {n}/{pages} pages loaded"
+            check(dsts[0])
+            if cache == "cold":
+                drop_cache(root)
+            counts = [0] * args.concurrency
+
+            def one(i: int, counts: list[int] = counts) -> None:
+                counts[i] = prefetch(kind, backend, pool, prefixes[i], dsts[i])
+
+            threads = [threading.Thread(target=one, args=(i,)) for i in range(args.concurrency)]
+            t = time.perf_counter()
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join()
+            concs.append(time.perf_counter() - t)
+            assert counts == [pages] * args.concurrency, f"{kind}: {counts}"
+            for d in dsts:
+                check(d)
+        out[f"{cache}_single_s"] = statistics.median(singles)
+        out[f"{cache}_single_GBps"] = nbytes / out[f"{cache}_single_s"] / 1e9
+        out[f"{cache}_conc_s"] = statistics.median(concs)
+        out[f"{cache}_conc_GBps"] = nbytes * args.concurrency / out[f"{cache}_conc_s"] / 1e9
+    if kind == "kvtier":
+        s = backend.stats()
+        bad = sum(v for k, v in s.items() if k.startswith("verify_failures_total"))
+        out["verified_chunks"] = s["get_hits_total"]
+        assert bad == 0
+        backend.close()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--dirs", nargs="+", default=["/var/tmp/sglbench", "/dev/shm/sglbench"])
+    ap.add_argument("--tokens", type=int, default=50_000)
+    ap.add_argument("--page-size", type=int, default=256)
+    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--heads", type=int, default=2)
+    ap.add_argument("--head-dim", type=int, default=128)
+    ap.add_argument("--concurrency", type=int, default=20)
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    per_token = 2 * args.layers * args.heads * args.head_dim * 2
+    print(
+        f"# {args.tokens} tokens, page {args.page_size} tokens, {per_token} B/token bf16 "
+        f"({args.layers} layers x {args.heads} KV heads x {args.head_dim}), "
+        f"{args.concurrency} concurrent, median of {args.repeats}"
+    )
+    for d in args.dirs:
+        res = {}
+        for kind in ("file", "kvtier"):
+            root = os.path.join(d, f"{kind}-{uuid.uuid4().hex[:8]}")
+            os.makedirs(root)
+            try:
+                res[kind] = run(kind, root, args)
+            finally:
+                shutil.rmtree(root, ignore_errors=True)
+        f, k = res["file"], res["kvtier"]
+        for cache in ("cold", "warm"):
+            for mode in ("single", "conc"):
+                key = f"{cache}_{mode}"
+                print(
+                    f"{d}\t{key}\tfile {f[key + '_s']:.3f} s ({f[key + '_GBps']:.2f} GB/s)\t"
+                    f"kvtier {k[key + '_s']:.3f} s ({k[key + '_GBps']:.2f} GB/s)\t"
+                    f"speedup {f[key + '_s'] / k[key + '_s']:.2f}x"
+                )
+        print(
+            f"{d}\tstore\tfile {f['store_GBps']:.2f} GB/s\tkvtier {k['store_GBps']:.2f} GB/s"
+            f"\tkvtier chunks verified: {k['verified_chunks']}"
+        )
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
