@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Set-up command 2: install, build and run every test: C++ unit tests (plain
-# and under ASan+UBSan), formatting and lint checks, then the Python tests.
+# and under ASan+UBSan), formatting and lint checks, then the Python tests and
+# the system tests (several nodes on a MooseFS cluster that tools/dfs.sh brings
+# up and down; skipped with the reason printed where FUSE or netns are missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/setup.sh
@@ -28,5 +30,5 @@ tools/lint.sh build/release
 
 echo "== Python package and tests"
 "$KVTIER_PY" -m pip install -q --no-build-isolation .
-"$KVTIER_PY" -m ruff check python tests/python bench
-KVTIER_CLI="$PWD/build/release/src/cli/kvtier" "$KVTIER_PY" -m pytest -q tests/python
+"$KVTIER_PY" -m ruff check python tests/python tests/system bench
+KVTIER_CLI="$PWD/build/release/src/cli/kvtier" "$KVTIER_PY" -m pytest -q -rs tests/python tests/system
