@@ -134,12 +134,15 @@ def test_evict_once_through_symlinked_root(root, linked_root):
 def test_verify_fails_over_an_unreadable_directory():
     """A fan-out directory that verify cannot list hides chunks it never
     checked: exit 1, naming the directory. Run unprivileged (root reads
-    anything), in a directory that user can reach (tmp_path's parent is
-    private to root)."""
+    anything), with the tree and a copy of the CLI where that user can reach
+    them (tmp_path's parent, and maybe the checkout, are private to root)."""
     base = Path(tempfile.mkdtemp(prefix="kvtier-verify-")).resolve()
+    bindir = Path(tempfile.mkdtemp(prefix="kvtier-cli-"))
     locked = None
     try:
         base.chmod(0o755)
+        bindir.chmod(0o755)
+        cli = shutil.copy(CLI, bindir / "kvtier")
         with kvtier.Store(str(base), {"model": "org/cli-model"}, read_threads=1) as s:
             for i in range(5):
                 assert s.put(b"k%d" % i, os.urandom(10000))
@@ -150,7 +153,7 @@ def test_verify_fails_over_an_unreadable_directory():
         kw = {"user": 65534, "group": 65534, "extra_groups": []} if os.geteuid() == 0 else {}
 
         def verify(*args: str) -> subprocess.CompletedProcess:
-            cmd = [os.path.abspath(CLI), "verify", str(base), *args]
+            cmd = [str(cli), "verify", str(base), *args]
             return subprocess.run(cmd, capture_output=True, text=True, timeout=120, **kw)
 
         r = verify()
@@ -166,3 +169,4 @@ def test_verify_fails_over_an_unreadable_directory():
         if locked is not None:
             locked.chmod(0o755)
         shutil.rmtree(base)
+        shutil.rmtree(bindir)
