@@ -68,6 +68,8 @@ if ! wait "$build_pid"; then
 fi
 "$PY" -m pip install -q --no-deps --force-reinstall "$BUILD"/wheel/kvtier-*.whl
 
+echo "demo: installed and built in ${SECONDS} s"
+
 ROOT="$(mktemp -d -t kvtier-demo.XXXXXX)"
 trap 'rm -rf "$ROOT"' EXIT
 echo "demo: shared kvtier directory $ROOT"
@@ -84,4 +86,6 @@ echo
 echo "== kvtier evict --once --dry-run (quota $((used * 5 / 4)) bytes, high 60%, low 40%, min-age 0)"
 "$BUILD/src/cli/kvtier" evict --once --dry-run --quota-bytes "$((used * 5 / 4))" \
   --high 0.6 --low 0.4 --min-age 0 --port 0 "$ROOT"
+echo
+echo "demo: done in ${SECONDS} s"
 exit "$status"
