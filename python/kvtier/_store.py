@@ -10,6 +10,8 @@ from typing import Any
 from kvtier._kvtier import _Store
 
 DEFAULT_MAX_QUEUED_WRITE_BYTES = 1 << 30
+# Per-job I/O deadline (0 or negative: none); kvtier's C++ default.
+DEFAULT_IO_TIMEOUT_S = 30.0
 
 
 def fingerprint_json(fingerprint: Mapping[str, Any]) -> str:
@@ -79,6 +81,7 @@ class Store:
         max_pending_jobs: int = 4096,
         lookup_cache_s: float = 1.0,
         chunk_bytes: int = 0,
+        io_timeout_s: float = DEFAULT_IO_TIMEOUT_S,
     ) -> None:
         for name, value in (
             ("read_threads", read_threads),
@@ -103,6 +106,7 @@ class Store:
             max_pending_jobs,
             float(lookup_cache_s),
             chunk_bytes,
+            float(io_timeout_s),
         )
 
     # Synchronous conveniences -------------------------------------------------

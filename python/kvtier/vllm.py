@@ -59,6 +59,9 @@ TIER_OPTIONS: dict[str, Any] = {
     "touch_interval_s": 60.0,  # atime refresh rate limit, for the evictor's LRU
     "max_queued_write_bytes": 4 << 30,  # over it, stores are dropped and counted
     "lookup_cache_s": 1.0,  # how long an existence verdict is reused natively
+    # Per-job I/O deadline (0: none): past it a job's unfinished keys fail
+    # (vLLM recomputes them) and drain_jobs/shutdown stop waiting.
+    "io_timeout_s": kvtier.DEFAULT_IO_TIMEOUT_S,
     "hash_algo": "sha256",  # must equal vLLM's --prefix-caching-hash-algo
     "cache_salt": "",  # tenant isolation: different salts never share chunks
     "model_revision": "",  # e.g. the HF commit; part of the fingerprint
@@ -82,10 +85,31 @@ _COUNTERS = {
     "corrupt_removed_total": ("vllm:kvtier_corrupt_removed", "Chunk files rejected and removed"),
     "lookups_total": ("vllm:kvtier_lookups", "Existence checks"),
     "lookup_hits_total": ("vllm:kvtier_lookup_hits", "Existence checks that found a chunk"),
+    "jobs_timed_out_total": ("vllm:kvtier_jobs_timed_out", "Jobs completed by their I/O deadline"),
+    "late_completions_total": (
+        "vllm:kvtier_late_completions",
+        "Chunk operations that returned after their job's deadline (discarded)",
+    ),
 }
-_VERIFY = ("vllm:kvtier_verify_failures", "Chunk files rejected by verification, by reason")
+# Labelled counters: kvtier stats key prefix -> (vLLM metric name, help, label).
+_LABELLED = {
+    "verify_failures_total.": (
+        "vllm:kvtier_verify_failures",
+        "Chunk files rejected by verification, by reason",
+        "reason",
+    ),
+    "io_timeouts_total.": (
+        "vllm:kvtier_io_timeouts",
+        "Keys failed because their job's I/O deadline passed, by op",
+        "op",
+    ),
+}
 _GAUGES = {
     "write_queue_bytes": ("vllm:kvtier_write_queue_bytes", "Payload bytes queued for writing"),
+    "stalled_workers": (
+        "vllm:kvtier_stalled_workers",
+        "I/O workers inside one operation for longer than io_timeout_s",
+    ),
 }
 
 
@@ -210,6 +234,7 @@ class KvtierTier(SecondaryTierManager):
             max_queued_write_bytes=int(opts["max_queued_write_bytes"]),
             lookup_cache_s=float(opts["lookup_cache_s"]),
             chunk_bytes=self._chunk_bytes,
+            io_timeout_s=float(opts["io_timeout_s"]),
         )
         self._lookups = _Lookups(self.store, tier_type)
         self._pending: dict[int, _Pending] = {}  # native job id -> vLLM job
@@ -286,6 +311,8 @@ class KvtierTier(SecondaryTierManager):
         return bool(self._pending)
 
     def drain_jobs(self) -> None:
+        # Each wait ends at the latest at its job's deadline, so the drain
+        # returns within io_timeout_s of the newest job's submission.
         for native in list(self._pending):
             ok = self.store.wait(native)
             job = self._pending.pop(native)
@@ -294,6 +321,9 @@ class KvtierTier(SecondaryTierManager):
             self._finish(job, ok if ok is not None else [False] * len(job.keys))
 
     def shutdown(self) -> None:
+        # Returns within io_timeout_s + 0.1 s even if the mount never answers
+        # again (workers stuck in the kernel are left behind, and never touch
+        # vLLM's slots: Store.close).
         self._lookups.shutdown()
         self.store.close()
 
@@ -305,9 +335,8 @@ class KvtierTier(SecondaryTierManager):
         defs: dict[str, OffloadingMetricMetadata] = {
             name: OffloadingCounterMetadata(documentation=doc) for name, doc in _COUNTERS.values()
         }
-        defs[_VERIFY[0]] = OffloadingCounterMetadata(
-            documentation=_VERIFY[1], labelnames=("reason",)
-        )
+        for name, doc, label in _LABELLED.values():
+            defs[name] = OffloadingCounterMetadata(documentation=doc, labelnames=(label,))
         for name, doc in _GAUGES.values():
             defs[name] = OffloadingGaugeMetadata(documentation=doc)
         return defs
@@ -321,13 +350,13 @@ class KvtierTier(SecondaryTierManager):
             if delta:
                 stats.increase_counter(name, delta)
                 self._reported[key] = current[key]
-        prefix = "verify_failures_total."
         for key, value in current.items():
-            if key.startswith(prefix):
-                delta = value - self._reported.get(key, 0)
-                if delta:
-                    stats.increase_counter(_VERIFY[0], delta, (key[len(prefix) :],))
-                    self._reported[key] = value
+            for prefix, (name, _, _) in _LABELLED.items():
+                if key.startswith(prefix):
+                    delta = value - self._reported.get(key, 0)
+                    if delta:
+                        stats.increase_counter(name, delta, (key[len(prefix) :],))
+                        self._reported[key] = value
         for key, (name, _) in _GAUGES.items():
             stats.set_gauge(name, current.get(key, 0))
         return stats

@@ -147,6 +147,7 @@ bool RunOne(const BenchArgs& a, const std::string& backend, const std::string& m
   o.verify = a.verify;
   o.max_queued_write_bytes = UINT64_MAX;
   if (a.segment_bytes != 0) o.segment_bytes = a.segment_bytes;
+  if (a.io_timeout_s >= 0) o.io_timeout_ns = static_cast<int64_t>(a.io_timeout_s * 1e9);
   Fingerprint fp;
   Fingerprint::FromJson(R"({"model":"kvtier-bench"})", &fp);
   std::unique_ptr<Store> store;
@@ -326,6 +327,7 @@ int BenchCommand(const BenchArgs& a) {
               {"repeat", a.repeat},
               {"cold_tree", a.cold_tree},
               {"verify", a.verify},
+              {"io_timeout_s", a.io_timeout_s >= 0 ? a.io_timeout_s : kDefaultIoTimeoutNs / 1e9},
               {"memcpy_GBps", memcpy_bps / 1e9},
               {"runs", json::array()}};
   int failures = 0;

@@ -27,6 +27,7 @@ struct BenchArgs {
   int repeat = 3;              // medians over this many kvtier/fio pairs
   int depth = 0;               // jobs (buffers) in flight; 0: threads
   bool cold_tree = false;      // time the fan-out directories' creation too
+  double io_timeout_s = -1;    // per-job deadline; < 0: the store's default
 };
 int BenchCommand(const BenchArgs& args);
 

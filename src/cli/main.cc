@@ -67,6 +67,11 @@ int Main(int argc, char** argv) {
                   "before it, as in a warm cache and as fio's directory exists before fio)");
   std::string segment;
   bench->add_option("--segment", segment, "Transfer unit of the store (e.g. 1M); default: store's");
+  bench
+      ->add_option("--io-timeout", bench_args.io_timeout_s,
+                   "Per-job I/O deadline in seconds (0: none, which also turns off staged "
+                   "loads); default: the store's")
+      ->check(CLI::Range(0.0, 1e6));
 
 #ifdef KVTIER_HAVE_EVICTOR
   app.add_subcommand("evict", "Run the evictor (e.g. `kvtier evict --once ROOT`)");

@@ -69,7 +69,7 @@ class PyStore {
   PyStore(const std::string& root, const std::string& fingerprint_json, int read_threads,
           int write_threads, const std::string& io_backend, nb::handle direct_io, bool verify,
           bool durable, double touch_interval_s, uint64_t max_queued_write_bytes,
-          size_t max_pending_jobs, double lookup_cache_s, size_t chunk_bytes)
+          size_t max_pending_jobs, double lookup_cache_s, size_t chunk_bytes, double io_timeout_s)
       : chunk_bytes_(chunk_bytes) {
     Fingerprint fp;
     Status s = Fingerprint::FromJson(fingerprint_json, &fp);
@@ -88,6 +88,9 @@ class PyStore {
     o.max_queued_write_bytes = max_queued_write_bytes;
     o.max_pending_jobs = max_pending_jobs;
     o.lookup_cache_ns = Nanos(lookup_cache_s, "lookup_cache_s");
+    // 0 or negative: no deadline; infinite: none either.
+    int64_t io_timeout_ns = Nanos(io_timeout_s, "io_timeout_s");
+    o.io_timeout_ns = io_timeout_ns == INT64_MAX ? 0 : io_timeout_ns;
     std::unique_ptr<Store> opened;
     {
       nb::gil_scoped_release release;
@@ -200,7 +203,9 @@ class PyStore {
     std::shared_ptr<Store> s = std::move(store_);
     {
       nb::gil_scoped_release release;
-      s->Close();  // every queued job finishes; buffers are then free
+      // Every job finishes or is abandoned at its deadline (its buffers
+      // then untouchable by late I/O): either way the buffers are free.
+      s->Close();
     }
     held_.clear();
   }
@@ -273,12 +278,12 @@ NB_MODULE(_kvtier, m) {
   m.doc() = "kvtier: shared-filesystem KV-cache chunk store (native core)";
   nb::class_<PyStore>(m, "_Store")
       .def(nb::init<const std::string&, const std::string&, int, int, const std::string&,
-                    nb::handle, bool, bool, double, uint64_t, size_t, double, size_t>(),
+                    nb::handle, bool, bool, double, uint64_t, size_t, double, size_t, double>(),
            nb::arg("root"), nb::arg("fingerprint_json"), nb::arg("read_threads"),
            nb::arg("write_threads"), nb::arg("io_backend"), nb::arg("direct_io").none(),
            nb::arg("verify"), nb::arg("durable"), nb::arg("touch_interval_s"),
            nb::arg("max_queued_write_bytes"), nb::arg("max_pending_jobs"),
-           nb::arg("lookup_cache_s"), nb::arg("chunk_bytes"))
+           nb::arg("lookup_cache_s"), nb::arg("chunk_bytes"), nb::arg("io_timeout_s"))
       .def("put", &PyStore::Put)
       .def("get", &PyStore::Get)
       .def("contains", &PyStore::Contains)

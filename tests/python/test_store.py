@@ -215,3 +215,25 @@ def test_write_queue_bound_drops_and_counts(tmp_path, fingerprint):
         assert st["puts_dropped_total"] > 0
         assert st["puts_dropped_total"] + st["puts_stored_total"] == 200
         assert sum(results) == st["puts_stored_total"]
+
+
+
+def test_io_timeout_option(tmp_path, fingerprint):
+    # Loads stage through store-owned buffers only where a deadline can
+    # abandon them and the filesystem can stall (not tmpfs). The stall itself
+    # is tested through the fault env (tests/store/deadline_test.cc) and on
+    # MooseFS with SIGSTOPped chunkservers (tests/system/test_stall.py).
+    with kvtier.Store(str(tmp_path), fingerprint, io_timeout_s=0.3) as s:
+        st = s.stats()
+        on_tmpfs = os.statvfs(str(tmp_path)).f_fsid == os.statvfs("/dev/shm").f_fsid
+        assert st["staged_reads"] == (0 if on_tmpfs else 1)
+        assert st["io_timeouts_total.get"] == 0 and st["jobs_timed_out_total"] == 0
+        assert 'kvtier_io_timeouts_total{op="put"} 0' in s.metrics_text()
+        out = np.empty(8192, np.uint8)
+        assert s.put(b"k", np.arange(8192, dtype=np.uint32).view(np.uint8)[:8192])
+        assert s.get(b"k", out)
+    for off in (0, -1.0, float("inf")):
+        with kvtier.Store(str(tmp_path), fingerprint, io_timeout_s=off) as s:
+            assert s.stats()["staged_reads"] == 0  # no deadline: nothing to guard against
+    with pytest.raises(ValueError, match="NaN"):
+        kvtier.Store(str(tmp_path), fingerprint, io_timeout_s=float("nan"))

@@ -223,6 +223,25 @@ def test_drain_and_shutdown_report_every_job(tmp_path):
     assert tier.store.closed
 
 
+def test_io_timeout_reaches_the_store_and_vllm_metrics(tmp_path):
+    # The stall itself (SIGSTOPped chunkservers, a killed FUSE client) is
+    # tested with this tier in tests/system/test_stall.py.
+    eng = Engine(make_manager(str(tmp_path), tier={"io_timeout_s": 0.5}))
+    try:
+        st = eng.tier.stats()
+        assert st["staged_reads"] == 1 and st["jobs_timed_out_total"] == 0
+        defs = type(eng.tier).build_metric_definitions({})
+        assert defs["vllm:kvtier_io_timeouts"].labelnames == ("op",)
+        assert "vllm:kvtier_stalled_workers" in defs
+    finally:
+        eng.shutdown()
+    eng = Engine(make_manager(str(tmp_path), tier={"io_timeout_s": 0}))
+    try:
+        assert eng.tier.stats()["staged_reads"] == 0
+    finally:
+        eng.shutdown()
+
+
 def test_xxhash_block_hashes_need_pythonhashseed(tmp_path, monkeypatch):
     monkeypatch.delenv("PYTHONHASHSEED", raising=False)
     with pytest.raises(ValueError, match="PYTHONHASHSEED"):
