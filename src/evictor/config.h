@@ -43,6 +43,10 @@ struct Config {
   // Leaf directories whose mtime did not change are not re-listed, except
   // on a full rescan this often (atimes move without touching the directory).
   double full_rescan_s = 3600.0;
+  // Fan-out directories scanned at once. On a network or parallel
+  // filesystem every stat and listing is a round trip to a server, and
+  // these threads mostly wait on them; on a local disk they cost little.
+  int scan_threads = 16;
   int replicas = 1;
   int replica_index = -1;  // -1: from $POD_NAME / $HOSTNAME ordinal, or 0
   int port = 9464;         // 0: no HTTP server

@@ -124,6 +124,7 @@ Status Evictor::Scan(bool full, ScanResult* result) {
   so.tmp_grace_ns = SecondsToNs(config_.tmp_grace_s);
   so.dir_grace_ns = SecondsToNs(config_.dir_grace_s);
   so.full = full;
+  so.threads = config_.scan_threads;
   so.stop = &stop_;
   so.stop_also = options_.external_stop;
   so.logger = logger_;

@@ -98,6 +98,8 @@ int EvictorMain(int argc, char** argv) {
                  "Remove empty fan-out directories older than this (default 10m)");
   app.add_option("--full-rescan", text.full_rescan,
                  "Re-list unchanged leaf directories this often (default 1h)");
+  app.add_option("--scan-threads", config.scan_threads,
+                 "Fan-out directories scanned in parallel (default 16)");
   app.add_option("--replicas", config.replicas, "Number of evictor replicas on this tree");
   app.add_option("--replica-index", config.replica_index,
                  "This replica's share (default: ordinal of $POD_NAME or $HOSTNAME)");

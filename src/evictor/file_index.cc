@@ -37,6 +37,13 @@ uint32_t FileIndex::FindOrAddChild(uint32_t parent, std::string_view name, DirRo
   return id;
 }
 
+uint32_t FileIndex::FindChild(uint32_t parent, std::string_view name) const {
+  const auto& kids = dirs_[parent].children;
+  auto it = std::lower_bound(kids.begin(), kids.end(), name,
+                             [this](uint32_t c, std::string_view n) { return dirs_[c].name < n; });
+  return it != kids.end() && dirs_[*it].name == name ? *it : kNoDir;
+}
+
 void FileIndex::RetainChildren(uint32_t parent, const std::vector<std::string_view>& keep) {
   auto& kids = dirs_[parent].children;
   std::vector<uint32_t> kept;

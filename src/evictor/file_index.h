@@ -78,6 +78,8 @@ class FileIndex {
 
   // The child `name` of `parent`, created (live, revisit) when absent.
   uint32_t FindOrAddChild(uint32_t parent, std::string_view name, DirRole role, LayoutKind layout);
+  // The child `name` of `parent`, or kNoDir.
+  uint32_t FindChild(uint32_t parent, std::string_view name) const;
   // Drops every child of `parent` whose name is not in `keep` (sorted),
   // with all its descendants: the directory vanished or left our share.
   void RetainChildren(uint32_t parent, const std::vector<std::string_view>& keep);

@@ -9,6 +9,13 @@
 // deleter re-stats every file right before unlinking it and spares any whose
 // atime moved.
 //
+// The root and namespace directories are listed on the calling thread; each
+// fan-out directory below them is a task (FanoutScan) for a pool of
+// `threads` scanner threads, at most 2 x threads tasks (and their results)
+// held at once. Results are applied to the index in the order the tasks
+// were made, so the index and the stale list do not depend on the thread
+// count or timing.
+//
 // The scanner deletes nothing. It reports stale temp files and empty
 // fan-out directories old enough to remove; the Deleter removes them after
 // checking them again.
@@ -21,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "evictor/fanout_scan.h"
 #include "evictor/file_index.h"
 #include "evictor/json_log.h"
 #include "kvtier/env.h"
@@ -41,6 +49,7 @@ struct ScanOptions {
   int64_t tmp_grace_ns = 0;
   int64_t dir_grace_ns = 0;
   bool full = false;  // list every leaf regardless of its mtime
+  int threads = 1;    // scanner threads; 1 scans on the calling thread
   const std::atomic<bool>* stop = nullptr;
   const std::atomic<bool>* stop_also = nullptr;  // e.g. a signal flag
   Logger* logger = nullptr;
@@ -72,12 +81,11 @@ class Scanner {
   Status Scan(const ScanOptions& options, ScanResult* result);
 
  private:
-  void ScanNamespace(uint32_t ns, Dir* dir);
-  void ScanFanout(uint32_t fan, Dir* dir);
-  void ScanLeaf(uint32_t leaf, Dir* parent);
-  // Opens child `name` of `parent` (index directory `parent_id`); logs and
-  // counts failures other than a vanished entry or a non-directory.
-  bool OpenDir(Dir* parent, uint32_t parent_id, const std::string& name, std::unique_ptr<Dir>* out);
+  struct Namespace;
+  class Pool;
+
+  void ScanNamespace(Namespace* ns, Pool* pool);
+  void Apply(Namespace* ns, const FanoutTask& task, FanoutResult* result);
   bool Stopped() const;
   void NoteError(const std::string& what, const Status& s);
 
