@@ -136,8 +136,11 @@ int EvictorMain(int argc, char** argv) {
   std::unique_ptr<HttpServer> http;
   if (config.port != 0 && !config.once) {
     Evictor* ev = evictor.get();
+    HttpServerOptions http_options;
+    http_options.dropped = ev->metrics().http_dropped;
+    http_options.timed_out = ev->metrics().http_timeouts;
     http = std::make_unique<HttpServer>(
-        [ev](const std::string& path) { return ServeEvictorHttp(*ev, path); });
+        [ev](const std::string& path) { return ServeEvictorHttp(*ev, path); }, http_options);
     s = http->Start(config.bind, config.port);
     if (!s.ok()) {
       logger.Error("cannot start HTTP server", {{"error", s.ToString()}});

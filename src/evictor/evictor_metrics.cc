@@ -32,6 +32,10 @@ EvictorMetrics::EvictorMetrics() {
   scans = r.AddCounter("scans_total", "Completed scans of this replica's share.");
   dirs_skipped =
       r.AddCounter("dirs_skipped_total", "Leaf directories not re-listed (mtime unchanged).");
+  http_dropped = r.AddCounter("http_connections_dropped_total",
+                              "HTTP connections closed to stay under the connection cap.");
+  http_timeouts = r.AddCounter("http_timeouts_total",
+                               "HTTP connections closed at their read or write deadline.");
   scan_duration = r.AddHistogram("scan_duration_seconds", "Duration of one incremental scan.");
 }
 

@@ -43,6 +43,8 @@ class EvictorMetrics {
   Counter* errors;
   Counter* scans;
   Counter* dirs_skipped;
+  Counter* http_dropped;
+  Counter* http_timeouts;
   Histogram* scan_duration;
 
   std::atomic<double> usage_ratio{0};

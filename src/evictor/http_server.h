@@ -1,9 +1,17 @@
-// A tiny blocking HTTP/1.0 server for /metrics and /healthz: one thread,
-// one request per connection, bound to 127.0.0.1 unless told otherwise.
-// Prometheus scrapes once every few seconds; nothing here needs more.
+// A small HTTP/1.0 server for /metrics and /healthz: one thread, one
+// request per connection, bound to 127.0.0.1 unless told otherwise.
 //
-// Thread-safety: Start/Stop from the owning thread; the handlers run on the
-// server thread and must be thread-safe themselves.
+// The kubelet's 1 s /healthz probe must not depend on other clients, so the
+// thread multiplexes non-blocking connections with poll() instead of serving
+// one at a time: an idle or slow-loris client holds a slot, not the thread.
+// Each connection gets `io_timeout_ms` to send its whole request and again
+// to take the whole response; then it is closed. At most `max_connections`
+// are open; a new one beyond that closes the oldest still reading (the one
+// that has had the longest to send a few bytes), so a fresh probe is always
+// served. Memory is bounded by max_connections x (8 KiB request + response).
+//
+// Thread-safety: Start/Stop from the owning thread; the handler runs on the
+// server thread and must be thread-safe itself.
 #ifndef KVTIER_SRC_EVICTOR_HTTP_SERVER_H_
 #define KVTIER_SRC_EVICTOR_HTTP_SERVER_H_
 
@@ -11,8 +19,10 @@
 #include <functional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "kvtier/status.h"
+#include "metrics/registry.h"
 
 namespace kvtier::evictor {
 
@@ -22,11 +32,20 @@ struct HttpResponse {
   std::string body;
 };
 
+struct HttpServerOptions {
+  int max_connections = 128;
+  int io_timeout_ms = 2000;
+  // Optional; must outlive the server.
+  Counter* dropped = nullptr;    // closed to make room under max_connections
+  Counter* timed_out = nullptr;  // closed at their read or write deadline
+};
+
 class HttpServer {
  public:
   using Handler = std::function<HttpResponse(const std::string& path)>;
 
-  explicit HttpServer(Handler handler) : handler_(std::move(handler)) {}
+  explicit HttpServer(Handler handler, HttpServerOptions options = {})
+      : handler_(std::move(handler)), options_(options) {}
   ~HttpServer() { Stop(); }
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -34,15 +53,18 @@ class HttpServer {
   // Binds `address:port` (port 0 picks a free one; see port()) and starts
   // the thread.
   Status Start(const std::string& address, int port);
-  // Returns within about 200 ms.
+  // Returns within about 200 ms; open connections are closed.
   void Stop();
   int port() const { return port_; }
 
  private:
+  struct Conn;
   void Loop();
-  void Serve(int fd);
+  void AcceptAll(std::vector<Conn>* conns);
+  HttpResponse Respond(const std::string& req, bool* head_only);
 
   Handler handler_;
+  HttpServerOptions options_;
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};

@@ -5,9 +5,11 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <thread>
+#include <vector>
 
 #include "evictor/evictor_main.h"
 #include "evictor/file_index.h"
@@ -105,6 +107,139 @@ TEST(EvictorHttp, MetricsAndHealthz) {
     EXPECT_NE(m.find(name), std::string::npos) << name;
   }
   EXPECT_NE(HttpGet(http.port(), "/nope").find("404"), std::string::npos);
+  http.Stop();
+}
+
+int Connect(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  ::inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  return fd;
+}
+
+// True once the server closed `fd` (recv sees EOF or a reset), within `ms`.
+bool ClosedWithin(int fd, int ms) {
+  timeval tv{0, ms * 1000};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  char c;
+  return ::recv(fd, &c, 1, 0) <= 0 && errno != EAGAIN && errno != EWOULDBLOCK;
+}
+
+double HealthzMs(int port, std::string* reply) {
+  auto t0 = std::chrono::steady_clock::now();
+  *reply = HttpGet(port, "/healthz");
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// The kubelet probes /healthz with a 1 s timeout; a server that handled one
+// connection at a time missed it behind three idle clients.
+TEST(EvictorHttp, IdleAndSlowClientsDoNotDelayHealthz) {
+  ScratchDir dir;
+  MakeKvtierNamespace(dir.path());
+  auto logger = QuietLogger();
+  std::unique_ptr<Evictor> ev;
+  ASSERT_TRUE(Evictor::Open(TestOptions(dir.path(), logger.get()), &ev).ok());
+  ASSERT_TRUE(ev->RunOnce().ok());
+  HttpServerOptions opts;
+  opts.io_timeout_ms = 1500;
+  opts.dropped = ev->metrics().http_dropped;
+  opts.timed_out = ev->metrics().http_timeouts;
+  HttpServer http([&](const std::string& path) { return ServeEvictorHttp(*ev, path); }, opts);
+  ASSERT_TRUE(http.Start("127.0.0.1", 0).ok());
+
+  std::vector<int> idle;
+  for (int i = 0; i < 50; ++i) idle.push_back(Connect(http.port()));
+  // A slow-loris client: one byte of a never-finished request per 300 ms,
+  // until the server hangs up on it.
+  std::atomic<bool> loris_cut{false};
+  std::thread loris([&] {
+    int fd = Connect(http.port());
+    const std::string req = "GET /metrics HTTP/1.0\r\nX-Pad: " + std::string(20, 'a');
+    for (size_t i = 0; i < req.size(); ++i) {
+      char c;
+      if (::recv(fd, &c, 1, MSG_DONTWAIT) == 0) {
+        loris_cut = true;
+        break;
+      }
+      (void)::send(fd, &req[i], 1, MSG_NOSIGNAL);
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    }
+    ::close(fd);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  for (int i = 0; i < 5; ++i) {
+    std::string reply;
+    double ms = HealthzMs(http.port(), &reply);
+    EXPECT_NE(reply.find("200 OK"), std::string::npos) << reply;
+    EXPECT_LT(ms, 100.0) << "probe " << i;
+    RecordProperty("healthz_ms_" + std::to_string(i), std::to_string(ms));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  // Past their deadline the idle clients and the slow one are closed and
+  // counted, so they cannot hold slots (or memory) for long.
+  for (int fd : idle) EXPECT_TRUE(ClosedWithin(fd, 2000));
+  loris.join();
+  EXPECT_TRUE(loris_cut);
+  for (int fd : idle) ::close(fd);
+  EXPECT_GE(ev->metrics().http_timeouts->value(), 51u);
+  EXPECT_EQ(ev->metrics().http_dropped->value(), 0u);
+  std::string m = HttpGet(http.port(), "/metrics");
+  EXPECT_NE(m.find("kvtier_evictor_http_timeouts_total "), std::string::npos);
+  EXPECT_NE(m.find("kvtier_evictor_http_connections_dropped_total 0"), std::string::npos);
+  http.Stop();
+}
+
+TEST(EvictorHttp, ConnectionCapClosesOldestReaders) {
+  Counter dropped;
+  HttpServerOptions opts;
+  opts.max_connections = 8;
+  opts.io_timeout_ms = 10000;  // only the cap may close anything here
+  opts.dropped = &dropped;
+  HttpServer http([](const std::string&) { return HttpResponse{200, "text/plain", "ok\n"}; }, opts);
+  ASSERT_TRUE(http.Start("127.0.0.1", 0).ok());
+  std::vector<int> fds;
+  for (int i = 0; i < 20; ++i) {
+    fds.push_back(Connect(http.port()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // accepted in this order
+  }
+  std::string reply;
+  EXPECT_LT(HealthzMs(http.port(), &reply), 100.0);
+  EXPECT_NE(reply.find("200 OK"), std::string::npos);
+  // 21 connections through 8 slots: the 13 oldest went, the newest 7 stay.
+  EXPECT_EQ(dropped.value(), 13u);
+  for (int i = 0; i < 13; ++i) EXPECT_TRUE(ClosedWithin(fds[i], 1000)) << i;
+  for (int i = 13; i < 20; ++i) EXPECT_FALSE(ClosedWithin(fds[i], 50)) << i;
+  for (int fd : fds) ::close(fd);
+  http.Stop();
+}
+
+// A client that sends its request and never reads a large reply is cut off
+// at the write deadline, and does not hold up others meanwhile.
+TEST(EvictorHttp, WriteTimeoutClosesAStalledReader) {
+  Counter timed_out;
+  HttpServerOptions opts;
+  opts.io_timeout_ms = 500;
+  opts.timed_out = &timed_out;
+  HttpServer http(
+      [](const std::string& path) {
+        return HttpResponse{200, "text/plain",
+                            path == "/big" ? std::string(16 << 20, 'x') : "ok\n"};
+      },
+      opts);
+  ASSERT_TRUE(http.Start("127.0.0.1", 0).ok());
+  int fd = Connect(http.port());
+  std::string req = "GET /big HTTP/1.0\r\n\r\n";
+  ASSERT_EQ(::send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the reply is built and stuck
+  std::string reply;
+  EXPECT_LT(HealthzMs(http.port(), &reply), 100.0);
+  EXPECT_NE(reply.find("200 OK"), std::string::npos);
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  EXPECT_EQ(timed_out.value(), 1u);
+  ::close(fd);
   http.Stop();
 }
 
