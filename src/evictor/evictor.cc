@@ -169,7 +169,7 @@ uint64_t Evictor::EvictRound(uint64_t budget) {
   const int64_t now = env_->NowNanos();
   std::vector<Candidate> heap;
   index_.BuildCandidateHeap(now - SecondsToNs(config_.min_age_s), &heap);
-  uint64_t freed = 0, deleted = 0, spared = 0;
+  uint64_t freed = 0, deleted = 0, spared = 0, failed = 0;
   std::vector<Candidate> batch;
   bool done = false;
   while (!done && freed < budget && !heap.empty() && !stopping()) {
@@ -208,6 +208,7 @@ uint64_t Evictor::EvictRound(uint64_t budget) {
           metrics_.vanished->Add();
           break;
         case Verdict::kError:
+          ++failed;
           metrics_.errors->Add();
           logger_->Warn("cannot evict", {{"path", path}, {"error", err.ToString()}});
           break;
@@ -226,10 +227,12 @@ uint64_t Evictor::EvictRound(uint64_t budget) {
                  {"files", deleted},
                  {"spared_hot", spared},
                  {"candidates_left", heap.size()}});
+  every_delete_failed_ = failed > 0 && deleted == 0;
   return freed;
 }
 
 Status Evictor::RunOnce() {
+  every_delete_failed_ = false;
   const uint64_t t0 = env_->MonotonicNanos();
   const int64_t now = env_->NowNanos();
   const bool full = now - last_full_scan_ns_ >= SecondsToNs(config_.full_rescan_s);
@@ -323,6 +326,9 @@ Status Evictor::Run() {
     uint64_t t0 = env_->MonotonicNanos();
     Status s = RunOnce();
     if (!s.ok() && config_.once) return s;
+    if (config_.once && every_delete_failed_) {
+      return Status::IOError("every delete of the eviction round failed", 0);
+    }
     if (config_.once) break;
     int64_t spent = static_cast<int64_t>(env_->MonotonicNanos() - t0);
     if (!SleepFor(std::max<int64_t>(poll - spent, 0))) break;

@@ -91,6 +91,7 @@ class Evictor {
   void RemoveStale(const ScanResult& scan);
   // Deletes least recently used chunks until `budget` bytes are freed (or
   // nothing is left to delete); returns the bytes freed.
+  // Sets every_delete_failed_ when it tried to delete and none succeeded.
   uint64_t EvictRound(uint64_t budget);
   // Waits for the next deletion slot; false if asked to stop meanwhile.
   bool Throttle();
@@ -111,6 +112,9 @@ class Evictor {
   EvictorMetrics metrics_;
 
   bool evicting_ = false;
+  // --once exits non-zero on it: a CronJob must not report success when,
+  // say, a non-root evictor cannot unlink anything.
+  bool every_delete_failed_ = false;
   int64_t last_full_scan_ns_ = 0;
   uint64_t next_delete_ns_ = 0;
 

@@ -121,6 +121,31 @@ TEST_P(EvictorFaults, FailedUnlinksAreCountedNotFatal) {
   for (const std::string& c : chunks_) EXPECT_FALSE(Exists(c)) << c;
 }
 
+// --once (a CronJob, or a check after deploying) fails when the round
+// deleted nothing because every unlink failed, not when only some did.
+TEST_P(EvictorFaults, OnceFailsWhenEveryDeleteFailed) {
+  EvictorOptions o = TestOptions(root_, &logger_);
+  o.env = &env_;
+  o.config.quota_bytes = 1;
+  o.config.low_watermark = 0;
+  o.config.once = true;
+  env_.SetErrorScope(ns_);
+  env_.SetError(FaultOp::kUnlink, GetParam());
+  std::unique_ptr<Evictor> ev;
+  ASSERT_TRUE(Evictor::Open(o, &ev).ok());
+  Status s = ev->Run();
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.ToString().find("every delete"), std::string::npos) << s.ToString();
+  for (const std::string& c : chunks_) EXPECT_TRUE(Exists(c)) << c;
+
+  env_.SetErrorScope(FirstFanout());  // now only some fail
+  ASSERT_TRUE(Evictor::Open(o, &ev).ok());
+  s = ev->Run();
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_GE(ev->metrics().files_evicted->value(), 1u);
+  EXPECT_GE(ev->metrics().errors->value(), 1u);
+}
+
 TEST_P(EvictorFaults, UnlistableRootFailsThePass) {
   std::unique_ptr<Evictor> ev;
   EvictorOptions o = TestOptions(root_, &logger_);
