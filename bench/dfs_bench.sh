@@ -25,7 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DELAYS=${DELAYS:-"0 0.5 2"}
-LOOKUP_DELAY=${LOOKUP_DELAY:-1}
+LOOKUP_DELAY=${LOOKUP_DELAY-1}  # empty: skip the lookup part
 EVICT_DELAY=${EVICT_DELAY:-0.5}
 PREFIX_TOKENS=${PREFIX_TOKENS:-50000}
 TIER_THREADS=${TIER_THREADS:-16}
@@ -80,6 +80,10 @@ with kvtier.Store(sys.argv[1], {"model": "bench/auto-pick"}) as s:
 EOF
 }
 
+# A part that fails is reported and the run goes on to the next part (the
+# cluster still comes down at the end).
+part() { "$@" || echo "!! $1 failed with status $?"; }
+
 store_bench() {
   "$KVTIER" bench --dir "$1" --size "$STORE_SIZE" --count "$STORE_COUNT" \
     --threads "$STORE_THREADS" --repeat "$STORE_REPEAT"
@@ -122,12 +126,12 @@ for d in $DELAYS; do
   auto_pick "${MNT[0]}"
   echo "--- store and load vs fio ($STORE_COUNT x $STORE_SIZE, $STORE_THREADS threads, median of $STORE_REPEAT alternating pairs)"
   mkdir -p "${MNT[0]}/kb"
-  store_bench "${MNT[0]}/kb"
+  part store_bench "${MNT[0]}/kb"
   echo "--- vLLM tier: kvtier vs built-in fs ($PREFIX_TOKENS tokens)"
-  tier_bench
+  part tier_bench
   if [[ $d == "$EVICT_DELAY" ]]; then
     echo "--- evictor scan vs find, deletion ($EVICT_N files)"
-    evictor_bench
+    part evictor_bench
   fi
   down
 done
@@ -137,12 +141,12 @@ if [[ -n $LOOKUP_DELAY ]]; then
   echo "=================== lookups, delay $LOOKUP_DELAY ms per direction ==================="
   up "$LOOKUP_DELAY"
   mkdir -p "${MNT[0]}/lk"
-  "$PY" bench/dfs_lookups.py "${MNT[0]}/lk" "${MNT[1]}/lk" "${MNT[2]}/lk" --keys "$LOOKUP_KEYS"
+  part "$PY" bench/dfs_lookups.py "${MNT[0]}/lk" "${MNT[1]}/lk" "${MNT[2]}/lk" --keys "$LOOKUP_KEYS"
   # The delay the io_uring / O_DIRECT finding was made at.
   auto_pick "${MNT[0]}"
   echo "--- store and load vs fio at $LOOKUP_DELAY ms"
   mkdir -p "${MNT[0]}/kb"
-  store_bench "${MNT[0]}/kb"
+  part store_bench "${MNT[0]}/kb"
   down
 fi
 echo "== done $(date -u +%Y-%m-%dT%H:%MZ)"
