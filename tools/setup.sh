@@ -7,7 +7,10 @@ set -euo pipefail
 
 APT_PACKAGES=(build-essential cmake ninja-build pkg-config liburing-dev libxxhash-dev
   nlohmann-json3-dev libcli11-dev libgtest-dev googletest fio clang-format clang-tidy
-  python3-venv)
+  python3-venv prometheus)  # prometheus: promtool, for tools/check_deploy.sh
+# kubectl (for `kubectl kustomize`): Debian's kubernetes-client only where
+# none is installed; its kustomize must be >= 4.1 (replacements).
+command -v kubectl >/dev/null || APT_PACKAGES+=(kubernetes-client)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -28,6 +28,9 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 echo "== format and lint"
 tools/lint.sh build/release
 
+echo "== deploy/ manifests and alert rules (kustomize, kubernetes-validate, promtool)"
+tools/check_deploy.sh
+
 echo "== Python package and tests"
 "$KVTIER_PY" -m pip install -q --no-build-isolation .
 "$KVTIER_PY" -m ruff check python tests/python tests/system bench
