@@ -1,20 +1,28 @@
-// Driver for bench/evictor_bench.sh: builds a kvtier-layout tree of empty
-// chunk files, times the evictor's full scan of it (and the index memory per
-// file), and times eviction of every file.
+// Driver for bench/evictor_bench.sh and bench/evictor_dfs_scan.sh: builds a
+// kvtier-layout tree of chunk files (empty, or SIZE bytes each), times the
+// evictor's full scan of it (and the index memory per file), and times
+// eviction of every file.
 //
-//   kvtier-evictor-bench make-tree DIR N
-//   kvtier-evictor-bench scan DIR [RUNS]
+//   kvtier-evictor-bench make-tree DIR N [SIZE] [THREADS]
+//   kvtier-evictor-bench scan DIR [RUNS] [SCAN_THREADS]
 //   kvtier-evictor-bench delete DIR
+//
+// make-tree's threads each create a disjoint set of leaf directories: on a
+// network filesystem every create is a round trip, and one thread would take
+// hours for a tree that a scan crosses in minutes.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "evictor/evictor.h"
@@ -42,7 +50,36 @@ long RssKiB() {
   return rss * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
-int MakeTree(const std::string& dir, long n) {
+// Creates the files of leaves [first, last) of `leaves`; false on an error.
+bool MakeLeaves(const std::vector<std::pair<std::string, std::vector<std::string>>>& leaves,
+                size_t first, size_t last, size_t size, long base_s) {
+  const std::string data(size, 'k');
+  for (size_t l = first; l < last; ++l) {
+    const std::string& leaf = leaves[l].first;
+    mkdir(leaf.substr(0, leaf.size() - 3).c_str(), 0755);
+    mkdir(leaf.c_str(), 0755);
+    int dfd = open(leaf.c_str(), O_RDONLY | O_DIRECTORY);
+    if (dfd < 0) return false;
+    for (const std::string& name : leaves[l].second) {
+      int fd = openat(dfd, name.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+      if (fd < 0) return false;
+      bool ok = size == 0 || write(fd, data.data(), size) == static_cast<ssize_t>(size);
+      // Distinct atimes a day in the past, so there is an LRU order.
+      uint64_t h = std::hash<std::string>()(name);
+      struct timespec ts[2];
+      ts[0].tv_sec = base_s - 86400 + static_cast<long>(h % 80000);
+      ts[0].tv_nsec = 0;
+      ts[1] = ts[0];
+      futimens(fd, ts);
+      close(fd);
+      if (!ok) return false;
+    }
+    close(dfd);
+  }
+  return true;
+}
+
+int MakeTree(const std::string& dir, long n, size_t size, int threads) {
   const std::string ns = dir + "/bench-model-0123456789ab";
   mkdir(dir.c_str(), 0755);
   mkdir(ns.c_str(), 0755);
@@ -57,30 +94,24 @@ int MakeTree(const std::string& dir, long n) {
     kvtier::ChunkLocation loc = kvtier::LocateChunk(ns, key);
     by_leaf[loc.leaf_dir].push_back(loc.path.substr(loc.leaf_dir.size() + 1));
   }
+  std::vector<std::pair<std::string, std::vector<std::string>>> leaves(by_leaf.begin(),
+                                                                       by_leaf.end());
   struct timespec base;
   clock_gettime(CLOCK_REALTIME, &base);
-  long i = 0;
-  for (auto& [leaf, names] : by_leaf) {
-    mkdir(leaf.substr(0, leaf.size() - 3).c_str(), 0755);
-    mkdir(leaf.c_str(), 0755);
-    int dfd = open(leaf.c_str(), O_RDONLY | O_DIRECTORY);
-    if (dfd < 0) return 1;
-    for (const std::string& name : names) {
-      int fd = openat(dfd, name.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-      if (fd < 0) return 1;
-      // Distinct atimes a day in the past, so there is an LRU order.
-      struct timespec ts[2];
-      ts[0].tv_sec = base.tv_sec - 86400 + (i * 7919) % 80000;
-      ts[0].tv_nsec = 0;
-      ts[1] = ts[0];
-      futimens(fd, ts);
-      close(fd);
-      ++i;
-    }
-    close(dfd);
+  threads = std::max(threads, 1);
+  std::vector<char> ok(threads, 1);
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    size_t first = leaves.size() * t / threads, last = leaves.size() * (t + 1) / threads;
+    workers.emplace_back(
+        [&, t, first, last] { ok[t] = MakeLeaves(leaves, first, last, size, base.tv_sec); });
   }
-  std::printf("created %ld files in %zu leaf directories under %s\n", i, by_leaf.size(),
-              ns.c_str());
+  for (std::thread& w : workers) w.join();
+  for (char o : ok) {
+    if (!o) return 1;
+  }
+  std::printf("created %ld files of %zu bytes in %zu leaf directories under %s\n", n, size,
+              leaves.size(), ns.c_str());
   return 0;
 }
 
@@ -95,13 +126,14 @@ EvictorOptions BenchOptions(const std::string& dir, Logger* logger) {
   return o;
 }
 
-int Scan(const std::string& dir, int runs) {
+int Scan(const std::string& dir, int runs, int threads) {
   Logger logger;
   logger.set_level(LogLevel::kError);
   double best = 1e30;
   for (int r = 0; r < runs; ++r) {
     EvictorOptions o = BenchOptions(dir, &logger);
     o.config.quota_bytes = 1ULL << 60;  // never evict
+    o.config.scan_threads = threads;
     long rss0 = RssKiB();
     std::unique_ptr<Evictor> ev;
     kvtier::Status s = Evictor::Open(o, &ev);
@@ -117,9 +149,9 @@ int Scan(const std::string& dir, int runs) {
     uint64_t files = ev->index().Totals().files;
     size_t mem = ev->index().MemoryBytes();
     std::printf(
-        "scan run=%d files=%llu seconds=%.3f files_per_s=%.0f index_bytes=%zu "
+        "scan run=%d threads=%d files=%llu seconds=%.3f files_per_s=%.0f index_bytes=%zu "
         "index_bytes_per_file=%.1f rss_delta_bytes_per_file=%.1f\n",
-        r, static_cast<unsigned long long>(files), secs, files / secs, mem,
+        r, threads, static_cast<unsigned long long>(files), secs, files / secs, mem,
         files ? static_cast<double>(mem) / files : 0.0,
         files ? (rss1 - rss0) * 1024.0 / files : 0.0);
     if (secs < best) best = secs;
@@ -157,10 +189,16 @@ int Delete(const std::string& dir) {
 
 int main(int argc, char** argv) {
   if (argc >= 4 && std::strcmp(argv[1], "make-tree") == 0)
-    return MakeTree(argv[2], std::atol(argv[3]));
-  if (argc >= 3 && std::strcmp(argv[1], "scan") == 0)
-    return Scan(argv[2], argc >= 4 ? std::atoi(argv[3]) : 3);
+    return MakeTree(argv[2], std::atol(argv[3]), argc >= 5 ? std::atol(argv[4]) : 0,
+                    argc >= 6 ? std::atoi(argv[5]) : 1);
+  if (argc >= 3 && std::strcmp(argv[1], "scan") == 0) {
+    return Scan(argv[2], argc >= 4 ? std::atoi(argv[3]) : 3,
+                argc >= 5 ? std::atoi(argv[4]) : EvictorOptions().config.scan_threads);
+  }
   if (argc >= 3 && std::strcmp(argv[1], "delete") == 0) return Delete(argv[2]);
-  std::fprintf(stderr, "usage: %s make-tree DIR N | scan DIR [RUNS] | delete DIR\n", argv[0]);
+  std::fprintf(
+      stderr,
+      "usage: %s make-tree DIR N [SIZE] [THREADS] | scan DIR [RUNS] [SCAN_THREADS] | delete DIR\n",
+      argv[0]);
   return 2;
 }
