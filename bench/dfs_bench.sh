@@ -18,13 +18,15 @@
 #
 # Sizes (environment): PREFIX_TOKENS (50000), TIER_THREADS (16),
 # STORE_SIZE (8M), STORE_COUNT (64), STORE_THREADS (4), STORE_REPEAT (3),
-# LOOKUP_KEYS (20000), EVICT_N (10000). Binaries: KVTIER, EVICTOR_BENCH
+# LOOKUP_KEYS (20000), EVICT_N (10000); PARTS ("store tier evict lookup")
+# picks the parts to run. Binaries: KVTIER, EVICTOR_BENCH
 # (default build/release), PY (the project's venv). Needs root (tools/dfs.sh
 # check says why not). Everything brought up is brought down on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DELAYS=${DELAYS:-"0 0.5 2"}
+PARTS=${PARTS:-"store tier evict lookup"}
 LOOKUP_DELAY=${LOOKUP_DELAY-1}  # empty: skip the lookup part
 EVICT_DELAY=${EVICT_DELAY:-0.5}
 PREFIX_TOKENS=${PREFIX_TOKENS:-50000}
@@ -83,6 +85,7 @@ EOF
 # A part that fails is reported and the run goes on to the next part (the
 # cluster still comes down at the end).
 part() { "$@" || echo "!! $1 failed with status $?"; }
+want() { [[ " $PARTS " == *" $1 "* ]]; }
 
 store_bench() {
   "$KVTIER" bench --dir "$1" --size "$STORE_SIZE" --count "$STORE_COUNT" \
@@ -124,19 +127,23 @@ for d in $DELAYS; do
   echo "=================== delay $d ms per direction ==================="
   up "$d"
   auto_pick "${MNT[0]}"
-  echo "--- store and load vs fio ($STORE_COUNT x $STORE_SIZE, $STORE_THREADS threads, median of $STORE_REPEAT alternating pairs)"
-  mkdir -p "${MNT[0]}/kb"
-  part store_bench "${MNT[0]}/kb"
-  echo "--- vLLM tier: kvtier vs built-in fs ($PREFIX_TOKENS tokens)"
-  part tier_bench
-  if [[ $d == "$EVICT_DELAY" ]]; then
+  if want store; then
+    echo "--- store and load vs fio ($STORE_COUNT x $STORE_SIZE, $STORE_THREADS threads, median of $STORE_REPEAT alternating pairs)"
+    mkdir -p "${MNT[0]}/kb"
+    part store_bench "${MNT[0]}/kb"
+  fi
+  if want tier; then
+    echo "--- vLLM tier: kvtier vs built-in fs ($PREFIX_TOKENS tokens)"
+    part tier_bench
+  fi
+  if want evict && [[ $d == "$EVICT_DELAY" ]]; then
     echo "--- evictor scan vs find, deletion ($EVICT_N files)"
     part evictor_bench
   fi
   down
 done
 
-if [[ -n $LOOKUP_DELAY ]]; then
+if want lookup && [[ -n $LOOKUP_DELAY ]]; then
   echo
   echo "=================== lookups, delay $LOOKUP_DELAY ms per direction ==================="
   up "$LOOKUP_DELAY"
