@@ -115,11 +115,25 @@ Status ReadChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts, cons
   std::vector<std::vector<struct iovec>> iovs(n_ops);
   std::vector<IoOp> ops(n_ops);
   std::vector<size_t> begins(n_ops);
+  // Staged segments read one after another (the thread pool) share one
+  // segment-sized window of the staging buffer, which stays in cache: each
+  // lands, is hashed and copied out before the next is read. (Measured: a
+  // window per segment made page-cache loads of 8 MiB chunks 0.63x the
+  // unstaged speed.)
+  const bool window = opts.staged && segmented && !opts.pipelined;
+  auto land = [&](size_t k) { return ctx->staging.data() + (window ? 0 : begins[k]); };
+  auto slice = [&](size_t k, size_t end) {
+    if (!opts.staged) {
+      pieces.Slice(begins[k], end, &iovs[k]);
+    } else if (end > begins[k]) {
+      iovs[k].push_back(iovec{land(k), end - begins[k]});
+    }
+  };
   iovs[0].push_back(iovec{ctx->header.data(), hdr_size});
-  pieces.Slice(0, first_end, &iovs[0]);
+  slice(0, first_end);
   for (size_t k = 1; k < n_ops; ++k) {
     begins[k] = first_end + (k - 1) * seg;
-    pieces.Slice(begins[k], std::min(total, begins[k] + seg), &iovs[k]);
+    slice(k, std::min(total, begins[k] + seg));
   }
   for (size_t k = 0; k < n_ops; ++k) {
     ops[k] = IoOp{file.get(),
@@ -140,18 +154,26 @@ Status ReadChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts, cons
   // only through the open gate.
   Xxh3Stream hash;
   bool gate_closed = false;
-  auto consume = [&](size_t begin, size_t end) {
+  auto consume = [&](size_t k) {
     if (!opts.verify && !opts.staged) return;
-    for (size_t b = begin; b < end; b += opts.segment_bytes) {
+    const size_t end = seg_end(k);
+    for (size_t b = begins[k]; b < end; b += opts.segment_bytes) {
       const size_t e = std::min(end, b + opts.segment_bytes);
-      if (opts.verify) pieces.Hash(b, e, &hash);
-      if (!opts.staged || gate_closed || b >= len) continue;
+      if (!opts.staged) {
+        pieces.Hash(b, e, &hash);
+        continue;
+      }
+      if (b >= len) break;  // O_DIRECT padding
+      const char* src = land(k) + (b - begins[k]);
+      const size_t n = std::min(e, len) - b;
+      if (opts.verify) hash.Update(src, n);
+      if (gate_closed) continue;
       GateScope scope(gate);
       if (!scope.ok()) {
         gate_closed = true;
         continue;
       }
-      std::memcpy(out + b, ctx->staging.data() + b, std::min(e, len) - b);
+      std::memcpy(out + b, src, n);
     }
   };
   std::vector<char> landed(n_ops, 0);
@@ -159,7 +181,7 @@ Status ReadChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts, cons
   IoDoneFn on_done = [&](size_t k) {
     landed[k] = 1;
     for (; next_hash < n_ops && landed[next_hash]; ++next_hash) {
-      if (complete(next_hash)) consume(begins[next_hash], seg_end(next_hash));
+      if (complete(next_hash)) consume(next_hash);
     }
   };
   IoDoneFn on_rest_done = [&](size_t k) { on_done(k + 1); };
