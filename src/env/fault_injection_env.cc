@@ -116,7 +116,12 @@ class FaultDir final : public Dir {
   }
   Status Unlink(const std::string& name) override {
     Status s = env_->Check(FaultOp::kUnlink, path_ + "/" + name);
-    return s.ok() ? base_->Unlink(name) : s;
+    if (!s.ok()) return s;
+    FileInfo st;
+    bool lag = env_->LaggingFrees() && base_->Stat(name, &st).ok();
+    s = base_->Unlink(name);
+    if (s.ok() && lag) env_->NoteUnlinked(st.alloc_bytes);
+    return s;
   }
   Status RemoveDir(const std::string& name) override {
     Status s = env_->Check(FaultOp::kUnlink, path_ + "/" + name);
@@ -182,7 +187,25 @@ Status FaultInjectionEnv::GetFsUsage(const std::string& path, FsUsage* out) {
   Status s = EnvWrapper::GetFsUsage(path, out);
   int64_t magic = fs_type_.load();
   if (s.ok() && magic != 0) out->fs_type = magic;
+  if (s.ok()) {
+    uint64_t held = LaggingBytes();
+    out->avail_bytes = out->avail_bytes > held ? out->avail_bytes - held : 0;
+  }
   return s;
+}
+
+void FaultInjectionEnv::NoteUnlinked(uint64_t bytes) {
+  std::lock_guard<std::mutex> l(lag_mu_);
+  unlinked_.emplace_back(NowNanos(), bytes);
+}
+
+uint64_t FaultInjectionEnv::LaggingBytes() {
+  const int64_t cutoff = NowNanos() - free_lag_ns_.load();
+  std::lock_guard<std::mutex> l(lag_mu_);
+  while (!unlinked_.empty() && unlinked_.front().first <= cutoff) unlinked_.pop_front();
+  uint64_t held = 0;
+  for (const auto& u : unlinked_) held += u.second;
+  return held;
 }
 
 void FaultInjectionEnv::Delay() {
@@ -259,7 +282,12 @@ bool FaultInjectionEnv::InErrorScope(const std::string& what) {
 
 Status FaultInjectionEnv::Unlink(const std::string& path) {
   Status s = Check(FaultOp::kUnlink, path);
-  return s.ok() ? EnvWrapper::Unlink(path) : s;
+  if (!s.ok()) return s;
+  FileInfo st;
+  bool lag = LaggingFrees() && EnvWrapper::Stat(path, &st).ok();
+  s = EnvWrapper::Unlink(path);
+  if (s.ok() && lag) NoteUnlinked(st.alloc_bytes);
+  return s;
 }
 
 Status FaultInjectionEnv::RemoveDir(const std::string& path) {

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -68,6 +69,14 @@ class FaultInjectionEnv final : public EnvWrapper {
   size_t stalled();
   // GetFsUsage reports this statfs f_type (0: the real one).
   void SetFsType(int64_t magic) { fs_type_.store(magic); }
+  // A file unlinked from now on is reported free by GetFsUsage only `ns`
+  // after its unlink (MooseFS and Lustre free space late); 0 ends the lag.
+  void SetFreeLag(int64_t ns) { free_lag_ns_.store(ns); }
+  // Unlinked bytes GetFsUsage does not report free yet.
+  uint64_t LaggingBytes();
+  // Records an unlink of `bytes` (the wrapped directories call it).
+  void NoteUnlinked(uint64_t bytes);
+  bool LaggingFrees() const { return free_lag_ns_.load() > 0; }
 
   Status OpenFile(const std::string& path, unsigned flags, std::unique_ptr<File>* out) override;
   Status Stat(const std::string& path, FileInfo* info) override;
@@ -104,6 +113,9 @@ class FaultInjectionEnv final : public EnvWrapper {
   std::mutex scope_mu_;
   std::string scope_;  // GUARDED_BY(scope_mu_)
   std::atomic<int64_t> fs_type_{0};
+  std::atomic<int64_t> free_lag_ns_{0};
+  std::mutex lag_mu_;
+  std::deque<std::pair<int64_t, uint64_t>> unlinked_;  // (NowNanos, bytes); GUARDED_BY(lag_mu_)
   std::mutex stall_mu_;
   std::condition_variable stall_cv_;
   bool stall_[static_cast<unsigned>(FaultOp::kCount)] = {};  // GUARDED_BY(stall_mu_)
