@@ -47,6 +47,12 @@ struct Config {
   // filesystem every stat and listing is a round trip to a server, and
   // these threads mostly wait on them; on a local disk they cost little.
   int scan_threads = 16;
+  // How long deleted bytes may take to show up free in statvfs (see
+  // pending_free.h); 0 trusts statvfs at once. MooseFS took ~13 minutes.
+  // Off by default: on a filesystem that frees at once, writers adding
+  // bytes while deletions show up keep part of the estimate alive for this
+  // long, so the evictor would run that much above the marks.
+  double free_lag_s = 0.0;
   int replicas = 1;
   int replica_index = -1;  // -1: from $POD_NAME / $HOSTNAME ordinal, or 0
   int port = 9464;         // 0: no HTTP server

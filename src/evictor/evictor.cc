@@ -56,7 +56,8 @@ Evictor::Evictor(const EvictorOptions& options, Env* env, Logger* logger, std::u
       root_(std::move(root)),
       root_dev_(dev),
       scanner_(root_.get(), &index_),
-      deleter_(root_.get(), root_dev_, &index_) {
+      deleter_(root_.get(), root_dev_, &index_),
+      pending_(SecondsToNs(config_.free_lag_s), config_.replicas) {
   if (own_logger_) {
     LogLevel level = LogLevel::kInfo;
     ParseLogLevel(config_.log_level, &level);
@@ -144,6 +145,10 @@ Status Evictor::FilesystemUsage(Usage* u) {
   if (!s.ok()) return s;
   u->capacity = fs.total_bytes;
   u->used = fs.total_bytes > fs.avail_bytes ? fs.total_bytes - fs.avail_bytes : 0;
+  // What we deleted and statvfs does not show yet counts as free.
+  const uint64_t pending = pending_.Observe(u->used, static_cast<int64_t>(env_->MonotonicNanos()));
+  metrics_.pending_free_bytes->Set(static_cast<int64_t>(pending));
+  u->used -= std::min(u->used, pending);
   return Status::OK();
 }
 
@@ -174,6 +179,7 @@ uint64_t Evictor::EvictRound(uint64_t budget) {
   bool done = false;
   while (!done && freed < budget && !heap.empty() && !stopping()) {
     batch.clear();
+    const uint64_t freed_before_batch = freed;
     while (batch.size() < kBatch && !heap.empty()) {
       std::pop_heap(heap.begin(), heap.end(), CandidateAfter);
       batch.push_back(heap.back());
@@ -215,6 +221,9 @@ uint64_t Evictor::EvictRound(uint64_t budget) {
       }
     }
     deleter_.EndBatch();
+    if (config_.quota_bytes == 0 && !config_.dry_run) {
+      pending_.Add(freed - freed_before_batch, static_cast<int64_t>(env_->MonotonicNanos()));
+    }
     // Other replicas (or a writer that stopped) may have done the rest.
     if (config_.quota_bytes == 0 && !config_.dry_run) {
       Usage u;
@@ -280,6 +289,7 @@ Status Evictor::RunOnce() {
   metrics_.usage_bytes->Set(static_cast<int64_t>(u.used));
   metrics_.capacity_bytes->Set(static_cast<int64_t>(u.capacity));
   metrics_.usage_ratio = u.ratio();
+  const bool starting = !evicting_ && u.ratio() >= config_.high_watermark;
   if (u.ratio() >= config_.high_watermark) {
     if (!evicting_) {
       logger_->Info("high watermark reached", {{"usage_ratio", u.ratio()}, {"used_bytes", u.used}});
@@ -293,7 +303,14 @@ Status Evictor::RunOnce() {
     uint64_t excess = u.used > target ? static_cast<uint64_t>(u.used - target) : 0;
     uint64_t budget =
         config_.quota_bytes > 0 ? excess : excess / static_cast<uint64_t>(config_.replicas);
+    if (starting) {
+      episode_needed_ = budget;
+      episode_deleted_ = 0;
+    }
     const uint64_t freed = budget > 0 ? EvictRound(budget) : 0;
+    episode_deleted_ += freed;
+    metrics_.overshoot_bytes->Set(static_cast<int64_t>(
+        episode_deleted_ > episode_needed_ ? episode_deleted_ - episode_needed_ : 0));
     Usage after;
     if (config_.quota_bytes > 0) {
       after.capacity = u.capacity;

@@ -33,6 +33,7 @@
 #include "evictor/evictor_metrics.h"
 #include "evictor/file_index.h"
 #include "evictor/json_log.h"
+#include "evictor/pending_free.h"
 #include "evictor/scanner.h"
 #include "kvtier/env.h"
 #include "kvtier/status.h"
@@ -111,7 +112,12 @@ class Evictor {
   Deleter deleter_;
   EvictorMetrics metrics_;
 
+  PendingFree pending_;
   bool evicting_ = false;
+  // The current (or last) eviction: this replica's share of the excess when
+  // it started, and what it has deleted since (overshoot_bytes).
+  uint64_t episode_needed_ = 0;
+  uint64_t episode_deleted_ = 0;
   // --once exits non-zero on it: a CronJob must not report success when,
   // say, a non-root evictor cannot unlink anything.
   bool every_delete_failed_ = false;

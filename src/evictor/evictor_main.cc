@@ -34,7 +34,7 @@ int ConfigError(const char* prog, const std::string& msg) {
 
 // Flags whose text needs our own parsing (percent or fraction, units).
 struct TextFlags {
-  std::string high, low, quota, poll, min_age, tmp_grace, dir_grace, full_rescan;
+  std::string high, low, quota, poll, min_age, tmp_grace, dir_grace, full_rescan, free_lag;
 };
 
 Status ApplyTextFlags(const TextFlags& t, Config* c) {
@@ -56,6 +56,7 @@ Status ApplyTextFlags(const TextFlags& t, Config* c) {
   if (s.ok()) s = dur(t.tmp_grace, "--tmp-grace", &c->tmp_grace_s);
   if (s.ok()) s = dur(t.dir_grace, "--dir-grace", &c->dir_grace_s);
   if (s.ok()) s = dur(t.full_rescan, "--full-rescan", &c->full_rescan_s);
+  if (s.ok()) s = dur(t.free_lag, "--free-lag", &c->free_lag_s);
   return s;
 }
 
@@ -98,6 +99,8 @@ int EvictorMain(int argc, char** argv) {
                  "Remove empty fan-out directories older than this (default 10m)");
   app.add_option("--full-rescan", text.full_rescan,
                  "Re-list unchanged leaf directories this often (default 1h)");
+  app.add_option("--free-lag", text.free_lag,
+                 "Deleted bytes may take this long to show up free in statvfs (default 0: off)");
   app.add_option("--scan-threads", config.scan_threads,
                  "Fan-out directories scanned in parallel (default 16)");
   app.add_option("--replicas", config.replicas, "Number of evictor replicas on this tree");

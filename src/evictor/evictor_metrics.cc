@@ -18,6 +18,11 @@ EvictorMetrics::EvictorMetrics() {
   replicas = r.AddGauge("replicas", "Number of evictor replicas sharing the tree.");
   replica_index = r.AddGauge("replica_index", "This replica's share.");
   dry_run = r.AddGauge("dry_run", "1 when deletions are only logged.");
+  pending_free_bytes = r.AddGauge(
+      "pending_free_bytes", "Deleted bytes statvfs does not show free yet (estimate, --free-lag).");
+  overshoot_bytes = r.AddGauge(
+      "overshoot_bytes",
+      "Bytes deleted in the current or last eviction beyond its share of the excess at its start.");
   files_evicted = r.AddCounter("files_evicted_total", "Chunks deleted (or, in dry-run, selected).");
   bytes_evicted = r.AddCounter("bytes_evicted_total", "Allocated bytes of evicted chunks.");
   spared_hot =

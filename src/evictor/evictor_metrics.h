@@ -33,6 +33,8 @@ class EvictorMetrics {
   Gauge* replicas;
   Gauge* replica_index;
   Gauge* dry_run;
+  Gauge* pending_free_bytes;
+  Gauge* overshoot_bytes;
   Counter* files_evicted;
   Counter* bytes_evicted;
   Counter* spared_hot;
