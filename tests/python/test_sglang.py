@@ -275,3 +275,22 @@ def test_deploy_manifest_parses_with_sglangs_own_arguments():
     assert extra["module_path"] == "kvtier.sglang" and extra["interface_v1"] == 1
     assert getattr(ks, extra["class_name"]) is ks.KvtierHiCacheStorage
     ks.parse_options(extra)  # raises on an unknown option
+
+
+def test_cli_sees_sglang_namespaces_as_its_own(tmp_path):
+    cli = os.environ.get("KVTIER_CLI", "build/release/src/cli/kvtier")
+    if not os.access(cli, os.X_OK):
+        pytest.skip(f"kvtier CLI not built at {cli}")
+    pool = h.make_pool("page_first_direct")
+    b = h.attach("dynamic", h.kvtier_extra(tmp_path), pool)
+    k = keys(3)
+    src = pool.alloc(3 * pool.page_size)
+    h.fill_random(pool, src, seed=4)
+    assert all(b.batch_set_v1(k, src))
+    b.close()
+    r = subprocess.run([cli, "stat", str(tmp_path), "--json"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    (ns,) = json.loads(r.stdout)["namespaces"]
+    assert ns["model"] == h.MODEL and ns["chunks"] == 6
+    r = subprocess.run([cli, "verify", str(tmp_path)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
