@@ -43,11 +43,11 @@ StoreMetrics::StoreMetrics()
       get_latency(registry.AddHistogram("get_seconds", "Per-chunk load latency")),
       put_latency(registry.AddHistogram("put_seconds", "Per-chunk store latency")),
       lookup_latency(registry.AddHistogram("lookup_seconds", "Per-key existence check latency")) {
-  const std::array<std::string, 3> ops = {"put", "get", "contains"};  // JobKind order
-  for (size_t i = 0; i < ops.size(); ++i) {
+  static constexpr std::array<const char*, 3> kOps = {"put", "get", "contains"};  // JobKind order
+  for (size_t i = 0; i < kOps.size(); ++i) {
     io_timeouts.at(i) =
         registry.AddCounter("io_timeouts_total", "Keys failed because their job's deadline passed",
-                            "op=\"" + ops[i] + "\"");
+                            std::string("op=\"") + kOps.at(i) + "\"");
   }
   for (int i = 1; i < kNumVerifyErrors; ++i) {
     verify_failures[i] = registry.AddCounter(
