@@ -51,6 +51,9 @@ BACKEND_OPTIONS: dict[str, Any] = {
     # most 128 pages per call, so 4 GiB covers 128 pages of 32 MiB.
     "max_queued_write_bytes": 4 << 30,
     "lookup_cache_s": 1.0,  # how long an existence verdict is reused natively
+    # A stalled mount fails the job's unfinished pages after this long (a
+    # miss, or a failed store) instead of holding SGLang's I/O thread.
+    "io_timeout_s": kvtier.DEFAULT_IO_TIMEOUT_S,
     "cache_salt": "",  # tenant isolation: different salts never share chunks
     "model_revision": "",  # e.g. the HF commit; part of the fingerprint
 }
@@ -189,6 +192,7 @@ class KvtierHiCacheStorage(HiCacheStorage):
             touch_interval_s=o["touch_interval_s"],
             max_queued_write_bytes=o["max_queued_write_bytes"],
             lookup_cache_s=o["lookup_cache_s"],
+            io_timeout_s=float(o["io_timeout_s"]),
         )
         logger.info("kvtier HiCache storage at %s", self.store.namespace_dir)
 
