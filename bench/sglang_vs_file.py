@@ -17,6 +17,11 @@ POSIX_FADV_DONTNEED; tmpfs keeps them in memory by nature) before every
 timed read ("cold"), and read again without dropping ("warm").
 
     python bench/sglang_vs_file.py --dirs /var/tmp/sglbench /dev/shm/sglbench
+
+--fetch-dirs (one per --dirs entry) reads through another path to the same
+directory, e.g. a second mount of a distributed filesystem, as another node
+would: a second backend attached there does every fetch, so the reading
+side's client caches start cold.
 """
 
 from __future__ import annotations
@@ -103,7 +108,7 @@ def store(kind: str, backend, pool, keys: list[str], src: torch.Tensor) -> bool:
     return True
 
 
-def run(kind: str, root: str, args) -> dict[str, float]:
+def run(kind: str, root: str, fetch_root: str, args) -> dict[str, float]:
     pages = -(-args.tokens // args.page_size)
     pool = h.make_pool(
         "page_first_direct",
@@ -113,10 +118,14 @@ def run(kind: str, root: str, args) -> dict[str, float]:
         page_size=args.page_size,
         pages=pages * (args.concurrency + 1) + 1,
     )
-    if kind == "kvtier":
-        backend = h.attach("dynamic", h.kvtier_extra(root), pool)
-    else:
-        backend = h.attach("file", {"file_storage_path": root}, pool)
+
+    def attach(path: str):
+        if kind == "kvtier":
+            return h.attach("dynamic", h.kvtier_extra(path), pool)
+        return h.attach("file", {"file_storage_path": path}, pool)
+
+    writer = attach(root)
+    backend = writer if fetch_root == root else attach(fetch_root)
     src = pool.alloc(pages * pool.page_size)
     h.fill_random(pool, src, seed=7)
     want = h.page_bytes(pool, src)
@@ -126,7 +135,7 @@ def run(kind: str, root: str, args) -> dict[str, float]:
     ]
     t = time.perf_counter()
     for keys in prefixes:
-        assert store(kind, backend, pool, keys, src), f"{kind}: store failed"
+        assert store(kind, writer, pool, keys, src), f"{kind}: store failed"
     out = {"store_GBps": pages * len(prefixes) * len(want[0]) / (time.perf_counter() - t) / 1e9}
 
     def check(dst) -> None:
@@ -138,7 +147,7 @@ def run(kind: str, root: str, args) -> dict[str, float]:
         singles, concs = [], []
         for _ in range(args.repeats):
             if cache == "cold":
-                drop_cache(root)
+                drop_cache(fetch_root)
             for d in dsts:
                 zero(pool, d)
             t = time.perf_counter()
@@ -147,7 +156,7 @@ def run(kind: str, root: str, args) -> dict[str, float]:
             assert n == pages, f"{kind}: {n}/{pages} pages loaded"
             check(dsts[0])
             if cache == "cold":
-                drop_cache(root)
+                drop_cache(fetch_root)
             counts = [0] * args.concurrency
 
             def one(i: int, counts: list[int] = counts) -> None:
@@ -173,12 +182,19 @@ def run(kind: str, root: str, args) -> dict[str, float]:
         out["verified_chunks"] = s["get_hits_total"]
         assert bad == 0
         backend.close()
+        if writer is not backend:
+            writer.close()
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dirs", nargs="+", default=["/var/tmp/sglbench", "/dev/shm/sglbench"])
+    ap.add_argument(
+        "--fetch-dirs",
+        nargs="+",
+        help="read through these paths to the --dirs directories (same count), e.g. another mount",
+    )
     ap.add_argument("--tokens", type=int, default=50_000)
     ap.add_argument("--page-size", type=int, default=256)
     ap.add_argument("--layers", type=int, default=4)
@@ -193,13 +209,18 @@ def main() -> None:
         f"({args.layers} layers x {args.heads} KV heads x {args.head_dim}), "
         f"{args.concurrency} concurrent, median of {args.repeats}"
     )
-    for d in args.dirs:
+    fetch_dirs = args.fetch_dirs or args.dirs
+    if len(fetch_dirs) != len(args.dirs):
+        ap.error("--fetch-dirs needs one path per --dirs entry")
+    for d, fd in zip(args.dirs, fetch_dirs):
+        label = d if fd == d else f"{d} -> {fd}"
         res = {}
         for kind in ("file", "kvtier"):
-            root = os.path.join(d, f"{kind}-{uuid.uuid4().hex[:8]}")
+            sub = f"{kind}-{uuid.uuid4().hex[:8]}"
+            root = os.path.join(d, sub)
             os.makedirs(root)
             try:
-                res[kind] = run(kind, root, args)
+                res[kind] = run(kind, root, os.path.join(fd, sub), args)
             finally:
                 shutil.rmtree(root, ignore_errors=True)
         f, k = res["file"], res["kvtier"]
@@ -207,12 +228,12 @@ def main() -> None:
             for mode in ("single", "conc"):
                 key = f"{cache}_{mode}"
                 print(
-                    f"{d}\t{key}\tfile {f[key + '_s']:.3f} s ({f[key + '_GBps']:.2f} GB/s)\t"
+                    f"{label}\t{key}\tfile {f[key + '_s']:.3f} s ({f[key + '_GBps']:.2f} GB/s)\t"
                     f"kvtier {k[key + '_s']:.3f} s ({k[key + '_GBps']:.2f} GB/s)\t"
                     f"speedup {f[key + '_s'] / k[key + '_s']:.2f}x"
                 )
         print(
-            f"{d}\tstore\tfile {f['store_GBps']:.2f} GB/s\tkvtier {k['store_GBps']:.2f} GB/s"
+            f"{label}\tstore\tfile {f['store_GBps']:.2f} GB/s\tkvtier {k['store_GBps']:.2f} GB/s"
             f"\tkvtier chunks verified: {k['verified_chunks']}"
         )
         sys.stdout.flush()
