@@ -58,8 +58,9 @@ struct StoreOptions {
   // io_timeouts_total), and no late read ever writes into its buffers: on a
   // filesystem that can stall (anything but tmpfs/ramfs) loads land in
   // store-owned staging buffers and reach the caller's buffer only while the
-  // job is live. Close() then returns within this deadline (plus one chunk
-  // copy) even when the filesystem never answers again.
+  // job is live. Close() then returns within this deadline plus up to
+  // 100 ms for the workers to exit, even when the filesystem never answers
+  // again.
   int64_t io_timeout_ns = kDefaultIoTimeoutNs;
 };
 
