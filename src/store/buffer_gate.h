@@ -7,8 +7,10 @@
 // filesystem, hashing a store's source bytes) happens between Enter() and
 // Leave(), and none starts once the gate is closed. Close() never waits:
 // when workers are inside, the last one out runs the drained callback, which
-// completes the job. Inside the gate a worker only copies or hashes memory,
-// so that wait is bounded by one chunk's memcpy, never by the filesystem.
+// completes the job. Inside the gate a worker copies or hashes memory, or,
+// on a memory filesystem (tmpfs/ramfs), runs the whole read, a page-cache
+// copy; none of these can stall on a network, and the caller never waits
+// for them anyway.
 //
 // Thread-safe.
 #ifndef KVTIER_SRC_STORE_BUFFER_GATE_H_
