@@ -21,7 +21,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  # No package may start a system-wide daemon (prometheus ships one): a
+  # policy-rc.d that refuses every start, only for the length of the install.
+  guard=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    guard=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$guard" >/dev/null
+    $SUDO chmod 755 "$guard"
+  fi
+  rc=0
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null || rc=$?
+  if [ -n "$guard" ]; then $SUDO rm -f "$guard"; fi
+  if [ "$rc" -ne 0 ]; then exit "$rc"; fi
 fi
 
 KVTIER_VENV="${KVTIER_VENV:-$HOME/.cache/kvtier/venv}"

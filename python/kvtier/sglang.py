@@ -2,7 +2,7 @@
 
 Enable with configuration only::
 
-    --enable-hierarchical-cache --hicache-mem-layout page_first_direct \\
+    --enable-hierarchical-cache --hicache-mem-layout page_first \\
     --hicache-storage-backend dynamic \\
     --hicache-storage-backend-extra-config '{"backend_name":"kvtier",
       "module_path":"kvtier.sglang","class_name":"KvtierHiCacheStorage",
@@ -130,6 +130,12 @@ class _PoolPages:
         probe = torch.arange(self.page_size, dtype=torch.int64)
         ptrs, _ = pool.get_page_buffer_meta(probe)
         self.segments = len(ptrs)
+        if not 0 < self.segments <= 256:
+            # A chunk key names its segment in one byte (_keys).
+            raise ValueError(
+                f"kvtier.sglang: a host pool page of {self.segments} segments is not supported "
+                "(at most 256: layer_first pools of more than 128 layers need page_first)"
+            )
         # Segment i of the page (meta order) starts at flat_pos[i] segments
         # into the flat data page of the non-zero-copy path. SGLang's meta
         # interleaves K and V per layer in layer_first; its flat page holds

@@ -82,7 +82,9 @@ def test_stalled_chunkservers_fail_loads_in_time_and_never_touch_a_slot(node, df
 def test_shutdown_returns_while_the_chunkservers_are_stopped(node, dfs_cluster):
     with dfs_cluster.stopped(dfs_cluster.chunkserver_pids):
         node.call("drain", series="stall2", idx=list(range(N)), wait=False)
-        time.sleep(0.5)
+        deadline = time.monotonic() + IO_TIMEOUT_S / 2
+        while stats(node)["pending_jobs"] != 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert stats(node)["pending_jobs"] == 1  # blocked in the kernel
         # vLLM shuts down meanwhile.
         secs = node.call("close", timeout=120)["secs"]
