@@ -56,7 +56,7 @@ rm -rf "$BUILD/wheel"
     -w "$BUILD/wheel" .
 ) >"$BUILD/demo-build.log" 2>&1 &
 build_pid=$!
-trap 'kill "$build_pid" 2>/dev/null || true' EXIT
+trap '[ -z "$build_pid" ] || kill "$build_pid" 2>/dev/null || true' EXIT
 if [ ! -f "$stamp" ]; then
   echo "demo: installing Python packages into $VENV (first run only)"
   "$PY" -m pip install -q --no-compile "${PIP_DEPS[@]}"
@@ -67,12 +67,13 @@ if ! wait "$build_pid"; then
   cat "$BUILD/demo-build.log"
   exit 1
 fi
+build_pid=""  # reaped: its number may be reused
 "$PY" -m pip install -q --no-deps --force-reinstall "$BUILD"/wheel/kvtier-*.whl
 
 echo "demo: installed and built in ${SECONDS} s"
 
 ROOT="$(mktemp -d -t kvtier-demo.XXXXXX)"
-trap 'kill "$build_pid" 2>/dev/null || true; rm -rf "$ROOT"' EXIT
+trap 'rm -rf "$ROOT"' EXIT
 echo "demo: shared kvtier directory $ROOT"
 status=0
 "$PY" -m kvtier.demo --root "$ROOT" "$@" || status=$?
