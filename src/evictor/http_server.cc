@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <thread>
 
 namespace kvtier::evictor {
 
@@ -86,11 +87,13 @@ void HttpServer::Stop() {
   listen_fd_ = -1;
 }
 
-void HttpServer::AcceptAll(std::vector<Conn>* conns) {
+bool HttpServer::AcceptAll(std::vector<Conn>* conns) {
   const size_t cap = static_cast<size_t>(std::max(1, options_.max_connections));
   for (;;) {
     int c = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (c < 0) return;  // EAGAIN, or a connection reset before we got to it
+    // EAGAIN, or a connection reset before we got to it; EMFILE/ENFILE
+    // leave it queued, and the caller stops polling for it a while.
+    if (c < 0) return errno != EMFILE && errno != ENFILE;
     if (conns->size() >= cap) {
       // Oldest reader first: a probe sends its request at once, so the
       // connection that has said the least for the longest goes.
@@ -137,17 +140,23 @@ void HttpServer::Loop() {
   std::vector<Conn> conns;
   std::vector<pollfd> fds;
   char buf[4096];
+  Clock::time_point accept_after{};  // out of descriptors: skip the listener until then
   while (!stop_) {
-    fds.clear();
-    fds.push_back({listen_fd_, POLLIN, 0});
     auto now = Clock::now();
+    fds.clear();
+    // A negative fd keeps slot 0 but is not polled (its revents stay 0).
+    fds.push_back({now < accept_after ? -1 : listen_fd_, POLLIN, 0});
     int wait_ms = kPollMs;
     for (const Conn& c : conns) {
       fds.push_back({c.fd, static_cast<short>(c.writing ? POLLOUT : POLLIN), 0});
       auto left = std::chrono::ceil<std::chrono::milliseconds>(c.deadline - now).count();
       wait_ms = static_cast<int>(std::clamp<int64_t>(left, 0, wait_ms));
     }
-    if (::poll(fds.data(), fds.size(), wait_ms) < 0 && errno != EINTR) continue;
+    if (::poll(fds.data(), fds.size(), wait_ms) < 0 && errno != EINTR) {
+      // Retried at once, a persistent error would spin.
+      std::this_thread::sleep_for(std::chrono::milliseconds(kPollMs));
+      continue;
+    }
     now = Clock::now();
     // Walk the connections polled this round (AcceptAll appends after them).
     std::vector<Conn> live;
@@ -189,7 +198,9 @@ void HttpServer::Loop() {
       }
     }
     conns.swap(live);
-    if ((fds[0].revents & POLLIN) != 0) AcceptAll(&conns);
+    if ((fds[0].revents & POLLIN) != 0 && !AcceptAll(&conns)) {
+      accept_after = now + std::chrono::milliseconds(kPollMs);
+    }
   }
   for (const Conn& c : conns) ::close(c.fd);
 }

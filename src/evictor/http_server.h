@@ -60,7 +60,9 @@ class HttpServer {
  private:
   struct Conn;
   void Loop();
-  void AcceptAll(std::vector<Conn>* conns);
+  // Returns false when accept failed for want of file descriptors: the
+  // pending connection keeps the listening socket readable.
+  bool AcceptAll(std::vector<Conn>* conns);
   HttpResponse Respond(const std::string& req, bool* head_only);
 
   Handler handler_;
