@@ -122,10 +122,13 @@ int Connect(int port) {
 
 // True once the server closed `fd` (recv sees EOF or a reset), within `ms`.
 bool ClosedWithin(int fd, int ms) {
-  timeval tv{0, ms * 1000};
+  // tv_usec must stay below a second (else EDOM and no timeout at all).
+  timeval tv{ms / 1000, (ms % 1000) * 1000};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   char c;
-  return ::recv(fd, &c, 1, 0) <= 0 && errno != EAGAIN && errno != EWOULDBLOCK;
+  ssize_t n = ::recv(fd, &c, 1, 0);
+  // errno means something only when recv failed; 0 is EOF.
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
 }
 
 double HealthzMs(int port, std::string* reply) {
