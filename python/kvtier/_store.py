@@ -13,6 +13,30 @@ DEFAULT_MAX_QUEUED_WRITE_BYTES = 1 << 30
 # Per-job I/O deadline (0 or negative: none); kvtier's C++ default.
 DEFAULT_IO_TIMEOUT_S = 30.0
 
+# The store options an engine integration (kvtier.vllm, kvtier.sglang) takes
+# from its configuration, with their defaults; each adds its own.
+ENGINE_STORE_OPTIONS: dict[str, Any] = {
+    "root_dir": None,  # required: the shared cache directory
+    "read_threads": 16,
+    "write_threads": 16,
+    "io_backend": "auto",  # "auto" | "io_uring" | "threadpool"
+    "direct_io": "auto",  # "auto" | true | false
+    "verify": True,  # checksum every load (a mismatch is a miss)
+    "durable": False,  # fsync each chunk before reporting it stored
+    "touch_interval_s": 60.0,  # atime refresh rate limit, for the evictor's LRU
+    # Over it, stores are dropped and counted. The queue holds references to
+    # the engine's host memory, not copies: vLLM stores one job's blocks,
+    # SGLang at most 128 pages a call, so 4 GiB covers 128 pages of 32 MiB.
+    "max_queued_write_bytes": 4 << 30,
+    "lookup_cache_s": 1.0,  # how long an existence verdict is reused natively
+    # Per-job I/O deadline (0: none): past it a job's unfinished keys fail
+    # (the engine recomputes them, or the store is not made) instead of
+    # holding the engine's thread on a stalled mount.
+    "io_timeout_s": DEFAULT_IO_TIMEOUT_S,
+    "cache_salt": "",  # tenant isolation: different salts never share chunks
+    "model_revision": "",  # e.g. the HF commit; part of the fingerprint
+}
+
 
 def fingerprint_json(fingerprint: Mapping[str, Any]) -> str:
     """Canonical JSON of a fingerprint mapping (sorted keys, no whitespace)."""

@@ -33,30 +33,13 @@ from sglang.srt.mem_cache.hicache_storage import (
 )
 
 import kvtier
+from kvtier._store import ENGINE_STORE_OPTIONS
 
 logger = logging.getLogger(__name__)
 
 # Backend options inside --hicache-storage-backend-extra-config, and their
 # defaults. Anything else (beside SGLang's own keys below) is an error.
-BACKEND_OPTIONS: dict[str, Any] = {
-    "root_dir": None,  # required: the shared cache directory
-    "read_threads": 16,
-    "write_threads": 16,
-    "io_backend": "auto",  # "auto" | "io_uring" | "threadpool"
-    "direct_io": "auto",  # "auto" | true | false
-    "verify": True,  # checksum every load (a mismatch is a miss)
-    "durable": False,  # fsync each chunk before reporting it stored
-    "touch_interval_s": 60.0,  # atime refresh rate limit, for the evictor's LRU
-    # Puts hold references to host-pool pages, not copies; SGLang writes at
-    # most 128 pages per call, so 4 GiB covers 128 pages of 32 MiB.
-    "max_queued_write_bytes": 4 << 30,
-    "lookup_cache_s": 1.0,  # how long an existence verdict is reused natively
-    # A stalled mount fails the job's unfinished pages after this long (a
-    # miss, or a failed store) instead of holding SGLang's I/O thread.
-    "io_timeout_s": kvtier.DEFAULT_IO_TIMEOUT_S,
-    "cache_salt": "",  # tenant isolation: different salts never share chunks
-    "model_revision": "",  # e.g. the HF commit; part of the fingerprint
-}
+BACKEND_OPTIONS: dict[str, Any] = dict(ENGINE_STORE_OPTIONS)
 # Keys SGLang itself reads from the same dict (dynamic loading, the zero-copy
 # switch, heterogeneous TP) or that its other backends document.
 _SGLANG_KEYS = {"backend_name", "module_path", "class_name", "interface_v1", "tp_lcm_size"}

@@ -41,6 +41,7 @@ from vllm.v1.kv_offload.tiering.async_lookup import AsyncLookupManager
 from vllm.v1.kv_offload.tiering.base import JobResult, SecondaryTierManager, TransferJob
 
 import kvtier
+from kvtier._store import ENGINE_STORE_OPTIONS
 
 if TYPE_CHECKING:
     from vllm.v1.kv_offload.base import OffloadingSpec
@@ -49,22 +50,8 @@ if TYPE_CHECKING:
 # Tier options (beside vLLM's own "type", "module_path", "locality",
 # "backpressure") and their defaults. Anything else is an error.
 TIER_OPTIONS: dict[str, Any] = {
-    "root_dir": None,  # required: the shared cache directory
-    "read_threads": 16,
-    "write_threads": 16,
-    "io_backend": "auto",  # "auto" | "io_uring" | "threadpool"
-    "direct_io": "auto",  # "auto" | true | false
-    "verify": True,  # checksum every load (a mismatch is a miss)
-    "durable": False,  # fsync each chunk before reporting it stored
-    "touch_interval_s": 60.0,  # atime refresh rate limit, for the evictor's LRU
-    "max_queued_write_bytes": 4 << 30,  # over it, stores are dropped and counted
-    "lookup_cache_s": 1.0,  # how long an existence verdict is reused natively
-    # Per-job I/O deadline (0: none): past it a job's unfinished keys fail
-    # (vLLM recomputes them) and drain_jobs/shutdown stop waiting.
-    "io_timeout_s": kvtier.DEFAULT_IO_TIMEOUT_S,
+    **ENGINE_STORE_OPTIONS,
     "hash_algo": "sha256",  # must equal vLLM's --prefix-caching-hash-algo
-    "cache_salt": "",  # tenant isolation: different salts never share chunks
-    "model_revision": "",  # e.g. the HF commit; part of the fingerprint
 }
 # vLLM seeds these block hashes at random per process unless PYTHONHASHSEED
 # is set: without it no two engines ever produce the same keys.
