@@ -15,6 +15,8 @@
 #include <memory>
 #include <string>
 
+#include <gtest/gtest.h>
+
 #include "evictor/evictor.h"
 #include "kvtier/fingerprint.h"
 #include "layout/layout.h"
@@ -116,6 +118,22 @@ inline EvictorOptions TestOptions(const std::string& root, Logger* logger) {
   o.config.replica_index = 0;
   o.logger = logger;
   return o;
+}
+
+// One --once pass with options `o` that want everything gone (quota of one
+// byte, low mark 0); Open and RunOnce are expected to succeed.
+inline std::unique_ptr<Evictor> EvictAll(EvictorOptions o) {
+  o.config.quota_bytes = 1;
+  o.config.low_watermark = 0;
+  o.config.once = true;
+  std::unique_ptr<Evictor> ev;
+  Status s = Evictor::Open(o, &ev);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  if (ev) {
+    s = ev->RunOnce();
+    EXPECT_TRUE(s.ok()) << s.ToString();
+  }
+  return ev;
 }
 
 inline std::unique_ptr<Logger> QuietLogger() {

@@ -38,17 +38,7 @@ class EvictorFaults : public ::testing::TestWithParam<int> {
   std::unique_ptr<Evictor> EvictAll() {
     EvictorOptions o = TestOptions(root_, &logger_);
     o.env = &env_;
-    o.config.quota_bytes = 1;
-    o.config.low_watermark = 0;
-    o.config.once = true;
-    std::unique_ptr<Evictor> ev;
-    Status s = Evictor::Open(o, &ev);
-    EXPECT_TRUE(s.ok()) << s.ToString();
-    if (ev) {
-      s = ev->RunOnce();
-      EXPECT_TRUE(s.ok()) << s.ToString();
-    }
-    return ev;
+    return testing::EvictAll(o);
   }
 
   size_t LinesWith(const std::string& what) {

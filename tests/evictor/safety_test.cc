@@ -23,20 +23,6 @@ class EvictorSafety : public ::testing::Test {
     old_ = WallNs() - 86400 * kSec;
   }
 
-  // An evictor that wants everything gone (quota of one byte, low mark 0).
-  std::unique_ptr<Evictor> EvictAll(EvictorOptions o) {
-    o.config.quota_bytes = 1;
-    o.config.low_watermark = 0;
-    o.config.once = true;
-    std::unique_ptr<Evictor> ev;
-    Status s = Evictor::Open(o, &ev);
-    EXPECT_TRUE(s.ok()) << s.ToString();
-    if (ev) {
-      EXPECT_TRUE(ev->RunOnce().ok());
-    }
-    return ev;
-  }
-
   ScratchDir outer_;
   std::unique_ptr<Logger> logger_;
   std::string root_, outside_, ns_;
