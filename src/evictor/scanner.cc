@@ -1,13 +1,12 @@
 #include "evictor/scanner.h"
 
 #include <algorithm>
-#include <condition_variable>
 #include <deque>
-#include <mutex>
 #include <thread>
 #include <utility>
 
 #include "env/walk.h"
+#include "util/mutex.h"
 
 namespace kvtier::evictor {
 
@@ -31,10 +30,10 @@ class Scanner::Pool {
   }
   ~Pool() {
     {
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(&mu_);
       quit_ = true;
     }
-    work_cv_.notify_all();
+    work_cv_.SignalAll();
     for (std::thread& t : workers_) t.join();
   }
   Pool(const Pool&) = delete;
@@ -50,11 +49,11 @@ class Scanner::Pool {
     // Memory stays bounded: a result holds one fan-out's files until applied.
     while (Pending() >= limit_) ApplyFront();
     {
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(&mu_);
       window_.push_back(Slot{ns, std::move(task), FanoutResult(), false});
       todo_.push_back(&window_.back());
     }
-    work_cv_.notify_one();
+    work_cv_.Signal();
   }
 
   void Drain() {
@@ -69,48 +68,48 @@ class Scanner::Pool {
     bool done;
   };
 
-  size_t Pending() {
-    std::lock_guard<std::mutex> l(mu_);
+  size_t Pending() EXCLUDES(mu_) {
+    MutexLock l(&mu_);
     return window_.size();
   }
 
-  void ApplyFront() {
+  void ApplyFront() EXCLUDES(mu_) {
     Slot* s;
     {
-      std::unique_lock<std::mutex> l(mu_);
-      done_cv_.wait(l, [this] { return window_.front().done; });
+      MutexLock l(&mu_);
+      while (!window_.front().done) done_cv_.Wait(&mu_);
       s = &window_.front();
     }
     // No worker touches a finished slot, and only this thread pops.
     scanner_->Apply(s->ns, s->task, &s->result);
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     window_.pop_front();
   }
 
-  void Work() {
-    std::unique_lock<std::mutex> l(mu_);
+  void Work() EXCLUDES(mu_) {
+    MutexLock l(&mu_);
     for (;;) {
-      work_cv_.wait(l, [this] { return quit_ || !todo_.empty(); });
+      while (!quit_ && todo_.empty()) work_cv_.Wait(&mu_);
       if (todo_.empty()) return;
       Slot* s = todo_.front();
       todo_.pop_front();
-      l.unlock();
+      l.Unlock();
       ScanFanout(s->task, &s->result);
-      l.lock();
+      l.Lock();
       s->done = true;
-      done_cv_.notify_all();
+      done_cv_.SignalAll();
     }
   }
 
   Scanner* const scanner_;
   const size_t limit_;
-  std::mutex mu_;
-  std::condition_variable work_cv_;
-  std::condition_variable done_cv_;
+  Mutex mu_;
+  CondVar work_cv_;
+  CondVar done_cv_;
   // deque: push_back and pop_front leave the other slots where they are.
-  std::deque<Slot> window_;  // GUARDED_BY(mu_)
-  std::deque<Slot*> todo_;   // GUARDED_BY(mu_)
-  bool quit_ = false;        // GUARDED_BY(mu_)
+  std::deque<Slot> window_ GUARDED_BY(mu_);
+  std::deque<Slot*> todo_ GUARDED_BY(mu_);
+  bool quit_ GUARDED_BY(mu_) = false;
   std::vector<std::thread> workers_;
 };
 

@@ -18,8 +18,9 @@
 
 #include <atomic>
 #include <functional>
-#include <mutex>
 #include <utility>
+
+#include "util/mutex.h"
 
 namespace kvtier {
 
@@ -34,17 +35,17 @@ class BufferGate {
   void set_on_drained(std::function<void()> fn) { on_drained_ = std::move(fn); }
 
   // False once closed: the buffers are the caller's again.
-  bool Enter() {
-    std::lock_guard<std::mutex> lock(mu_);
+  bool Enter() EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
     if (closed_) return false;
     ++inside_;
     return true;
   }
 
-  void Leave() {
+  void Leave() EXCLUDES(mu_) {
     bool drained = false;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       drained = --inside_ == 0 && closed_;
     }
     if (drained && on_drained_) on_drained_();
@@ -52,8 +53,8 @@ class BufferGate {
 
   // Closes the gate. True when no worker is inside, so the buffers are free
   // now; false when the drained callback will say so later.
-  bool Close() {
-    std::lock_guard<std::mutex> lock(mu_);
+  bool Close() EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
     closed_ = true;
     closed_flag_.store(true, std::memory_order_release);
     return inside_ == 0;
@@ -63,9 +64,9 @@ class BufferGate {
   bool closed() const { return closed_flag_.load(std::memory_order_acquire); }
 
  private:
-  std::mutex mu_;
-  int inside_ = 0;       // GUARDED_BY(mu_)
-  bool closed_ = false;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  int inside_ GUARDED_BY(mu_) = 0;
+  bool closed_ GUARDED_BY(mu_) = false;
   std::atomic<bool> closed_flag_{false};
   std::function<void()> on_drained_;
 };

@@ -16,7 +16,7 @@ LookupCache::Shard& LookupCache::ShardFor(std::string_view key) {
 bool LookupCache::Get(std::string_view key, int64_t now_ns, bool* exists) {
   if (ttl_ns_ <= 0) return false;
   Shard& shard = ShardFor(key);
-  std::lock_guard<std::mutex> lock(shard.mu);
+  MutexLock lock(&shard.mu);
   auto it = shard.map.find(key);
   if (it == shard.map.end()) return false;
   if (it->second.expires_ns < now_ns) {
@@ -30,7 +30,7 @@ bool LookupCache::Get(std::string_view key, int64_t now_ns, bool* exists) {
 void LookupCache::Set(std::string_view key, bool exists, int64_t now_ns) {
   if (ttl_ns_ <= 0) return;
   Shard& shard = ShardFor(key);
-  std::lock_guard<std::mutex> lock(shard.mu);
+  MutexLock lock(&shard.mu);
   if (shard.map.size() >= max_per_shard_) shard.map.clear();  // bounded: forget, don't grow
   // Saturating: a ttl of "forever" must not wrap into the past.
   int64_t expires = ttl_ns_ > INT64_MAX - now_ns ? INT64_MAX : now_ns + ttl_ns_;
@@ -39,7 +39,7 @@ void LookupCache::Set(std::string_view key, bool exists, int64_t now_ns) {
 
 void LookupCache::Erase(std::string_view key) {
   Shard& shard = ShardFor(key);
-  std::lock_guard<std::mutex> lock(shard.mu);
+  MutexLock lock(&shard.mu);
   auto it = shard.map.find(key);
   if (it != shard.map.end()) shard.map.erase(it);
 }

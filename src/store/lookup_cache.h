@@ -9,10 +9,11 @@
 #include <array>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+
+#include "util/mutex.h"
 
 namespace kvtier {
 
@@ -37,8 +38,8 @@ class LookupCache {
     size_t operator()(std::string_view k) const { return std::hash<std::string_view>{}(k); }
   };
   struct Shard {
-    std::mutex mu;
-    std::unordered_map<std::string, Entry, KeyHash, std::equal_to<>> map;  // GUARDED_BY(mu)
+    Mutex mu;
+    std::unordered_map<std::string, Entry, KeyHash, std::equal_to<>> map GUARDED_BY(mu);
   };
   Shard& ShardFor(std::string_view key);
 
