@@ -145,11 +145,11 @@ class FaultDir final : public Dir {
 
 Status FaultInjectionEnv::Check(FaultOp op, const std::string& what) {
   {
-    std::unique_lock<std::mutex> lock(stall_mu_);
+    MutexLock lock(&stall_mu_);
     if (stall_[static_cast<unsigned>(op)]) {
       ++blocked_;
-      stall_cv_.notify_all();
-      stall_cv_.wait(lock, [&] { return !stall_[static_cast<unsigned>(op)]; });
+      stall_cv_.SignalAll();
+      while (stall_[static_cast<unsigned>(op)]) stall_cv_.Wait(&stall_mu_);
       --blocked_;
     }
   }
@@ -160,26 +160,29 @@ Status FaultInjectionEnv::Check(FaultOp op, const std::string& what) {
 }
 
 void FaultInjectionEnv::Stall(FaultOp op) {
-  std::lock_guard<std::mutex> lock(stall_mu_);
+  MutexLock lock(&stall_mu_);
   stall_[static_cast<unsigned>(op)] = true;
 }
 
 void FaultInjectionEnv::Release(FaultOp op) {
   {
-    std::lock_guard<std::mutex> lock(stall_mu_);
+    MutexLock lock(&stall_mu_);
     stall_[static_cast<unsigned>(op)] = false;
   }
-  stall_cv_.notify_all();
+  stall_cv_.SignalAll();
 }
 
 bool FaultInjectionEnv::WaitStalled(size_t n, int timeout_ms) {
-  std::unique_lock<std::mutex> lock(stall_mu_);
-  return stall_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
-                            [&] { return blocked_ >= n; });
+  MutexLock lock(&stall_mu_);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (blocked_ < n) {
+    if (!stall_cv_.WaitUntil(&stall_mu_, until)) return blocked_ >= n;
+  }
+  return true;
 }
 
 size_t FaultInjectionEnv::stalled() {
-  std::lock_guard<std::mutex> lock(stall_mu_);
+  MutexLock lock(&stall_mu_);
   return blocked_;
 }
 
@@ -195,13 +198,13 @@ Status FaultInjectionEnv::GetFsUsage(const std::string& path, FsUsage* out) {
 }
 
 void FaultInjectionEnv::NoteUnlinked(uint64_t bytes) {
-  std::lock_guard<std::mutex> l(lag_mu_);
+  MutexLock l(&lag_mu_);
   unlinked_.emplace_back(NowNanos(), bytes);
 }
 
 uint64_t FaultInjectionEnv::LaggingBytes() {
   const int64_t cutoff = NowNanos() - free_lag_ns_.load();
-  std::lock_guard<std::mutex> l(lag_mu_);
+  MutexLock l(&lag_mu_);
   while (!unlinked_.empty() && unlinked_.front().first <= cutoff) unlinked_.pop_front();
   uint64_t held = 0;
   for (const auto& u : unlinked_) held += u.second;
@@ -269,12 +272,12 @@ Status FaultInjectionEnv::CreateDir(const std::string& path) {
 }
 
 void FaultInjectionEnv::SetErrorScope(const std::string& dir) {
-  std::lock_guard<std::mutex> l(scope_mu_);
+  MutexLock l(&scope_mu_);
   scope_ = dir;
 }
 
 bool FaultInjectionEnv::InErrorScope(const std::string& what) {
-  std::lock_guard<std::mutex> l(scope_mu_);
+  MutexLock l(&scope_mu_);
   if (scope_.empty() || what == scope_) return true;
   return what.size() > scope_.size() && what.compare(0, scope_.size(), scope_) == 0 &&
          what[scope_.size()] == '/';

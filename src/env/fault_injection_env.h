@@ -16,14 +16,13 @@
 #define KVTIER_SRC_ENV_FAULT_INJECTION_ENV_H_
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "kvtier/env.h"
+#include "util/mutex.h"
 
 namespace kvtier {
 
@@ -110,16 +109,16 @@ class FaultInjectionEnv final : public EnvWrapper {
   std::atomic<uint64_t> latency_us_{0};
   std::atomic<uint64_t> crash_budget_{~0ULL};
   std::atomic<uint64_t> injected_{0};
-  std::mutex scope_mu_;
-  std::string scope_;  // GUARDED_BY(scope_mu_)
+  Mutex scope_mu_;
+  std::string scope_ GUARDED_BY(scope_mu_);
   std::atomic<int64_t> fs_type_{0};
   std::atomic<int64_t> free_lag_ns_{0};
-  std::mutex lag_mu_;
-  std::deque<std::pair<int64_t, uint64_t>> unlinked_;  // (NowNanos, bytes); GUARDED_BY(lag_mu_)
-  std::mutex stall_mu_;
-  std::condition_variable stall_cv_;
-  bool stall_[static_cast<unsigned>(FaultOp::kCount)] = {};  // GUARDED_BY(stall_mu_)
-  size_t blocked_ = 0;                                       // GUARDED_BY(stall_mu_)
+  Mutex lag_mu_;
+  std::deque<std::pair<int64_t, uint64_t>> unlinked_ GUARDED_BY(lag_mu_);  // (NowNanos, bytes)
+  Mutex stall_mu_;
+  CondVar stall_cv_;
+  bool stall_[static_cast<unsigned>(FaultOp::kCount)] GUARDED_BY(stall_mu_) = {};
+  size_t blocked_ GUARDED_BY(stall_mu_) = 0;
 };
 
 }  // namespace kvtier
