@@ -1,9 +1,11 @@
 // IoBackend: how a worker thread moves bytes between a File and memory.
-// Two implementations: "threadpool" (synchronous preadv/pwritev on the calling
-// worker; the portable fallback and test baseline) and "io_uring" (the
-// worker submits a batch of transfers to its own ring and reaps them, so one
-// thread keeps several transfers in flight). The store owns one backend per
-// worker thread; a backend is not safe for concurrent use.
+// Two implementations: synchronous preadv/pwritev on the calling worker (the
+// portable fallback and test baseline; the store's "threadpool" backend) and
+// io_uring, where the worker keeps up to a queue depth of transfers in
+// flight in its own ring: it submits, reaps whichever completes first, hands
+// it to the caller and refills the ring, so the device never waits for a
+// whole batch. The store owns one backend per worker thread; a backend is
+// not safe for concurrent use.
 #ifndef KVTIER_SRC_IO_IO_BACKEND_H_
 #define KVTIER_SRC_IO_IO_BACKEND_H_
 
@@ -17,7 +19,12 @@
 #include "kvtier/env.h"
 #include "kvtier/status.h"
 
+struct io_uring;
+
 namespace kvtier {
+
+// Transfers one io_uring worker keeps in flight (the ring's size).
+inline constexpr unsigned kUringQueueDepth = 8;
 
 struct IoOp {
   File* file = nullptr;
@@ -36,18 +43,22 @@ using IoDoneFn = std::function<void(size_t index)>;
 class IoBackend {
  public:
   virtual ~IoBackend() = default;
-  // Performs every op and returns when all have completed. `on_done`, if
-  // set, runs on the calling thread as each op finishes, so the caller can
-  // work on finished ops (checksum them) while later ones are in flight.
+  // Performs every op and returns when all have completed, with none left
+  // queued or in flight (the iovecs and buffers are the caller's again).
+  // `on_done`, if set, runs on the calling thread as each op finishes, so
+  // the caller can work on finished ops (checksum them) while later ones
+  // are in flight.
   virtual void Execute(IoOp* ops, size_t n, const IoDoneFn* on_done) = 0;
-  virtual const char* name() const = 0;
 };
 
 std::unique_ptr<IoBackend> NewSyncBackend();
 
 // Fails with NotSupported when the build lacks liburing or the kernel (or a
-// seccomp policy) refuses io_uring.
-Status NewUringBackend(unsigned queue_depth, std::unique_ptr<IoBackend>* out);
+// seccomp policy) refuses io_uring. `submit` replaces io_uring_submit; only
+// tests set it, to make the ring refuse work.
+using UringSubmitFn = int (*)(struct io_uring* ring);
+Status NewUringBackend(unsigned queue_depth, std::unique_ptr<IoBackend>* out,
+                       UringSubmitFn submit = nullptr);
 
 }  // namespace kvtier
 

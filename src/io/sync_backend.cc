@@ -1,3 +1,5 @@
+// The synchronous backend: each op is one preadv/pwritev loop (File::ReadV,
+// WriteV) on the calling worker, in order.
 #include "io/io_backend.h"
 
 namespace kvtier {
@@ -21,7 +23,6 @@ class SyncBackend final : public IoBackend {
       if (on_done != nullptr) (*on_done)(i);
     }
   }
-  const char* name() const override { return "threadpool"; }
 };
 
 }  // namespace
