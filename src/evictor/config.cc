@@ -164,6 +164,7 @@ Status Validate(const Config& c, Env* env) {
     return bad("--replica-index must be in 0..replicas-1");
   }
   if (!(c.free_lag_s >= 0)) return bad("--free-lag must be >= 0");
+  if (!(c.journal_keep_s >= 0)) return bad("--journal-keep must be >= 0");
   if (c.scan_threads < 1 || c.scan_threads > 256) return bad("--scan-threads must be in 1..256");
   if (c.port < 0 || c.port > 65535) return bad("--port must be in 0..65535");
   LogLevel l;

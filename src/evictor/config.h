@@ -53,6 +53,9 @@ struct Config {
   // bytes while deletions show up keep part of the estimate alive for this
   // long, so the evictor would run that much above the marks.
   double free_lag_s = 0.0;
+  // How long removal-journal segments stay in each namespace (journal.h);
+  // engines tailing it must look at least this often. 0: no journal.
+  double journal_keep_s = 600.0;
   int replicas = 1;
   int replica_index = -1;  // -1: from $POD_NAME / $HOSTNAME ordinal, or 0
   int port = 9464;         // 0: no HTTP server

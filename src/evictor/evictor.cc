@@ -11,6 +11,9 @@ namespace {
 
 constexpr size_t kBatch = 64;  // victims whose directories are listed together
 constexpr int64_t kSleepSliceNs = 50LL * 1000 * 1000;
+// The removal journal is written at least this often during a round (and at
+// its end): the evictor's part of the eviction -> BlockRemoved delay.
+constexpr uint64_t kJournalFlushNs = 1000ULL * 1000 * 1000;
 
 int64_t SecondsToNs(double s) { return static_cast<int64_t>(s * 1e9); }
 
@@ -57,6 +60,8 @@ Evictor::Evictor(const EvictorOptions& options, Env* env, Logger* logger, std::u
       root_dev_(dev),
       scanner_(root_.get(), &index_),
       deleter_(root_.get(), root_dev_, &index_),
+      journal_(env_, root_.get(), config_.root, std::max(config_.replica_index, 0),
+               config_.dry_run ? 0 : SecondsToNs(config_.journal_keep_s)),
       pending_(SecondsToNs(config_.free_lag_s), config_.replicas) {
   if (own_logger_) {
     LogLevel level = LogLevel::kInfo;
@@ -202,6 +207,14 @@ uint64_t Evictor::EvictRound(uint64_t budget) {
                            {{"path", path}, {"bytes", bytes}, {"atime_ns", c.atime_ns}});
           }
           if (options_.on_deleted && !config_.dry_run) options_.on_deleted(path);
+          if (index_.dir(c.dir).layout == LayoutKind::kKvtier) {
+            Status js = journal_.Add(path.substr(0, path.find('/')),
+                                     std::string_view(path).substr(path.rfind('/') + 1));
+            if (!js.ok()) {
+              metrics_.errors->Add();
+              logger_->Warn("cannot write removal journal", {{"error", js.ToString()}});
+            }
+          }
           break;
         case Verdict::kSparedHot:
           ++spared;
@@ -221,6 +234,7 @@ uint64_t Evictor::EvictRound(uint64_t budget) {
       }
     }
     deleter_.EndBatch();
+    if (env_->MonotonicNanos() - last_journal_flush_ns_ >= kJournalFlushNs) FlushJournal();
     if (config_.quota_bytes == 0 && !config_.dry_run) {
       pending_.Add(freed - freed_before_batch, static_cast<int64_t>(env_->MonotonicNanos()));
     }
@@ -237,7 +251,17 @@ uint64_t Evictor::EvictRound(uint64_t budget) {
                  {"spared_hot", spared},
                  {"candidates_left", heap.size()}});
   every_delete_failed_ = failed > 0 && deleted == 0;
+  FlushJournal();
   return freed;
+}
+
+void Evictor::FlushJournal() {
+  last_journal_flush_ns_ = env_->MonotonicNanos();
+  Status s = journal_.Flush();
+  if (!s.ok()) {
+    metrics_.errors->Add();
+    logger_->Warn("cannot write removal journal", {{"error", s.ToString()}});
+  }
 }
 
 Status Evictor::RunOnce() {

@@ -32,6 +32,7 @@
 #include "evictor/deleter.h"
 #include "evictor/evictor_metrics.h"
 #include "evictor/file_index.h"
+#include "evictor/journal.h"
 #include "evictor/json_log.h"
 #include "evictor/pending_free.h"
 #include "evictor/scanner.h"
@@ -99,6 +100,8 @@ class Evictor {
   // Sleeps up to `ns` nanoseconds; false if asked to stop.
   bool SleepFor(int64_t ns);
   DeletePolicy Policy() const;
+  // Writes the removal journal's pending names (see journal.h).
+  void FlushJournal();
 
   const EvictorOptions options_;
   const Config& config_;
@@ -110,6 +113,8 @@ class Evictor {
   FileIndex index_;
   Scanner scanner_;
   Deleter deleter_;
+  RemovalJournal journal_;
+  uint64_t last_journal_flush_ns_ = 0;
   EvictorMetrics metrics_;
 
   PendingFree pending_;

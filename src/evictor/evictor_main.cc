@@ -34,7 +34,8 @@ int ConfigError(const char* prog, const std::string& msg) {
 
 // Flags whose text needs our own parsing (percent or fraction, units).
 struct TextFlags {
-  std::string high, low, quota, poll, min_age, tmp_grace, dir_grace, full_rescan, free_lag;
+  std::string high, low, quota, poll, min_age, tmp_grace, dir_grace, full_rescan, free_lag,
+      journal_keep;
 };
 
 Status ApplyTextFlags(const TextFlags& t, Config* c) {
@@ -57,6 +58,7 @@ Status ApplyTextFlags(const TextFlags& t, Config* c) {
   if (s.ok()) s = dur(t.dir_grace, "--dir-grace", &c->dir_grace_s);
   if (s.ok()) s = dur(t.full_rescan, "--full-rescan", &c->full_rescan_s);
   if (s.ok()) s = dur(t.free_lag, "--free-lag", &c->free_lag_s);
+  if (s.ok()) s = dur(t.journal_keep, "--journal-keep", &c->journal_keep_s);
   return s;
 }
 
@@ -101,6 +103,9 @@ int EvictorMain(int argc, char** argv) {
                  "Re-list unchanged leaf directories this often (default 1h)");
   app.add_option("--free-lag", text.free_lag,
                  "Deleted bytes may take this long to show up free in statvfs (default 0: off)");
+  app.add_option("--journal-keep", text.journal_keep,
+                 "Keep removal-journal segments (for engines' BlockRemoved events) this long "
+                 "(default 10m; 0: no journal)");
   app.add_option("--scan-threads", config.scan_threads,
                  "Fan-out directories scanned in parallel (default 16)");
   app.add_option("--replicas", config.replicas, "Number of evictor replicas on this tree");
