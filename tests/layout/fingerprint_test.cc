@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 namespace kvtier {
 namespace {
 
@@ -42,6 +44,20 @@ TEST(Fingerprint, RejectsNonObjects) {
   EXPECT_FALSE(Fingerprint::FromJson("[1,2]", &fp).ok());
   EXPECT_FALSE(Fingerprint::FromJson("{bad json", &fp).ok());
   EXPECT_FALSE(Fingerprint::FromJson("", &fp).ok());
+}
+
+// A planted fingerprint.json nested 100,000 deep crashed (stack overflow in
+// serialisation) whoever read it; now it is refused like any malformed one.
+TEST(Fingerprint, RejectsDeepNesting) {
+  Fingerprint fp;
+  const size_t depth = 100000;
+  std::string deep = R"({"a":)" + std::string(depth, '[') + std::string(depth, ']') + "}";
+  EXPECT_FALSE(Fingerprint::FromJson(deep, &fp).ok());
+  std::string ok = R"({"a":)" + std::string(60, '[') + std::string(60, ']') + "}";
+  EXPECT_TRUE(Fingerprint::FromJson(ok, &fp).ok());
+  EXPECT_FALSE(
+      Fingerprint::FromJson(R"({"a":)" + std::string(70, '[') + std::string(70, ']') + "}", &fp)
+          .ok());
 }
 
 }  // namespace
