@@ -10,8 +10,9 @@ namespace {
 
 class FaultFile final : public File {
  public:
-  FaultFile(FaultInjectionEnv* env, std::unique_ptr<File> base, std::string path)
-      : env_(env), base_(std::move(base)), path_(std::move(path)) {}
+  FaultFile(FaultInjectionEnv* env, std::unique_ptr<File> base, std::string path,
+            std::shared_ptr<UnsyncedState::FileRecord> record)
+      : env_(env), base_(std::move(base)), path_(std::move(path)), record_(std::move(record)) {}
 
   Status ReadV(uint64_t offset, const struct iovec* iov, int iovcnt, size_t* got) override {
     env_->Delay();
@@ -41,15 +42,24 @@ class FaultFile final : public File {
     size_t total = 0;
     for (int i = 0; i < iovcnt; ++i) total += iov[i].iov_len;
     if (!env_->SpendWriteBudget(total)) return Status::IOError("crashed " + path_, EIO);
-    return base_->WriteV(offset, iov, iovcnt);
+    s = base_->WriteV(offset, iov, iovcnt);
+    UnsyncedState* u = env_->unsynced();
+    if (s.ok() && u != nullptr && record_ != nullptr) u->Wrote(record_.get(), offset, total);
+    return s;
   }
 
   Status Sync() override {
     Status s = env_->Check(FaultOp::kSync, path_);
-    return s.ok() ? base_->Sync() : s;
+    if (s.ok()) s = base_->Sync();
+    UnsyncedState* u = env_->unsynced();
+    if (s.ok() && u != nullptr && record_ != nullptr) u->FileSynced(record_.get());
+    return s;
   }
   Status Stat(FileInfo* info) override { return base_->Stat(info); }
-  Status SetAccessTime(int64_t atime_ns) override { return base_->SetAccessTime(atime_ns); }
+  Status SetAccessTime(int64_t atime_ns) override {
+    Status s = env_->Check(FaultOp::kSetAtime, path_);
+    return s.ok() ? base_->SetAccessTime(atime_ns) : s;
+  }
 
  private:
   static std::vector<struct iovec> Trim(const struct iovec* iov, int n, size_t limit) {
@@ -77,6 +87,7 @@ class FaultFile final : public File {
   FaultInjectionEnv* env_;
   std::unique_ptr<File> base_;
   std::string path_;
+  std::shared_ptr<UnsyncedState::FileRecord> record_;  // opened for writing while tracking
 };
 
 class FaultDir final : public Dir {
@@ -89,7 +100,7 @@ class FaultDir final : public Dir {
     Status s = env_->BeforeOpen(path, flags);
     std::unique_ptr<File> base;
     if (s.ok()) s = base_->OpenFile(name, flags, &base);
-    if (s.ok()) *out = env_->WrapFile(std::move(base), path);
+    if (s.ok()) *out = env_->WrapFile(std::move(base), path, flags);
     return s;
   }
   Status Stat(const std::string& name, FileInfo* info) override {
@@ -98,7 +109,10 @@ class FaultDir final : public Dir {
   }
   Status Rename(const std::string& from, const std::string& to, bool no_replace) override {
     Status s = env_->BeforeRename(path_ + "/" + to);
-    return s.ok() ? base_->Rename(from, to, no_replace) : s;
+    if (s.ok()) s = base_->Rename(from, to, no_replace);
+    UnsyncedState* u = env_->unsynced();
+    if (s.ok() && u != nullptr) u->Renamed(path_ + "/" + from, path_ + "/" + to);
+    return s;
   }
   Status OpenDir(const std::string& name, std::unique_ptr<Dir>* out) override {
     std::unique_ptr<Dir> base;
@@ -121,6 +135,8 @@ class FaultDir final : public Dir {
     bool lag = env_->LaggingFrees() && base_->Stat(name, &st).ok();
     s = base_->Unlink(name);
     if (s.ok() && lag) env_->NoteUnlinked(st.alloc_bytes);
+    UnsyncedState* u = env_->unsynced();
+    if (s.ok() && u != nullptr) u->Unlinked(path_ + "/" + name);
     return s;
   }
   Status RemoveDir(const std::string& name) override {
@@ -128,11 +144,15 @@ class FaultDir final : public Dir {
     return s.ok() ? base_->RemoveDir(name) : s;
   }
   Status SetAccessTime(const std::string& name, int64_t atime_ns) override {
-    return base_->SetAccessTime(name, atime_ns);
+    Status s = env_->Check(FaultOp::kSetAtime, path_ + "/" + name);
+    return s.ok() ? base_->SetAccessTime(name, atime_ns) : s;
   }
   Status Sync() override {
     Status s = env_->Check(FaultOp::kSync, path_);
-    return s.ok() ? base_->Sync() : s;
+    if (s.ok()) s = base_->Sync();
+    UnsyncedState* u = env_->unsynced();
+    if (s.ok() && u != nullptr) u->DirSynced(path_);
+    return s;
   }
 
  private:
@@ -243,8 +263,13 @@ Status FaultInjectionEnv::BeforeRename(const std::string& to) {
 }
 
 std::unique_ptr<File> FaultInjectionEnv::WrapFile(std::unique_ptr<File> base,
-                                                  const std::string& path) {
-  return std::make_unique<FaultFile>(this, std::move(base), path);
+                                                  const std::string& path, unsigned flags) {
+  std::shared_ptr<UnsyncedState::FileRecord> record;
+  UnsyncedState* u = unsynced();
+  if (u != nullptr && (flags & kOpenWrite) != 0) {
+    record = u->Opened(path, (flags & kOpenCreateExclusive) != 0);
+  }
+  return std::make_unique<FaultFile>(this, std::move(base), path, std::move(record));
 }
 
 Status FaultInjectionEnv::OpenFile(const std::string& path, unsigned flags,
@@ -252,7 +277,7 @@ Status FaultInjectionEnv::OpenFile(const std::string& path, unsigned flags,
   Status s = BeforeOpen(path, flags);
   std::unique_ptr<File> base;
   if (s.ok()) s = EnvWrapper::OpenFile(path, flags, &base);
-  if (s.ok()) *out = WrapFile(std::move(base), path);
+  if (s.ok()) *out = WrapFile(std::move(base), path, flags);
   return s;
 }
 
@@ -263,7 +288,10 @@ Status FaultInjectionEnv::Stat(const std::string& path, FileInfo* info) {
 
 Status FaultInjectionEnv::Rename(const std::string& from, const std::string& to, bool no_replace) {
   Status s = BeforeRename(to);
-  return s.ok() ? EnvWrapper::Rename(from, to, no_replace) : s;
+  if (s.ok()) s = EnvWrapper::Rename(from, to, no_replace);
+  UnsyncedState* u = unsynced();
+  if (s.ok() && u != nullptr) u->Renamed(from, to);
+  return s;
 }
 
 Status FaultInjectionEnv::CreateDir(const std::string& path) {
@@ -290,12 +318,27 @@ Status FaultInjectionEnv::Unlink(const std::string& path) {
   bool lag = LaggingFrees() && EnvWrapper::Stat(path, &st).ok();
   s = EnvWrapper::Unlink(path);
   if (s.ok() && lag) NoteUnlinked(st.alloc_bytes);
+  UnsyncedState* u = unsynced();
+  if (s.ok() && u != nullptr) u->Unlinked(path);
   return s;
 }
 
 Status FaultInjectionEnv::RemoveDir(const std::string& path) {
   Status s = Check(FaultOp::kUnlink, path);
   return s.ok() ? EnvWrapper::RemoveDir(path) : s;
+}
+
+Status FaultInjectionEnv::SyncDir(const std::string& path) {
+  Status s = Check(FaultOp::kSync, path);
+  if (s.ok()) s = EnvWrapper::SyncDir(path);
+  UnsyncedState* u = unsynced();
+  if (s.ok() && u != nullptr) u->DirSynced(path);
+  return s;
+}
+
+Status FaultInjectionEnv::SetAccessTime(const std::string& path, int64_t atime_ns) {
+  Status s = Check(FaultOp::kSetAtime, path);
+  return s.ok() ? EnvWrapper::SetAccessTime(path, atime_ns) : s;
 }
 
 Status FaultInjectionEnv::ListDir(const std::string& path, std::vector<DirEntry>* out) {

@@ -5,7 +5,10 @@
 // budget is spent every later write and rename fails, as if the process had
 // died at that point, leaving on disk exactly what a killed writer would
 // leave. It can also report another filesystem type, so a scratch directory
-// passes for FUSE or tmpfs.
+// passes for FUSE or tmpfs, and lose power: with TrackUnsynced on, it
+// records what was written or named and not yet synced, and
+// DropUnsyncedData takes that away from the files beneath it
+// (env/unsynced_state.h says what is modelled).
 //
 // A test must release every stall, and wait for the store's workers to be
 // gone, before destroying the env.
@@ -21,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "env/unsynced_state.h"
 #include "kvtier/env.h"
 #include "util/mutex.h"
 
@@ -36,6 +40,7 @@ enum class FaultOp : unsigned {
   kMkdir,
   kList,
   kUnlink,
+  kSetAtime,
   kCount
 };
 
@@ -76,6 +81,15 @@ class FaultInjectionEnv final : public EnvWrapper {
   // Records an unlink of `bytes` (the wrapped directories call it).
   void NoteUnlinked(uint64_t bytes);
   bool LaggingFrees() const { return free_lag_ns_.load() > 0; }
+  // Power loss: from now on, files opened for writing and directory entries
+  // are tracked until synced; DropUnsyncedData(seed) then applies a power
+  // loss (UnsyncedState::Drop) and returns how many writes and entries it
+  // took. REQUIRES for the drop: nothing is writing through this env.
+  void TrackUnsynced() { track_unsynced_.store(true); }
+  size_t DropUnsyncedData(uint64_t seed = 0) { return unsynced_.Drop(target(), seed); }
+  // The tracker, or null when TrackUnsynced is off (the wrapped files and
+  // directories report to it).
+  UnsyncedState* unsynced() { return track_unsynced_.load() ? &unsynced_ : nullptr; }
 
   Status OpenFile(const std::string& path, unsigned flags, std::unique_ptr<File>* out) override;
   Status Stat(const std::string& path, FileInfo* info) override;
@@ -84,6 +98,8 @@ class FaultInjectionEnv final : public EnvWrapper {
   Status Unlink(const std::string& path) override;
   Status RemoveDir(const std::string& path) override;
   Status ListDir(const std::string& path, std::vector<DirEntry>* out) override;
+  Status SyncDir(const std::string& path) override;
+  Status SetAccessTime(const std::string& path, int64_t atime_ns) override;
   // The directory's calls see the same faults as the path-based ones.
   Status OpenDir(const std::string& path, std::unique_ptr<Dir>* out) override;
   Status GetFsUsage(const std::string& path, FsUsage* out) override;
@@ -99,7 +115,8 @@ class FaultInjectionEnv final : public EnvWrapper {
   // opened after BeforeOpen passed is wrapped by WrapFile.
   Status BeforeOpen(const std::string& path, unsigned flags);
   Status BeforeRename(const std::string& to);
-  std::unique_ptr<File> WrapFile(std::unique_ptr<File> base, const std::string& path);
+  std::unique_ptr<File> WrapFile(std::unique_ptr<File> base, const std::string& path,
+                                 unsigned flags);
 
  private:
   bool InErrorScope(const std::string& what);
@@ -119,6 +136,8 @@ class FaultInjectionEnv final : public EnvWrapper {
   CondVar stall_cv_;
   bool stall_[static_cast<unsigned>(FaultOp::kCount)] GUARDED_BY(stall_mu_) = {};
   size_t blocked_ GUARDED_BY(stall_mu_) = 0;
+  std::atomic<bool> track_unsynced_{false};
+  UnsyncedState unsynced_;
 };
 
 }  // namespace kvtier
