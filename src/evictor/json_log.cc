@@ -53,7 +53,7 @@ bool ParseLogLevel(std::string_view text, LogLevel* out) {
 }
 
 void Logger::set_sink(std::function<void(const std::string& line)> sink) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   sink_ = std::move(sink);
 }
 
@@ -72,7 +72,7 @@ void Logger::Log(LogLevel level, std::string_view msg, const nlohmann::json& fie
   }
   // Paths are bytes, not UTF-8: replace invalid sequences rather than throw.
   std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   if (sink_) {
     sink_(text);
   } else {

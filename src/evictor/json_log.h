@@ -10,10 +10,11 @@
 
 #include <cstdio>
 #include <functional>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+
+#include "util/mutex.h"
 
 namespace kvtier::evictor {
 
@@ -48,9 +49,9 @@ class Logger {
   }
 
  private:
-  std::mutex mu_;
+  Mutex mu_;  // one line at a time on the sink
   LogLevel level_ = LogLevel::kInfo;
-  std::function<void(const std::string&)> sink_;
+  std::function<void(const std::string&)> sink_ GUARDED_BY(mu_);
 };
 
 }  // namespace kvtier::evictor
