@@ -6,7 +6,7 @@
 #
 #   tools/dfs.sh check
 #   tools/dfs.sh up STATE_DIR [--mounts N] [--chunkservers M] [--delay-ms D]
-#                             [--capacity SIZE] [--goal G]
+#                             [--capacity SIZE] [--goal G] [--cs-space SIZE]
 #   tools/dfs.sh down STATE_DIR
 #   tools/dfs.sh remount STATE_DIR I      # a fresh mount I, e.g. after SIGKILL
 #
@@ -41,7 +41,12 @@
 # reports (ACQFILES_MAX_AGE in mfsclient/mastercomm.c), so a disk's free space
 # lags unlinks by about 13 minutes whatever the master's settings (measured
 # in bench/RESULTS.md, "MooseFS harness"); the quota counts only files still
-# in the tree. Chunks live on STATE_DIR's disk.
+# in the tree. Chunks live on STATE_DIR's disk. --cs-space SIZE instead
+# gives each chunkserver a tmpfs of SIZE as its disk (a chunkserver counts
+# its whole disk's usage, so mfshdd.cfg's space limit on a shared disk
+# reports it full), so statvfs reports the chunkservers' own space, with
+# that lag: for measuring how the evictor copes with a filesystem that frees
+# space late. It takes up to chunkservers x SIZE of memory.
 #
 # Logs: each process's output is in STATE_DIR/log. The MooseFS daemons also
 # call syslog(), which reaches the system log only where a syslog daemon runs.
@@ -195,7 +200,7 @@ space_reported() {
 }
 
 cmd_up() {
-  local mounts=3 delay_ms=0 capacity="" goal=1
+  local mounts=3 delay_ms=0 capacity="" goal=1 cs_space=""
   chunkservers=2
   while (($#)); do
     case $1 in
@@ -204,6 +209,7 @@ cmd_up() {
       --delay-ms) delay_ms=$2; shift 2 ;;
       --capacity) capacity=$2; shift 2 ;;
       --goal) goal=$2; shift 2 ;;
+      --cs-space) cs_space=$2; shift 2 ;;
       *) usage ;;
     esac
   done
@@ -218,6 +224,11 @@ cmd_up() {
   if [[ -n $capacity ]]; then
     capacity_bytes=$(numfmt --from=iec "${capacity%B}" 2>/dev/null) || die "bad --capacity $capacity"
     ((capacity_bytes >= 64 << 20)) || die "--capacity must be at least 64M"
+  fi
+  local cs_space_bytes=""
+  if [[ -n $cs_space ]]; then
+    cs_space_bytes=$(numfmt --from=iec "${cs_space%B}" 2>/dev/null) || die "bad --cs-space $cs_space"
+    ((cs_space_bytes >= 256 << 20)) || die "--cs-space must be at least 256M"
   fi
   local reason
   reason=$(why_not)
@@ -317,6 +328,9 @@ EOF
   for ((i = 0; i < chunkservers; i++)); do
     local cs="$state/cs/$i" ip="198.18.$k.$((11 + i))"
     mkdir -p "$cs/data" "$cs/hdd"
+    if [[ -n $cs_space_bytes ]]; then
+      mount -t tmpfs -o "size=$cs_space_bytes,mode=0700" "kvdfs$k-cs$i" "$cs/hdd"
+    fi
     echo "$cs/hdd" >"$state/etc/mfshdd$i.cfg"
     cat >"$state/etc/mfschunkserver$i.cfg" <<EOF
 WORKING_USER = root

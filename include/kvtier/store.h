@@ -25,6 +25,11 @@ namespace kvtier {
 enum class IoBackendKind { kAuto, kUring, kThreadPool };
 enum class DirectIoMode { kAuto, kOn, kOff };
 
+// Format limits, refused where data enters: a Put/SubmitPut of a longer
+// key or a larger payload fails for that key (puts_invalid_total).
+inline constexpr size_t kMaxKeyBytes = 65535;
+inline constexpr uint64_t kMaxPayloadBytes = 1ULL << 36;  // 64 GiB
+
 // Default transfer unit of loads (StoreOptions::segment_bytes).
 inline constexpr size_t kDefaultSegmentBytes = 512 << 10;
 // Default per-job I/O deadline (StoreOptions::io_timeout_ns): far above a
@@ -62,6 +67,16 @@ struct StoreOptions {
   // 100 ms for the workers to exit, even when the filesystem never answers
   // again.
   int64_t io_timeout_ns = kDefaultIoTimeoutNs;
+  // Authenticated chunks (docs/SECURITY.md): the path of a key file (one
+  // key per line, hex or base64, >= 32 bytes; mode 0600 or stricter). Every
+  // chunk then carries an AES-256-GCM tag over its header (namespace, key)
+  // and payload, a load takes only chunks whose tag one of the keys verifies,
+  // and the key id joins the fingerprint. Writes use the first key. A bad
+  // file fails Open with InvalidArgument. Empty: plain chunks.
+  std::string auth_key_file;
+  // With auth_key_file: payloads are encrypted too (AES-256-GCM, a random
+  // nonce per chunk, a key per namespace derived with HKDF).
+  bool encrypt = false;
 };
 
 enum class JobKind { kPut, kGet, kContains };

@@ -18,6 +18,9 @@ constexpr size_t kOffPayloadSum = 32;     // 16 bytes: lo64, hi64
 constexpr size_t kOffFingerprint = 48;    // 16 bytes: lo64, hi64
 constexpr size_t kOffCreated = 64;        // i64, ns since the epoch
 constexpr size_t kOffWriter = 72;         // u64
+constexpr size_t kOffAuthKeyId = 80;      // u64, authenticated chunks
+constexpr size_t kOffNonce = 88;          // 12 bytes
+constexpr size_t kOffTag = 100;           // 16 bytes; 116..120 stay zero
 constexpr size_t kOffHeaderSum = 120;     // u64, XXH3-128 low half of [0, 128 + key), field as 0
 
 void Put16(char* p, uint16_t v) {
@@ -69,6 +72,8 @@ const char* VerifyErrorName(VerifyError e) {
       return "payload_checksum";
     case VerifyError::kNotRegularFile:
       return "not_regular_file";
+    case VerifyError::kAuth:
+      return "auth";
   }
   return "unknown";
 }
@@ -77,7 +82,7 @@ void EncodeHeader(const ChunkHeader& h, char* buf) {
   std::memcpy(buf + kOffMagic, kChunkMagic, sizeof(kChunkMagic));
   Put16(buf + kOffVersion, h.version);
   buf[kOffChecksumType] = static_cast<char>(h.checksum_type);
-  buf[kOffFlags] = 0;
+  buf[kOffFlags] = static_cast<char>(h.flags);
   Put32(buf + kOffKeyLength, static_cast<uint32_t>(h.key.size()));
   Put64(buf + kOffPayloadLength, h.payload_length);
   Put64(buf + kOffPayloadOffset, HeaderSize(h.key.size()));
@@ -87,6 +92,11 @@ void EncodeHeader(const ChunkHeader& h, char* buf) {
   Put64(buf + kOffFingerprint + 8, h.fingerprint.hi);
   Put64(buf + kOffCreated, static_cast<uint64_t>(h.created_ns));
   Put64(buf + kOffWriter, h.writer_id);
+  if (h.authenticated()) {
+    Put64(buf + kOffAuthKeyId, h.auth_key_id);
+    std::memcpy(buf + kOffNonce, h.nonce.data(), h.nonce.size());
+    std::memcpy(buf + kOffTag, h.tag.data(), h.tag.size());
+  }
   if (!h.key.empty()) std::memcpy(buf + kFixedHeaderSize, h.key.data(), h.key.size());
   Put64(buf + kOffHeaderSum, HeaderSum(buf, kFixedHeaderSize + h.key.size()));
 }
@@ -111,7 +121,10 @@ Status DecodeHeader(const char* buf, size_t len, ChunkHeader* out, VerifyError* 
   // The checksum covers the remaining fields, but a writer bug must not turn
   // into an out-of-range read, so check them anyway.
   uint8_t type = static_cast<uint8_t>(buf[kOffChecksumType]);
-  if (type > static_cast<uint8_t>(ChecksumType::kXxh3_128) || buf[kOffFlags] != 0) {
+  const uint8_t flags = static_cast<uint8_t>(buf[kOffFlags]);
+  if (type > static_cast<uint8_t>(ChecksumType::kXxh3_128) ||
+      (flags != 0 && flags != kFlagAuthenticated &&
+       flags != (kFlagAuthenticated | kFlagEncrypted))) {
     return fail(VerifyError::kBadVersion, "unknown checksum type or flags");
   }
   uint64_t payload_length = GetN(buf + kOffPayloadLength, 8);
@@ -126,9 +139,24 @@ Status DecodeHeader(const char* buf, size_t len, ChunkHeader* out, VerifyError* 
   out->fingerprint = Hash128{GetN(buf + kOffFingerprint, 8), GetN(buf + kOffFingerprint + 8, 8)};
   out->created_ns = static_cast<int64_t>(GetN(buf + kOffCreated, 8));
   out->writer_id = GetN(buf + kOffWriter, 8);
+  out->flags = flags;
+  out->auth_key_id = out->authenticated() ? GetN(buf + kOffAuthKeyId, 8) : 0;
+  out->nonce = {};
+  out->tag = {};
+  if (out->authenticated()) {
+    std::memcpy(out->nonce.data(), buf + kOffNonce, out->nonce.size());
+    std::memcpy(out->tag.data(), buf + kOffTag, out->tag.size());
+  }
   out->key.assign(buf + kFixedHeaderSize, key_length);
   *why = VerifyError::kNone;
   return Status::OK();
+}
+
+std::string AuthenticatedHeaderBytes(const char* buf, size_t key_length) {
+  std::string out(buf, kFixedHeaderSize + key_length);
+  std::memset(out.data() + kOffTag, 0, kAuthTagBytes);
+  std::memset(out.data() + kOffHeaderSum, 0, 8);
+  return out;
 }
 
 }  // namespace kvtier

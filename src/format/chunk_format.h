@@ -9,6 +9,7 @@
 #ifndef KVTIER_SRC_FORMAT_CHUNK_FORMAT_H_
 #define KVTIER_SRC_FORMAT_CHUNK_FORMAT_H_
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -28,6 +29,15 @@ inline constexpr size_t kMaxChunkBytes = 1ULL << 36;  // 64 GiB: anything larger
 
 enum class ChecksumType : uint8_t { kNone = 0, kXxh3_128 = 1 };
 
+// Header flags (byte 11). An authenticated chunk carries an AES-256-GCM tag
+// over header and payload (docs/SECURITY.md); an encrypted one also has its
+// payload encrypted. Encrypted implies authenticated: the only valid values
+// are 0, kFlagAuthenticated and both.
+inline constexpr uint8_t kFlagAuthenticated = 1;
+inline constexpr uint8_t kFlagEncrypted = 2;
+inline constexpr size_t kAuthNonceBytes = 12;
+inline constexpr size_t kAuthTagBytes = 16;
+
 struct ChunkHeader {
   uint16_t version = kFormatVersion;
   ChecksumType checksum_type = ChecksumType::kXxh3_128;
@@ -37,6 +47,14 @@ struct ChunkHeader {
   int64_t created_ns = 0;
   uint64_t writer_id = 0;
   std::string key;
+  // Authenticated chunks only (zero otherwise): which key sealed it, the
+  // chunk's random GCM nonce, and the tag.
+  uint8_t flags = 0;
+  uint64_t auth_key_id = 0;
+  std::array<uint8_t, kAuthNonceBytes> nonce{};
+  std::array<uint8_t, kAuthTagBytes> tag{};
+  bool authenticated() const { return (flags & kFlagAuthenticated) != 0; }
+  bool encrypted() const { return (flags & kFlagEncrypted) != 0; }
 };
 
 // Why a header or chunk was rejected; each reason has its own counter.
@@ -51,9 +69,10 @@ enum class VerifyError : uint8_t {
   kLengthMismatch,
   kPayloadChecksum,
   kNotRegularFile,
+  kAuth,  // authentication required and missing, or the tag did not match
 };
 const char* VerifyErrorName(VerifyError e);
-inline constexpr int kNumVerifyErrors = 10;
+inline constexpr int kNumVerifyErrors = 11;
 
 inline constexpr size_t AlignUp(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
@@ -73,6 +92,11 @@ void EncodeHeader(const ChunkHeader& h, char* buf);
 // `len` is how many bytes of the file's start are in buf. On failure *why
 // says which check failed.
 Status DecodeHeader(const char* buf, size_t len, ChunkHeader* out, VerifyError* why);
+
+// The header bytes an authenticated chunk's tag covers: [0, 128 + key
+// length) of an encoded header with the tag and the header checksum zeroed
+// (both are written after the tag is known). REQUIRES: buf holds them.
+std::string AuthenticatedHeaderBytes(const char* buf, size_t key_length);
 
 }  // namespace kvtier
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "crypto/chunk_cipher.h"
 #include "format/chunk_format.h"
 #include "io/io_backend.h"
 #include "kvtier/env.h"
@@ -37,6 +38,12 @@ struct ChunkIoOptions {
   Hash128 fingerprint;
   uint64_t writer_id = 0;
   int64_t touch_interval_ns = 60LL * 1000 * 1000 * 1000;
+  // An authenticated namespace (auth_key_file): chunks are sealed with these
+  // keys, and a load needs a chunk whose tag one of them verifies. Null:
+  // plain chunks, checked by XXH3 only.
+  std::shared_ptr<const NamespaceKeys> keys;
+  // With keys: payloads are encrypted as well.
+  bool encrypt = false;
 };
 
 struct ChunkIoContext {
@@ -48,6 +55,10 @@ struct ChunkIoContext {
   AlignedBuffer header;
   AlignedBuffer tail{kBlockSize};
   AlignedBuffer staging;  // one chunk (staged loads); grows to the largest chunk read
+  // Authenticated namespaces: the chunk cipher (made on first use) and,
+  // for encrypted stores, one segment of ciphertext.
+  std::unique_ptr<ChunkCipher> cipher;
+  AlignedBuffer sealed;
 };
 
 // What happened, for metrics.

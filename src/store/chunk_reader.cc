@@ -35,9 +35,9 @@ bool RemoveIfSame(Env* env, const std::string& path, const FileInfo& read_info) 
 Status ReadChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts, const std::string& path,
                  std::string_view key, void* buf, size_t len, BufferGate* gate,
                  ReadOutcome* outcome) {
-  auto reject = [&](VerifyError why, const FileInfo* info) {
+  auto reject = [&](VerifyError why, const FileInfo* info, bool remove = true) {
     outcome->why = why;
-    if (opts.remove_corrupt) {
+    if (opts.remove_corrupt && remove) {
       if (info != nullptr) {
         outcome->removed = RemoveIfSame(env, path, *info);
       } else {
@@ -103,7 +103,9 @@ Status ReadChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts, cons
   // still moving. O_DIRECT with the thread pool: one transfer for the whole
   // chunk, so the kernel keeps the device busy with all of it.
   const size_t total = pieces.total();
-  const bool segmented = opts.verify && (!direct || opts.pipelined || opts.memory_fs);
+  // Tags are checked whatever `verify` says.
+  const bool checked = opts.verify || opts.keys != nullptr;
+  const bool segmented = checked && (!direct || opts.pipelined || opts.memory_fs);
   const bool together = direct && opts.pipelined && !opts.memory_fs;
   size_t seg = segmented ? opts.segment_bytes : total;
   if (seg == 0) seg = 1;  // empty payload: the header transfer is all there is
@@ -154,26 +156,75 @@ Status ReadChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts, cons
   // only through the open gate.
   Xxh3Stream hash;
   bool gate_closed = false;
+  // Authenticated chunks: the tag's computation starts once the header has
+  // landed (with op 0) and then takes each segment in order like the hash;
+  // an encrypted payload is decrypted in its place (unstaged) or on its way
+  // from the staging buffer into buf (staged), instead of the copy.
+  ChunkCipher* cipher = nullptr;  // set once the chunk's tag is being computed
+  bool decrypt = false;
+  bool crypto_ok = true;
+  bool unknown_key = false;
+  auto start_tag = [&] {
+    ChunkHeader h;
+    VerifyError w = VerifyError::kNone;
+    if (opts.keys == nullptr ||
+        !DecodeHeader(ctx->header.data(), std::min(ops[0].transferred, hdr_size), &h, &w).ok() ||
+        !h.authenticated()) {
+      return;  // rejected below, after the header checks
+    }
+    const ChunkKey* k = opts.keys->Find(h.auth_key_id);
+    if (k == nullptr) {
+      unknown_key = true;
+      return;
+    }
+    if (ctx->cipher == nullptr) ctx->cipher = std::make_unique<ChunkCipher>();
+    const std::string aad = AuthenticatedHeaderBytes(ctx->header.data(), h.key.size());
+    crypto_ok =
+        ctx->cipher->Begin(*k, h.nonce, /*seal=*/false) && ctx->cipher->Aad(aad.data(), aad.size());
+    cipher = ctx->cipher.get();
+    decrypt = h.encrypted();
+  };
   auto consume = [&](size_t k) {
-    if (!opts.verify && !opts.staged) return;
+    if (k == 0) start_tag();
+    if (!opts.verify && !opts.staged && cipher == nullptr) return;
     const size_t end = seg_end(k);
     for (size_t b = begins[k]; b < end; b += opts.segment_bytes) {
       const size_t e = std::min(end, b + opts.segment_bytes);
       if (!opts.staged) {
-        pieces.Hash(b, e, &hash);
+        if (cipher == nullptr) {
+          pieces.Hash(b, e, &hash);
+          continue;
+        }
+        pieces.ForEach(b, e, [&](char* p, size_t n) {
+          crypto_ok = crypto_ok && (decrypt ? cipher->Crypt(p, p, n) : cipher->Aad(p, n));
+        });
         continue;
       }
       if (b >= len) break;  // O_DIRECT padding
-      const char* src = land(k) + (b - begins[k]);
+      char* src = land(k) + (b - begins[k]);
       const size_t n = std::min(e, len) - b;
-      if (opts.verify) hash.Update(src, n);
-      if (gate_closed) continue;
+      if (cipher == nullptr) {
+        if (opts.verify) hash.Update(src, n);
+      } else if (!decrypt) {
+        crypto_ok = crypto_ok && cipher->Aad(src, n);
+      }
+      if (gate_closed) {
+        // buf is not ours any more; still decrypt (in place) so the tag is
+        // checked over every byte and a good chunk is never taken for bad.
+        if (decrypt) crypto_ok = crypto_ok && cipher->Crypt(src, src, n);
+        continue;
+      }
       GateScope scope(gate);
       if (!scope.ok()) {
         gate_closed = true;
+        if (decrypt) crypto_ok = crypto_ok && cipher->Crypt(src, src, n);
         continue;
       }
-      std::memcpy(out + b, src, n);
+      if (decrypt) {
+        crypto_ok = crypto_ok && cipher->Crypt(src, out + b, n);
+      } else {
+        std::memcpy(out + b, src, n);
+      }
     }
   };
   std::vector<char> landed(n_ops, 0);
@@ -201,7 +252,15 @@ Status ReadChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts, cons
     return reject(VerifyError::kFingerprintMismatch, &info);
   }
   if (header.payload_length != len) return reject(VerifyError::kLengthMismatch, &info);
-  if (opts.verify && header.checksum_type != ChecksumType::kXxh3_128) {
+  if (opts.keys != nullptr || header.authenticated()) {
+    // An authenticated namespace takes authenticated chunks only (a plain
+    // one with a valid checksum is what a writer without the key can
+    // make); a chunk sealed with a key this reader lacks may be a newer
+    // key's during a rotation: a miss, left in place.
+    // A reader without keys cannot judge a sealed chunk: left in place too.
+    if (!header.authenticated()) return reject(VerifyError::kAuth, &info);
+    if (opts.keys == nullptr || unknown_key) return reject(VerifyError::kAuth, &info, false);
+  } else if (opts.verify && header.checksum_type != ChecksumType::kXxh3_128) {
     return reject(VerifyError::kPayloadChecksum, &info);
   }
   if (!together && n_ops > 1) ctx->backend->Execute(ops.data() + 1, n_ops - 1, &on_rest_done);
@@ -209,7 +268,11 @@ Status ReadChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts, cons
     if (!ops[k].status.ok()) return ops[k].status;
     if (!complete(k)) return reject(VerifyError::kTruncated, &info);
   }
-  if (opts.verify && hash.Digest() != header.payload_checksum) {
+  if (opts.keys != nullptr) {
+    if (cipher == nullptr || !crypto_ok || !cipher->OpenTag(header.tag)) {
+      return reject(VerifyError::kAuth, &info);
+    }
+  } else if (opts.verify && hash.Digest() != header.payload_checksum) {
     return reject(VerifyError::kPayloadChecksum, &info);
   }
   if (gate_closed) return late();

@@ -1,9 +1,11 @@
 // WriteChunk: crash-safe publish. A chunk name only ever appears through
 // rename() of a complete temp file from the same directory, so a reader can
 // see a missing chunk or a whole one, never a torn one.
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "store/chunk_io.h"
@@ -42,6 +44,56 @@ Status CreateTemp(Dir* dir, const std::string& tmp, bool* direct, std::unique_pt
   return s;
 }
 
+// Authenticated namespaces: starts the chunk's tag over its header, which
+// is encoded here with everything but the tag (known only at the end).
+Status BeginSeal(ChunkIoContext* ctx, const ChunkIoOptions& opts, ChunkHeader* header) {
+  header->flags = kFlagAuthenticated | (opts.encrypt ? kFlagEncrypted : 0);
+  header->checksum_type = ChecksumType::kNone;  // the tag covers the payload
+  header->auth_key_id = opts.keys->write_id();
+  if (ctx->cipher == nullptr) ctx->cipher = std::make_unique<ChunkCipher>();
+  if (!ChunkCipher::NewNonce(&header->nonce) ||
+      !ctx->cipher->Begin(opts.keys->write_key(), header->nonce, /*seal=*/true)) {
+    return Status::IOError("libcrypto: cannot start a chunk", EIO);
+  }
+  ctx->header.Clear(HeaderSize(header->key.size()));
+  EncodeHeader(*header, ctx->header.data());
+  const std::string aad = AuthenticatedHeaderBytes(ctx->header.data(), header->key.size());
+  if (!ctx->cipher->Aad(aad.data(), aad.size())) {
+    return Status::IOError("libcrypto: tag failed", EIO);
+  }
+  return Status::OK();
+}
+
+// Encrypted chunks: each segment is encrypted from the caller's buffer into
+// the worker's segment buffer and written from there, so no plaintext byte
+// reaches the file; padding stays zero. Segments are 4 KiB multiples and the
+// buffer is aligned, so this suits O_DIRECT too.
+Status WriteSealedPayload(ChunkIoContext* ctx, const ChunkIoOptions& opts, File* file,
+                          size_t hdr_size, const PayloadPieces& pieces, BufferGate* gate) {
+  const size_t total = pieces.total();
+  ctx->sealed.Reserve(opts.segment_bytes);
+  if (ctx->sealed.data() == nullptr) return Status::IOError("out of memory", ENOMEM);
+  for (size_t pos = 0; pos < total; pos += opts.segment_bytes) {
+    const size_t end = std::min(total, pos + opts.segment_bytes);
+    size_t n = 0;
+    bool ok = true;
+    {
+      GateScope scope(gate);
+      if (!scope.ok()) return Status::IOError("deadline passed", ETIMEDOUT);
+      pieces.ForEach(pos, end, [&](char* p, size_t run) {
+        ok = ok && ctx->cipher->Crypt(p, ctx->sealed.data() + n, run);
+        n += run;
+      });
+    }
+    if (!ok) return Status::IOError("libcrypto: encryption failed", EIO);
+    std::memset(ctx->sealed.data() + n, 0, end - pos - n);
+    struct iovec iov = {ctx->sealed.data(), end - pos};
+    Status s = file->WriteV(hdr_size + pos, &iov, 1);
+    if (!s.ok()) return s;
+  }
+  return Status::OK();
+}
+
 // O_DIRECT: checksum first, then header + payload + padding in one vectored
 // write straight out of the caller's buffer: one device round trip per chunk
 // (a separate header write would cost a whole extra round trip).
@@ -52,22 +104,46 @@ Status CreateTemp(Dir* dir, const std::string& tmp, bool* direct, std::unique_pt
 // gate: past the deadline the caller may have freed them. (The writes read
 // them in the kernel, which fails cleanly on unmapped memory, and what they
 // wrote late is never published.)
+// Authenticated chunks take the same path with the GCM tag in place of the
+// checksum; encrypted ones write their segments through WriteSealedPayload.
 Status WritePayloadAndHeader(ChunkIoContext* ctx, const ChunkIoOptions& opts, File* file,
                              bool direct, std::string_view key, const PayloadPieces& pieces,
                              size_t len, int64_t now, BufferGate* gate) {
   auto late = [] { return Status::IOError("deadline passed", ETIMEDOUT); };
   const size_t hdr_size = HeaderSize(key.size());
   const size_t total = pieces.total();
+  ChunkHeader header;
+  header.payload_length = len;
+  header.fingerprint = opts.fingerprint;
+  header.created_ns = now;
+  header.writer_id = opts.writer_id;
+  header.key.assign(key.data(), key.size());
+  ctx->header.Reserve(hdr_size);
+  if (ctx->header.data() == nullptr) return Status::IOError("out of memory", ENOMEM);
+  const bool sealed = opts.keys != nullptr;
+  if (sealed) {
+    Status s = BeginSeal(ctx, opts, &header);
+    if (!s.ok()) return s;
+  }
   Xxh3Stream hash;
+  bool mac_ok = true;
+  auto sum = [&](size_t begin, size_t end) {
+    if (!sealed) return pieces.Hash(begin, end, &hash);
+    pieces.ForEach(begin, end,
+                   [&](char* p, size_t n) { mac_ok = mac_ok && ctx->cipher->Aad(p, n); });
+  };
   std::vector<struct iovec> iov;
   const bool fused = !direct || opts.memory_fs;
-  if (fused) {
+  if (sealed && opts.encrypt) {
+    Status s = WriteSealedPayload(ctx, opts, file, hdr_size, pieces, gate);
+    if (!s.ok()) return s;
+  } else if (fused) {
     for (size_t pos = 0; pos < total; pos += opts.segment_bytes) {
       size_t end = std::min(total, pos + opts.segment_bytes);
       {
         GateScope scope(gate);
         if (!scope.ok()) return late();
-        pieces.Hash(pos, end, &hash);
+        sum(pos, end);
       }
       iov.clear();
       pieces.Slice(pos, end, &iov);
@@ -77,22 +153,20 @@ Status WritePayloadAndHeader(ChunkIoContext* ctx, const ChunkIoOptions& opts, Fi
   } else {
     GateScope scope(gate);
     if (!scope.ok()) return late();
-    pieces.Hash(0, total, &hash);
+    sum(0, total);
   }
-  ChunkHeader header;
-  header.payload_length = len;
-  header.payload_checksum = hash.Digest();
-  header.fingerprint = opts.fingerprint;
-  header.created_ns = now;
-  header.writer_id = opts.writer_id;
-  header.key.assign(key.data(), key.size());
-  ctx->header.Reserve(hdr_size);
-  if (ctx->header.data() == nullptr) return Status::IOError("out of memory", ENOMEM);
+  if (sealed) {
+    if (!mac_ok || !ctx->cipher->SealTag(&header.tag)) {
+      return Status::IOError("libcrypto: tag failed", EIO);
+    }
+  } else {
+    header.payload_checksum = hash.Digest();
+  }
   ctx->header.Clear(hdr_size);
   EncodeHeader(header, ctx->header.data());
   iov.clear();
   iov.push_back(iovec{ctx->header.data(), hdr_size});
-  if (!fused) pieces.Slice(0, total, &iov);
+  if (!fused && !(sealed && opts.encrypt)) pieces.Slice(0, total, &iov);
   Status s = file->WriteV(0, iov.data(), static_cast<int>(iov.size()));
   if (!s.ok()) return s;
   if (opts.durable) return file->Sync();

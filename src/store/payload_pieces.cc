@@ -14,14 +14,4 @@ void PayloadPieces::Slice(size_t begin, size_t end, std::vector<struct iovec>* o
   }
 }
 
-void PayloadPieces::Hash(size_t begin, size_t end, Xxh3Stream* hash) const {
-  size_t base = 0;
-  for (const Piece& p : pieces_) {
-    size_t lo = std::max(begin, base);
-    size_t hi = std::min(end, base + p.hash_len);
-    if (lo < hi) hash->Update(p.data + (lo - base), hi - lo);
-    base += p.len;
-  }
-}
-
 }  // namespace kvtier

@@ -6,6 +6,7 @@
 
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <vector>
 
@@ -30,7 +31,20 @@ class PayloadPieces {
   // Appends iovecs covering logical bytes [begin, end) to *out.
   void Slice(size_t begin, size_t end, std::vector<struct iovec>* out) const;
   // Feeds payload bytes of [begin, end) (padding excluded) to the hash.
-  void Hash(size_t begin, size_t end, Xxh3Stream* hash) const;
+  void Hash(size_t begin, size_t end, Xxh3Stream* hash) const {
+    ForEach(begin, end, [hash](char* p, size_t n) { hash->Update(p, n); });
+  }
+  // Calls fn(data, n) on each run of payload bytes of [begin, end), in order.
+  template <class Fn>
+  void ForEach(size_t begin, size_t end, const Fn& fn) const {
+    size_t base = 0;
+    for (const Piece& p : pieces_) {
+      size_t lo = std::max(begin, base);
+      size_t hi = std::min(end, base + p.hash_len);
+      if (lo < hi) fn(p.data + (lo - base), hi - lo);
+      base += p.len;
+    }
+  }
 
  private:
   std::vector<Piece> pieces_;

@@ -16,6 +16,8 @@ namespace kvtier {
 namespace {
 
 constexpr size_t kContainsPerTask = 64;
+static_assert(kMaxKeyBytes == kMaxKeyLength && kMaxPayloadBytes == kMaxChunkBytes,
+              "the public limits are the format's");
 // How long Close() waits for workers once every job has completed: enough
 // for one between tasks to notice, far less than a stalled call.
 constexpr auto kCloseGrace = std::chrono::milliseconds(100);
@@ -209,6 +211,12 @@ uint64_t StoreImpl::PutJob(std::vector<PutRequest> requests, bool pollable) {
     for (size_t i = 0; i < job->size; ++i) {
       metrics_.puts->Add();
       uint64_t len = job->puts[i].len;
+      // The format cannot hold these: refused here, never written (a
+      // longer key would make a file every load rejects).
+      if (job->puts[i].key.size() > kMaxKeyBytes || len > kMaxPayloadBytes) {
+        metrics_.puts_invalid.at(job->puts[i].key.size() > kMaxKeyBytes ? 0 : 1)->Add();
+        continue;
+      }
       if (!usable_ || queued_write_bytes_ + len > options_.max_queued_write_bytes) {
         metrics_.puts_dropped->Add();
         continue;

@@ -51,6 +51,11 @@ class StoreImpl final : public Store, public std::enable_shared_from_this<StoreI
   void Close() override;
 
   StoreMetrics* metrics() { return &metrics_; }
+  // An authenticated namespace's keys (Open, before Start()).
+  void SetChunkKeys(std::shared_ptr<const NamespaceKeys> keys, bool encrypt) {
+    io_opts_.keys = std::move(keys);
+    io_opts_.encrypt = encrypt;
+  }
 
  private:
   using Until = std::optional<Clock::time_point>;

@@ -49,6 +49,12 @@ StoreMetrics::StoreMetrics()
         registry.AddCounter("io_timeouts_total", "Keys failed because their job's deadline passed",
                             std::string("op=\"") + kOps.at(i) + "\"");
   }
+  static constexpr std::array<const char*, 2> kInvalid = {"key_too_long", "payload_too_large"};
+  for (size_t i = 0; i < kInvalid.size(); ++i) {
+    puts_invalid.at(i) = registry.AddCounter(
+        "puts_invalid_total", "Stores refused: key or payload beyond the format's limits",
+        std::string("reason=\"") + kInvalid.at(i) + "\"");
+  }
   for (int i = 1; i < kNumVerifyErrors; ++i) {
     verify_failures[i] = registry.AddCounter(
         "verify_failures_total", "Chunk files rejected by verification",

@@ -22,6 +22,9 @@ struct StoreMetrics {
   Counter* puts_stored;
   Counter* puts_existing;
   Counter* puts_dropped;
+  // Stores refused at submission for breaking a format limit, by reason:
+  // key_too_long, payload_too_large.
+  std::array<Counter*, 2> puts_invalid{};
   Counter* put_errors;
   Counter* bytes_written;
   Counter* lookups;

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <random>
 
+#include "crypto/namespace_keys.h"
 #include "env/root_path.h"
 #include "io/direct_probe.h"
 #include "io/io_backend.h"
@@ -56,13 +57,23 @@ Status Store::Open(const std::string& root, const Fingerprint& fingerprint,
   Status s = CheckOptions(options);
   if (!s.ok()) return s;
   Env* env = options.env != nullptr ? options.env : Env::Default();
+  if (options.encrypt && options.auth_key_file.empty()) {
+    return Status::InvalidArgument("encrypt needs auth_key_file");
+  }
+  // An authenticated namespace is named with its key id (crypto/).
+  Fingerprint fp = fingerprint;
+  std::shared_ptr<const NamespaceKeys> keys;
+  if (!options.auth_key_file.empty()) {
+    s = OpenNamespaceKeys(env, options.auth_key_file, fingerprint, &fp, &keys);
+    if (!s.ok()) return s;
+  }
   std::string resolved;
   s = ResolveRoot(root, &resolved);
   if (!s.ok()) return s;
   uint64_t writer_id = NewWriterId();
   std::string ns_dir;
   NamespaceState state = NamespaceState::kReady;
-  s = OpenNamespaceDir(env, resolved, fingerprint, writer_id, &ns_dir, &state);
+  s = OpenNamespaceDir(env, resolved, fp, writer_id, &ns_dir, &state);
   if (!s.ok()) return s;
   bool usable = state != NamespaceState::kConflict;
 
@@ -90,8 +101,9 @@ Status Store::Open(const std::string& root, const Fingerprint& fingerprint,
     uring = available &&
             (options.io_backend == IoBackendKind::kUring || (direct && rule.uring_with_direct));
   }
-  auto impl = std::make_shared<StoreImpl>(env, options, ns_dir, fingerprint, writer_id, usable,
-                                          direct, uring, memory_fs);
+  auto impl = std::make_shared<StoreImpl>(env, options, ns_dir, fp, writer_id, usable, direct,
+                                          uring, memory_fs);
+  impl->SetChunkKeys(std::move(keys), options.encrypt);
   if (state == NamespaceState::kRepaired) impl->metrics()->fingerprint_repaired->Add();
   if (state == NamespaceState::kConflict) impl->metrics()->namespace_conflict->Set(1);
   impl->Start();

@@ -1,0 +1,87 @@
+#include "crypto/chunk_cipher.h"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <climits>
+
+namespace kvtier {
+
+namespace {
+
+EVP_CIPHER_CTX* Ctx(void* p) { return static_cast<EVP_CIPHER_CTX*>(p); }
+
+// EVP's lengths are ints: feed larger runs in pieces.
+constexpr size_t kMaxRun = 1u << 30;
+
+}  // namespace
+
+ChunkCipher::ChunkCipher()
+    : ctx_(EVP_CIPHER_CTX_new()), cipher_(EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr)) {}
+
+ChunkCipher::~ChunkCipher() {
+  EVP_CIPHER_CTX_free(Ctx(ctx_));  // also wipes the key schedule
+  EVP_CIPHER_free(static_cast<EVP_CIPHER*>(cipher_));
+}
+
+bool ChunkCipher::NewNonce(Nonce* nonce) {
+  return RAND_bytes(nonce->data(), static_cast<int>(nonce->size())) == 1;
+}
+
+bool ChunkCipher::Begin(const ChunkKey& key, const Nonce& nonce, bool seal) {
+  ok_ = false;
+  if (ctx_ == nullptr || cipher_ == nullptr) return false;
+  // The default IV length of GCM in EVP is 12 bytes, the nonce's size.
+  ok_ = EVP_CipherInit_ex2(Ctx(ctx_), static_cast<EVP_CIPHER*>(cipher_), key.data(), nonce.data(),
+                           seal ? 1 : 0, nullptr) == 1;
+  return ok_;
+}
+
+bool ChunkCipher::Aad(const void* data, size_t len) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  while (ok_ && len > 0) {
+    int n = static_cast<int>(std::min(len, kMaxRun));
+    int outl = 0;
+    ok_ = EVP_CipherUpdate(Ctx(ctx_), nullptr, &outl, p, n) == 1;
+    p += n;
+    len -= static_cast<size_t>(n);
+  }
+  return ok_;
+}
+
+bool ChunkCipher::Crypt(const void* in, void* out, size_t len) {
+  const auto* src = static_cast<const unsigned char*>(in);
+  auto* dst = static_cast<unsigned char*>(out);
+  while (ok_ && len > 0) {
+    int n = static_cast<int>(std::min(len, kMaxRun));
+    int outl = 0;
+    ok_ = EVP_CipherUpdate(Ctx(ctx_), dst, &outl, src, n) == 1 && outl == n;
+    src += n;
+    dst += n;
+    len -= static_cast<size_t>(n);
+  }
+  return ok_;
+}
+
+bool ChunkCipher::SealTag(Tag* tag) {
+  int outl = 0;
+  unsigned char none[16];
+  ok_ = ok_ && EVP_CipherFinal_ex(Ctx(ctx_), none, &outl) == 1 &&
+        EVP_CIPHER_CTX_ctrl(Ctx(ctx_), EVP_CTRL_GCM_GET_TAG, static_cast<int>(tag->size()),
+                            tag->data()) == 1;
+  return ok_;
+}
+
+bool ChunkCipher::OpenTag(const Tag& tag) {
+  if (!ok_) return false;
+  Tag copy = tag;  // the ctrl takes a non-const pointer
+  int outl = 0;
+  unsigned char none[16];
+  ok_ = EVP_CIPHER_CTX_ctrl(Ctx(ctx_), EVP_CTRL_GCM_SET_TAG, static_cast<int>(copy.size()),
+                            copy.data()) == 1 &&
+        EVP_CipherFinal_ex(Ctx(ctx_), none, &outl) == 1;
+  return ok_;
+}
+
+}  // namespace kvtier
