@@ -1,5 +1,7 @@
-// Hashing used by the format and layout: XXH3 (128-bit for checksums and
-// fingerprint digests, 64-bit for fan-out and header checksums).
+// Hashing used by the format and layout: XXH3-128 for payload checksums,
+// fingerprint digests and the header checksum (its low 64 bits: docs/FORMAT.md),
+// XXH3-64 for fan-out and for the hashes of names kept in memory (the
+// evictor's index, the lookup cache's shards).
 #ifndef KVTIER_SRC_UTIL_HASH_H_
 #define KVTIER_SRC_UTIL_HASH_H_
 
