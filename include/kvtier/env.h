@@ -40,6 +40,20 @@ struct DirEntry {
   Type type = Type::kUnknown;
 };
 
+// Permissions of the files and directories a store creates, so that an
+// evictor running as another user of the same group can delete them (it
+// needs write permission on the directories only). dir_mode is applied
+// exactly, by chmod after mkdir: the umask would strip group write, and
+// mkdir ignores the setgid bit. file_mode goes to open(2) and is masked by
+// the umask as usual (the evictor needs no permission on files). group >= 0
+// is given to each directory created; with setgid in dir_mode, everything
+// created below then inherits it.
+struct CreatePerms {
+  uint32_t file_mode = 0644;
+  uint32_t dir_mode = 0755;
+  int64_t group = -1;  // -1: the creating process's (or a setgid parent's)
+};
+
 struct FsUsage {
   uint64_t total_bytes = 0;
   uint64_t avail_bytes = 0;
@@ -113,6 +127,15 @@ enum OpenFlags : unsigned {
   kOpenDirect = 1u << 3,           // O_DIRECT: caller aligns buffers
 };
 
+// A created file's permission bits travel in the open flags (0644 when
+// none are given), so wrappers that forward flags keep them.
+inline constexpr unsigned kOpenModeShift = 16;
+inline constexpr unsigned OpenModeFlags(uint32_t mode) { return (mode & 07777u) << kOpenModeShift; }
+inline constexpr uint32_t OpenFlagsMode(unsigned flags) {
+  uint32_t mode = (flags >> kOpenModeShift) & 07777u;
+  return mode != 0 ? mode : 0644;
+}
+
 class Env {
  public:
   Env() = default;
@@ -131,8 +154,9 @@ class Env {
   virtual Status Rename(const std::string& from, const std::string& to, bool no_replace) = 0;
   virtual Status Unlink(const std::string& path) = 0;
   virtual Status RemoveDir(const std::string& path) = 0;
-  // Succeeds when the directory already exists.
-  virtual Status CreateDir(const std::string& path) = 0;
+  // Succeeds when the directory already exists (and then leaves its mode and
+  // group alone); a directory it creates gets perms.dir_mode and perms.group.
+  virtual Status CreateDir(const std::string& path, const CreatePerms& perms) = 0;
   virtual Status SyncDir(const std::string& path) = 0;
   virtual Status OpenDir(const std::string& path, std::unique_ptr<Dir>* out) = 0;
   virtual Status ListDir(const std::string& path, std::vector<DirEntry>* out) = 0;
@@ -162,7 +186,9 @@ class EnvWrapper : public Env {
   }
   Status Unlink(const std::string& path) override { return target_->Unlink(path); }
   Status RemoveDir(const std::string& path) override { return target_->RemoveDir(path); }
-  Status CreateDir(const std::string& path) override { return target_->CreateDir(path); }
+  Status CreateDir(const std::string& path, const CreatePerms& perms) override {
+    return target_->CreateDir(path, perms);
+  }
   Status SyncDir(const std::string& path) override { return target_->SyncDir(path); }
   Status OpenDir(const std::string& path, std::unique_ptr<Dir>* out) override {
     return target_->OpenDir(path, out);

@@ -67,6 +67,11 @@ struct StoreOptions {
   // 100 ms for the workers to exit, even when the filesystem never answers
   // again.
   int64_t io_timeout_ns = kDefaultIoTimeoutNs;
+  // Mode and group of the directories and files the store creates. The
+  // defaults (0755 / 0644, the process's group) let only this user delete
+  // chunks; for an evictor running as another user of one group, use
+  // dir_mode 02775 (group-writable, setgid so the group is inherited).
+  CreatePerms perms;
   // Authenticated chunks (docs/SECURITY.md): the path of a key file (one
   // key per line, hex or base64, >= 32 bytes; mode 0600 or stricter). Every
   // chunk then carries an AES-256-GCM tag over its header (namespace, key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import grp
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,12 @@ ENGINE_STORE_OPTIONS: dict[str, Any] = {
     # (the engine recomputes them, or the store is not made) instead of
     # holding the engine's thread on a stalled mount.
     "io_timeout_s": DEFAULT_IO_TIMEOUT_S,
+    # Mode and group of what the store creates (octal strings, or ints):
+    # "2775" lets an evictor of the same group but another user delete
+    # chunks. group: a gid or name, None for the process's (or inherited).
+    "file_mode": "0644",
+    "dir_mode": "0755",
+    "group": None,
     "cache_salt": "",  # tenant isolation: different salts never share chunks
     "model_revision": "",  # e.g. the HF commit; part of the fingerprint
 }
@@ -46,6 +53,34 @@ def fingerprint_json(fingerprint: Mapping[str, Any]) -> str:
         if not isinstance(key, str):
             raise TypeError("fingerprint keys must be strings")
     return json.dumps(fingerprint, sort_keys=True, separators=(",", ":"))
+
+
+def parse_mode(value: int | str, name: str) -> int:
+    """A permission mode as an int, or a string of octal digits ("2775", "0o2775")."""
+    if isinstance(value, str):
+        digits = value.strip().removeprefix("0o")
+        if not digits or any(c not in "01234567" for c in digits):
+            raise ValueError(f"{name} must be octal digits, got {value!r}")
+        value = int(digits, 8)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 0o7777:
+        raise ValueError(f"{name} must be a mode in [0, 0o7777], got {value!r}")
+    return value
+
+
+def parse_group(value: int | str | None) -> int:
+    """A group id from an int, a numeric string or a group name; -1 for None."""
+    if value is None:
+        return -1
+    if isinstance(value, str):
+        if value.strip().isdigit():
+            return int(value)
+        try:
+            return grp.getgrnam(value).gr_gid
+        except KeyError:
+            raise ValueError(f"group {value!r} does not exist") from None
+    if not isinstance(value, int) or isinstance(value, bool) or value < -1:
+        raise ValueError(f"group must be a gid, a name or None, got {value!r}")
+    return value
 
 
 def _adapt(buf: Any) -> Any:
@@ -106,6 +141,9 @@ class Store:
         lookup_cache_s: float = 1.0,
         chunk_bytes: int = 0,
         io_timeout_s: float = DEFAULT_IO_TIMEOUT_S,
+        file_mode: int | str = 0o644,
+        dir_mode: int | str = 0o755,
+        group: int | str | None = None,
     ) -> None:
         for name, value in (
             ("read_threads", read_threads),
@@ -131,6 +169,9 @@ class Store:
             float(lookup_cache_s),
             chunk_bytes,
             float(io_timeout_s),
+            file_mode=parse_mode(file_mode, "file_mode"),
+            dir_mode=parse_mode(dir_mode, "dir_mode"),
+            group=parse_group(group),
         )
 
     # Synchronous conveniences -------------------------------------------------

@@ -182,6 +182,9 @@ class KvtierHiCacheStorage(HiCacheStorage):
             max_queued_write_bytes=o["max_queued_write_bytes"],
             lookup_cache_s=o["lookup_cache_s"],
             io_timeout_s=float(o["io_timeout_s"]),
+            file_mode=o["file_mode"],
+            dir_mode=o["dir_mode"],
+            group=o["group"],
         )
         logger.info("kvtier HiCache storage at %s", self.store.namespace_dir)
 

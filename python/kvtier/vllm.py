@@ -222,6 +222,9 @@ class KvtierTier(SecondaryTierManager):
             lookup_cache_s=float(opts["lookup_cache_s"]),
             chunk_bytes=self._chunk_bytes,
             io_timeout_s=float(opts["io_timeout_s"]),
+            file_mode=opts["file_mode"],
+            dir_mode=opts["dir_mode"],
+            group=opts["group"],
         )
         self._lookups = _Lookups(self.store, tier_type)
         self._pending: dict[int, _Pending] = {}  # native job id -> vLLM job

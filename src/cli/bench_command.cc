@@ -183,7 +183,7 @@ bool RunOne(const BenchArgs& a, const std::string& backend, const std::string& m
     // made before the clock starts too (--cold-tree times them).
     Env* env = Env::Default();
     for (int i = 0; i < total_chunks; ++i) {
-      CreateLeafDir(env, LocateChunk(store->namespace_dir(), key(i)));
+      CreateLeafDir(env, LocateChunk(store->namespace_dir(), key(i)), CreatePerms{});
     }
   }
   auto pipeline = [&](bool write) {

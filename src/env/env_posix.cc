@@ -62,10 +62,29 @@ class ParentDir {
   std::string name_;
 };
 
+// Gives a directory this process just made its exact mode and group (see
+// CreatePerms), through a descriptor so a name swapped for a link in the
+// meantime is refused rather than followed. On failure the directory is
+// removed again: left behind, it would pass for one with the right mode.
+Status SetDirPerms(int parent_fd, const char* name, const CreatePerms& perms,
+                   const std::string& path) {
+  int fd = ::openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  int err = fd < 0 ? errno : 0;
+  if (fd >= 0 && perms.group >= 0 && ::fchown(fd, -1, static_cast<gid_t>(perms.group)) != 0) {
+    err = errno;
+  }
+  // After chown, which may clear the setgid bit.
+  if (err == 0 && ::fchmod(fd, perms.dir_mode & 07777) != 0) err = errno;
+  if (fd >= 0) ::close(fd);
+  if (err == 0) return Status::OK();
+  ::unlinkat(parent_fd, name, AT_REMOVEDIR);
+  return PosixError("setting mode/group of " + path, err);
+}
+
 class PosixEnv final : public Env {
  public:
   Status OpenFile(const std::string& path, unsigned flags, std::unique_ptr<File>* out) override {
-    int fd = OpenNoSymlinks(path, PosixOpenFlags(flags), 0644);
+    int fd = OpenNoSymlinks(path, PosixOpenFlags(flags), OpenFlagsMode(flags));
     if (fd < 0) return PosixError(path, errno);
     *out = std::make_unique<PosixFile>(fd, path);
     return Status::OK();
@@ -97,10 +116,12 @@ class PosixEnv final : public Env {
     return UnlinkAt(parent.fd(), parent.name(), AT_REMOVEDIR, path);
   }
 
-  Status CreateDir(const std::string& path) override {
+  Status CreateDir(const std::string& path, const CreatePerms& perms) override {
     ParentDir parent(path);
     if (!parent.ok()) return PosixError(path, parent.error());
-    if (::mkdirat(parent.fd(), parent.name(), 0755) == 0) return Status::OK();
+    if (::mkdirat(parent.fd(), parent.name(), perms.dir_mode & 0777) == 0) {
+      return SetDirPerms(parent.fd(), parent.name(), perms, path);
+    }
     int err = errno;
     if (err == EEXIST) {
       struct stat st;

@@ -294,9 +294,9 @@ Status FaultInjectionEnv::Rename(const std::string& from, const std::string& to,
   return s;
 }
 
-Status FaultInjectionEnv::CreateDir(const std::string& path) {
+Status FaultInjectionEnv::CreateDir(const std::string& path, const CreatePerms& perms) {
   Status s = Check(FaultOp::kMkdir, path);
-  return s.ok() ? EnvWrapper::CreateDir(path) : s;
+  return s.ok() ? EnvWrapper::CreateDir(path, perms) : s;
 }
 
 void FaultInjectionEnv::SetErrorScope(const std::string& dir) {

@@ -94,7 +94,7 @@ class FaultInjectionEnv final : public EnvWrapper {
   Status OpenFile(const std::string& path, unsigned flags, std::unique_ptr<File>* out) override;
   Status Stat(const std::string& path, FileInfo* info) override;
   Status Rename(const std::string& from, const std::string& to, bool no_replace) override;
-  Status CreateDir(const std::string& path) override;
+  Status CreateDir(const std::string& path, const CreatePerms& perms) override;
   Status Unlink(const std::string& path) override;
   Status RemoveDir(const std::string& path) override;
   Status ListDir(const std::string& path, std::vector<DirEntry>* out) override;

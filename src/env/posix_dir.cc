@@ -136,7 +136,8 @@ class PosixDir final : public Dir {
     if (!IsSingleName(name)) return Invalid(name);
     int fd;
     do {
-      fd = ::openat(fd_, name.c_str(), PosixOpenFlags(flags) | O_NOFOLLOW | O_CLOEXEC, 0644);
+      fd = ::openat(fd_, name.c_str(), PosixOpenFlags(flags) | O_NOFOLLOW | O_CLOEXEC,
+                    OpenFlagsMode(flags));
     } while (fd < 0 && errno == EINTR);
     if (fd < 0) return PosixError(Join(name), errno);
     *out = std::make_unique<PosixFile>(fd, Join(name));

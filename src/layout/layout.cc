@@ -31,9 +31,9 @@ ChunkLocation LocateChunk(const std::string& ns_dir, std::string_view key) {
   return loc;
 }
 
-Status CreateLeafDir(Env* env, const ChunkLocation& loc) {
-  Status s = env->CreateDir(loc.leaf_dir.substr(0, loc.leaf_dir.size() - 3));  // ns/aa
-  return s.ok() ? env->CreateDir(loc.leaf_dir) : s;
+Status CreateLeafDir(Env* env, const ChunkLocation& loc, const CreatePerms& perms) {
+  Status s = env->CreateDir(loc.leaf_dir.substr(0, loc.leaf_dir.size() - 3), perms);  // ns/aa
+  return s.ok() ? env->CreateDir(loc.leaf_dir, perms) : s;
 }
 
 bool IsChunkFileName(std::string_view name) {

@@ -35,8 +35,9 @@ struct ChunkLocation {
 
 std::string ChunkFileName(std::string_view key);
 ChunkLocation LocateChunk(const std::string& ns_dir, std::string_view key);
-// Creates the chunk's two fan-out levels; existing ones are fine.
-Status CreateLeafDir(Env* env, const ChunkLocation& loc);
+// Creates the chunk's two fan-out levels with `perms`; existing ones are
+// fine (and keep theirs).
+Status CreateLeafDir(Env* env, const ChunkLocation& loc, const CreatePerms& perms);
 // The first-level fan-out index (0..255) of a key: the unit of evictor shards.
 int FanoutIndex(std::string_view key);
 

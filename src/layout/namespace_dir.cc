@@ -30,10 +30,10 @@ Status ReadSmallFile(Env* env, const std::string& path, std::string* out) {
 }
 
 Status WriteAtomically(Env* env, const std::string& dir, const std::string& name,
-                       const std::string& data, uint64_t writer_id) {
+                       const std::string& data, uint64_t writer_id, uint32_t mode) {
   std::string tmp = dir + "/" + kTempPrefix + name + "." + HexEncode(&writer_id, sizeof(writer_id));
   std::unique_ptr<File> file;
-  Status s = env->OpenFile(tmp, kOpenWrite | kOpenCreateExclusive, &file);
+  Status s = env->OpenFile(tmp, kOpenWrite | kOpenCreateExclusive | OpenModeFlags(mode), &file);
   if (!s.ok()) return s;
   struct iovec iov = {const_cast<char*>(data.data()), data.size()};
   s = file->WriteV(0, &iov, 1);
@@ -48,13 +48,14 @@ Status WriteAtomically(Env* env, const std::string& dir, const std::string& name
 }  // namespace
 
 Status OpenNamespaceDir(Env* env, const std::string& root, const Fingerprint& fp,
-                        uint64_t writer_id, std::string* ns_dir, NamespaceState* state) {
+                        uint64_t writer_id, const CreatePerms& perms, std::string* ns_dir,
+                        NamespaceState* state) {
   FileInfo root_info;
   Status s = env->Stat(root, &root_info);
   if (!s.ok()) return s;
   if (!root_info.IsDirectory()) return Status::InvalidArgument(root + " is not a directory");
   *ns_dir = root + "/" + fp.namespace_name();
-  s = env->CreateDir(*ns_dir);
+  s = env->CreateDir(*ns_dir, perms);
   if (!s.ok()) return s;
   const std::string fp_path = *ns_dir + "/" + kFingerprintFile;
   const std::string want = fp.canonical() + "\n";
@@ -74,11 +75,11 @@ Status OpenNamespaceDir(Env* env, const std::string& root, const Fingerprint& fp
     // the description cannot hide a real conflict.
     if (!s.ok()) env->Unlink(fp_path);  // e.g. a directory or FIFO in its place
     *state = NamespaceState::kRepaired;
-    return WriteAtomically(env, *ns_dir, kFingerprintFile, want, writer_id);
+    return WriteAtomically(env, *ns_dir, kFingerprintFile, want, writer_id, perms.file_mode);
   }
   if (!s.IsNotFound()) return s;
   *state = NamespaceState::kReady;
-  return WriteAtomically(env, *ns_dir, kFingerprintFile, want, writer_id);
+  return WriteAtomically(env, *ns_dir, kFingerprintFile, want, writer_id, perms.file_mode);
 }
 
 Status ReadNamespaceFingerprint(Env* env, const std::string& ns_dir, Fingerprint* out) {

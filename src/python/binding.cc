@@ -69,7 +69,8 @@ class PyStore {
   PyStore(const std::string& root, const std::string& fingerprint_json, int read_threads,
           int write_threads, const std::string& io_backend, nb::handle direct_io, bool verify,
           bool durable, double touch_interval_s, uint64_t max_queued_write_bytes,
-          size_t max_pending_jobs, double lookup_cache_s, size_t chunk_bytes, double io_timeout_s)
+          size_t max_pending_jobs, double lookup_cache_s, size_t chunk_bytes, double io_timeout_s,
+          uint32_t file_mode, uint32_t dir_mode, int64_t group)
       : chunk_bytes_(chunk_bytes) {
     Fingerprint fp;
     Status s = Fingerprint::FromJson(fingerprint_json, &fp);
@@ -91,6 +92,9 @@ class PyStore {
     // 0 or negative: no deadline; infinite: none either.
     int64_t io_timeout_ns = Nanos(io_timeout_s, "io_timeout_s");
     o.io_timeout_ns = io_timeout_ns == INT64_MAX ? 0 : io_timeout_ns;
+    o.perms.file_mode = file_mode;
+    o.perms.dir_mode = dir_mode;
+    o.perms.group = group;
     std::unique_ptr<Store> opened;
     {
       nb::gil_scoped_release release;
@@ -278,12 +282,14 @@ NB_MODULE(_kvtier, m) {
   m.doc() = "kvtier: shared-filesystem KV-cache chunk store (native core)";
   nb::class_<PyStore>(m, "_Store")
       .def(nb::init<const std::string&, const std::string&, int, int, const std::string&,
-                    nb::handle, bool, bool, double, uint64_t, size_t, double, size_t, double>(),
+                    nb::handle, bool, bool, double, uint64_t, size_t, double, size_t, double,
+                    uint32_t, uint32_t, int64_t>(),
            nb::arg("root"), nb::arg("fingerprint_json"), nb::arg("read_threads"),
            nb::arg("write_threads"), nb::arg("io_backend"), nb::arg("direct_io").none(),
            nb::arg("verify"), nb::arg("durable"), nb::arg("touch_interval_s"),
            nb::arg("max_queued_write_bytes"), nb::arg("max_pending_jobs"),
-           nb::arg("lookup_cache_s"), nb::arg("chunk_bytes"), nb::arg("io_timeout_s"))
+           nb::arg("lookup_cache_s"), nb::arg("chunk_bytes"), nb::arg("io_timeout_s"),
+           nb::arg("file_mode") = 0644, nb::arg("dir_mode") = 0755, nb::arg("group") = -1)
       .def("put", &PyStore::Put)
       .def("get", &PyStore::Get)
       .def("contains", &PyStore::Contains)

@@ -38,6 +38,7 @@ struct ChunkIoOptions {
   Hash128 fingerprint;
   uint64_t writer_id = 0;
   int64_t touch_interval_ns = 60LL * 1000 * 1000 * 1000;
+  CreatePerms perms;  // of the fan-out directories and chunk files created
   // An authenticated namespace (auth_key_file): chunks are sealed with these
   // keys, and a load needs a chunk whose tag one of them verifies. Null:
   // plain chunks, checked by XXH3 only.

@@ -26,16 +26,18 @@ std::string TempName(uint64_t writer_id) {
 }
 
 // The leaf directory, created with its parent on the first chunk there.
-Status OpenLeaf(Env* env, const ChunkLocation& loc, std::unique_ptr<Dir>* dir) {
+Status OpenLeaf(Env* env, const ChunkLocation& loc, const CreatePerms& perms,
+                std::unique_ptr<Dir>* dir) {
   Status s = env->OpenDir(loc.leaf_dir, dir);
   if (!s.IsNotFound()) return s;
-  s = CreateLeafDir(env, loc);
+  s = CreateLeafDir(env, loc, perms);
   if (!s.ok()) return s;
   return env->OpenDir(loc.leaf_dir, dir);
 }
 
-Status CreateTemp(Dir* dir, const std::string& tmp, bool* direct, std::unique_ptr<File>* file) {
-  unsigned flags = kOpenWrite | kOpenCreateExclusive;
+Status CreateTemp(Dir* dir, const std::string& tmp, uint32_t mode, bool* direct,
+                  std::unique_ptr<File>* file) {
+  unsigned flags = kOpenWrite | kOpenCreateExclusive | OpenModeFlags(mode);
   Status s = dir->OpenFile(tmp, flags | (*direct ? kOpenDirect : 0u), file);
   if (!s.ok() && *direct && s.err() == EINVAL) {
     *direct = false;
@@ -181,7 +183,7 @@ Status WriteChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts,
   // Every step below names an entry of this one directory: its path is
   // walked once, not once per call.
   std::unique_ptr<Dir> dir;
-  Status s = OpenLeaf(env, loc, &dir);
+  Status s = OpenLeaf(env, loc, opts.perms, &dir);
   if (!s.ok()) return s;
   FileInfo info;
   s = dir->Stat(loc.name, &info);
@@ -199,7 +201,7 @@ Status WriteChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts,
   bool direct = opts.direct && IsAligned(data, kBlockSize);
   const std::string tmp = TempName(opts.writer_id);
   std::unique_ptr<File> file;
-  s = CreateTemp(dir.get(), tmp, &direct, &file);
+  s = CreateTemp(dir.get(), tmp, opts.perms.file_mode, &direct, &file);
   if (!s.ok()) return s;
   outcome->used_direct = direct;
 

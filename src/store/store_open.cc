@@ -40,6 +40,17 @@ Status CheckOptions(const StoreOptions& o) {
   if (o.segment_bytes < 4096 || o.segment_bytes > (1u << 30)) {
     return Status::InvalidArgument("segment_bytes must be in [4 KiB, 1 GiB]");
   }
+  // The store reads back its own files and creates entries in its own
+  // directories.
+  if ((o.perms.file_mode & ~07777u) != 0 || (o.perms.file_mode & 0600) != 0600) {
+    return Status::InvalidArgument("file_mode must be within 07777 and include 0600");
+  }
+  if ((o.perms.dir_mode & ~07777u) != 0 || (o.perms.dir_mode & 0700) != 0700) {
+    return Status::InvalidArgument("dir_mode must be within 07777 and include 0700");
+  }
+  if (o.perms.group < -1 || o.perms.group >= 0xffffffffLL) {
+    return Status::InvalidArgument("group must be -1 or a group id");
+  }
   return Status::OK();
 }
 
@@ -73,7 +84,7 @@ Status Store::Open(const std::string& root, const Fingerprint& fingerprint,
   uint64_t writer_id = NewWriterId();
   std::string ns_dir;
   NamespaceState state = NamespaceState::kReady;
-  s = OpenNamespaceDir(env, resolved, fp, writer_id, &ns_dir, &state);
+  s = OpenNamespaceDir(env, resolved, fp, writer_id, options.perms, &ns_dir, &state);
   if (!s.ok()) return s;
   bool usable = state != NamespaceState::kConflict;
 

@@ -72,9 +72,9 @@ TEST(PosixEnv, FilesDirsAndRename) {
   ASSERT_TRUE(env->Rename(a, b, /*no_replace=*/false).ok());
   EXPECT_TRUE(env->Stat(a, &*std::make_unique<FileInfo>()).IsNotFound());
 
-  ASSERT_TRUE(env->CreateDir(dir.path() + "/d").ok());
-  ASSERT_TRUE(env->CreateDir(dir.path() + "/d").ok());  // idempotent
-  EXPECT_FALSE(env->CreateDir(b).ok());                 // a file is in the way
+  ASSERT_TRUE(env->CreateDir(dir.path() + "/d", CreatePerms{}).ok());
+  ASSERT_TRUE(env->CreateDir(dir.path() + "/d", CreatePerms{}).ok());  // idempotent
+  EXPECT_FALSE(env->CreateDir(b, CreatePerms{}).ok());                 // a file is in the way
   std::vector<DirEntry> entries;
   ASSERT_TRUE(env->ListDir(dir.path(), &entries).ok());
   EXPECT_EQ(entries.size(), 2u);
@@ -178,6 +178,58 @@ TEST(PosixEnv, FileTimesOutsideInt64NanosAreClamped) {
   ASSERT_TRUE(Env::Default()->OpenFile(path, kOpenRead, &f).ok());
   ASSERT_TRUE(f->Stat(&info).ok());
   EXPECT_EQ(info.atime_ns, INT64_MAX);
+}
+
+mode_t ModeOf(const std::string& path) {
+  struct stat st {};
+  EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
+  return st.st_mode & 07777;
+}
+
+TEST(PosixEnv, CreatedDirectoriesGetTheirModeAndGroupExactly) {
+  // A umask that strips group write, as in most containers: the mode must
+  // still come out group-writable and setgid, or another user's evictor
+  // could not delete what this user stores.
+  ScratchDir dir;
+  Env* env = Env::Default();
+  const mode_t old_umask = ::umask(022);
+  CreatePerms perms;
+  perms.dir_mode = 02775;
+  perms.file_mode = 0664;
+  perms.group = static_cast<int64_t>(::getgid());
+  std::string d = dir.path() + "/d";
+  ASSERT_TRUE(env->CreateDir(d, perms).ok());
+  EXPECT_EQ(ModeOf(d), 02775u);
+  // An existing directory keeps what it has.
+  ASSERT_EQ(::chmod(d.c_str(), 0700), 0);
+  ASSERT_TRUE(env->CreateDir(d, perms).ok());
+  EXPECT_EQ(ModeOf(d), 0700u);
+  // Files: open(2)'s mode, masked by the umask; 0644 when none is given.
+  std::unique_ptr<File> f;
+  const unsigned create = kOpenWrite | kOpenCreateExclusive;
+  ASSERT_TRUE(env->OpenFile(d + "/a", create | OpenModeFlags(0640), &f).ok());
+  EXPECT_EQ(ModeOf(d + "/a"), 0640u);
+  std::unique_ptr<Dir> handle;
+  ASSERT_TRUE(env->OpenDir(d, &handle).ok());
+  ASSERT_TRUE(handle->OpenFile("b", create | OpenModeFlags(0664), &f).ok());
+  EXPECT_EQ(ModeOf(d + "/b"), 0644u);  // group write masked by the umask
+  ASSERT_TRUE(handle->OpenFile("c", create, &f).ok());
+  EXPECT_EQ(ModeOf(d + "/c"), 0644u);
+  ::umask(old_umask);
+
+  if (::geteuid() == 0) {
+    // Root may give any group; a failed chown removes the new directory.
+    perms.group = 54321;
+    ASSERT_TRUE(env->CreateDir(dir.path() + "/g", perms).ok());
+    struct stat st {};
+    ASSERT_EQ(::stat((dir.path() + "/g").c_str(), &st), 0);
+    EXPECT_EQ(st.st_gid, 54321u);
+    EXPECT_EQ(st.st_mode & 07777, 02775u);
+  } else {
+    perms.group = 54321;  // not one of ours: EPERM
+    EXPECT_EQ(env->CreateDir(dir.path() + "/g", perms).err(), EPERM);
+    EXPECT_NE(::access((dir.path() + "/g").c_str(), F_OK), 0);
+  }
 }
 
 }  // namespace
