@@ -5,8 +5,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <optional>
 
 #include "layout/layout.h"
@@ -57,7 +55,6 @@ StoreImpl::StoreImpl(Env* env, StoreOptions options, std::string ns_dir, const F
   io_opts_.fingerprint = Hash128{fp.digest_lo(), fp.digest_hi()};
   io_opts_.writer_id = writer_id;
   io_opts_.touch_interval_ns = options_.touch_interval_ns;
-  io_opts_.perms = options_.perms;
 }
 
 StoreImpl::~StoreImpl() = default;  // Close() ran: the handle calls it, workers hold a reference
@@ -67,7 +64,7 @@ void StoreImpl::Start() {
   int writers = std::max(1, options_.write_threads);
   n_workers_ = readers + writers;
   op_start_ns_ = std::make_unique<std::atomic<int64_t>[]>(n_workers_);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   for (int i = 0; i < n_workers_; ++i) {
     op_start_ns_[i].store(0, std::memory_order_relaxed);
     ++live_workers_;
@@ -78,13 +75,19 @@ void StoreImpl::Start() {
 }
 
 void StoreImpl::Close() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
+  if (closing_) {
+    // Another caller is closing: return once it has joined the workers, as
+    // it will itself (the handle's destructor closes again, too).
+    while (!closed_) done_cv_.Wait(&mu_);
+    return;
+  }
   closing_ = true;
-  read_cv_.notify_all();
-  write_cv_.notify_all();
+  read_cv_.SignalAll();
+  write_cv_.SignalAll();
   // Workers drain the queues; every job completes by its last key or at its
   // deadline.
-  WaitExpiring(lock, std::nullopt, [&] {
+  WaitExpiring(std::nullopt, [&]() REQUIRES(mu_) {
     for (const auto& [id, job] : jobs_) {
       if (!job->completed.load(std::memory_order_acquire)) return false;
     }
@@ -92,14 +95,15 @@ void StoreImpl::Close() {
   });
   std::vector<std::thread> workers = std::move(workers_);
   workers_.clear();
-  auto exited = [&] { return live_workers_ == 0; };
-  bool all_exited = true;
   if (options_.io_timeout_ns > 0) {
-    all_exited = done_cv_.wait_for(lock, kCloseGrace, exited);
+    const auto until = Clock::now() + kCloseGrace;
+    while (live_workers_ > 0 && done_cv_.WaitUntil(&mu_, until)) {
+    }
   } else {
-    done_cv_.wait(lock, exited);
+    while (live_workers_ > 0) done_cv_.Wait(&mu_);
   }
-  lock.unlock();
+  const bool all_exited = live_workers_ == 0;
+  lock.Unlock();
   for (std::thread& t : workers) {
     // A worker still out is blocked in the filesystem on a job that has
     // completed (its gate is closed): leave it; its reference keeps what it
@@ -110,6 +114,9 @@ void StoreImpl::Close() {
       t.detach();
     }
   }
+  lock.Lock();
+  closed_ = true;
+  done_cv_.SignalAll();
 }
 
 std::shared_ptr<Job> StoreImpl::NewJob(JobKind kind, size_t size) {
@@ -125,7 +132,7 @@ std::shared_ptr<Job> StoreImpl::NewJob(JobKind kind, size_t size) {
 }
 
 uint64_t StoreImpl::Enqueue(const std::shared_ptr<Job>& job, std::vector<Task> tasks, bool write) {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (closing_ || jobs_.size() >= options_.max_pending_jobs) {
     metrics_.jobs_rejected->Add();
     if (write) {
@@ -150,16 +157,16 @@ uint64_t StoreImpl::Enqueue(const std::shared_ptr<Job>& job, std::vector<Task> t
   metrics_.read_queue_depth->Set(static_cast<int64_t>(read_queue_.size()));
   metrics_.write_queue_depth->Set(static_cast<int64_t>(write_queue_.size()));
   metrics_.write_queue_bytes->Set(static_cast<int64_t>(queued_write_bytes_));
-  lock.unlock();
+  lock.Unlock();
   // Wake only as many workers as there are tasks: on a small machine with
   // 32 workers, waking all of them for one chunk costs more than the chunk.
-  auto& cv = write ? write_cv_ : read_cv_;
+  CondVar& cv = write ? write_cv_ : read_cv_;
   if (queued == 1) {
-    cv.notify_one();
+    cv.Signal();
   } else if (queued > 1) {
-    cv.notify_all();
+    cv.SignalAll();
   }
-  if (job->size == 0) done_cv_.notify_all();
+  if (job->size == 0) done_cv_.SignalAll();
   // Keys that were dropped before queueing count as finished (result false).
   if (unqueued > 0) FinishKeys(job.get(), unqueued);
   return job->id;
@@ -208,7 +215,7 @@ uint64_t StoreImpl::PutJob(std::vector<PutRequest> requests, bool pollable) {
   {
     // Admission against the write budget happens here, on the caller's
     // thread: what does not fit is dropped now, never buffered.
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     for (size_t i = 0; i < job->size; ++i) {
       metrics_.puts->Add();
       uint64_t len = job->puts[i].len;
@@ -260,11 +267,11 @@ void StoreImpl::WorkerLoop(int slot, bool writer) {
       Task task;
       bool was_write = false;
       {
-        std::unique_lock<std::mutex> lock(mu_);
+        MutexLock lock(&mu_);
         // Readers serve reads only; writers serve reads first, then writes.
-        (writer ? write_cv_ : read_cv_).wait(lock, [&] {
-          return closing_ || !read_queue_.empty() || (writer && !write_queue_.empty());
-        });
+        while (!closing_ && read_queue_.empty() && !(writer && !write_queue_.empty())) {
+          (writer ? write_cv_ : read_cv_).Wait(&mu_);
+        }
         if (!read_queue_.empty()) {
           task = std::move(read_queue_.front());
           read_queue_.pop_front();
@@ -282,7 +289,7 @@ void StoreImpl::WorkerLoop(int slot, bool writer) {
       Run(&ctx, task);
       op_start_ns_[slot].store(0, std::memory_order_relaxed);
       if (was_write) {
-        std::lock_guard<std::mutex> lock(mu_);
+        MutexLock lock(&mu_);
         queued_write_bytes_ -= task.job->puts[task.begin].len;
         metrics_.write_queue_bytes->Set(static_cast<int64_t>(queued_write_bytes_));
       }
@@ -291,10 +298,10 @@ void StoreImpl::WorkerLoop(int slot, bool writer) {
     metrics_.staging_bytes->Add(-static_cast<int64_t>(ctx.staging.capacity()));
   }
   // Last: Close() and tests read this as "no worker uses the Env any more".
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   --live_workers_;
   metrics_.workers->Add(-1);
-  done_cv_.notify_all();
+  done_cv_.SignalAll();
 }
 
 void StoreImpl::Run(ChunkIoContext* ctx, const Task& task) {
@@ -425,10 +432,10 @@ void StoreImpl::CompleteLocked(Job* job) {
 
 void StoreImpl::Complete(Job* job) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     CompleteLocked(job);
   }
-  done_cv_.notify_all();
+  done_cv_.SignalAll();
 }
 
 void StoreImpl::ExpireDue() {
@@ -458,7 +465,7 @@ void StoreImpl::ExpireDue() {
   metrics_.read_queue_depth->Set(static_cast<int64_t>(read_queue_.size()));
   metrics_.write_queue_depth->Set(static_cast<int64_t>(write_queue_.size()));
   metrics_.write_queue_bytes->Set(static_cast<int64_t>(queued_write_bytes_));
-  done_cv_.notify_all();
+  done_cv_.SignalAll();
 }
 
 Clock::time_point StoreImpl::NextDeadline() const {
@@ -472,16 +479,15 @@ Clock::time_point StoreImpl::NextDeadline() const {
 }
 
 template <class Ready>
-bool StoreImpl::WaitExpiring(std::unique_lock<std::mutex>& lock, const Until& until, Ready ready) {
+bool StoreImpl::WaitExpiring(const Until& until, Ready ready) {
   for (;;) {
     ExpireDue();
     if (ready()) return true;
     Clock::time_point wake = NextDeadline();
     if (until && *until < wake) wake = *until;
     if (wake == Clock::time_point::max()) {
-      done_cv_.wait(lock);
-    } else if (done_cv_.wait_until(lock, wake) == std::cv_status::timeout && until &&
-               Clock::now() >= *until) {
+      done_cv_.Wait(&mu_);
+    } else if (!done_cv_.WaitUntil(&mu_, wake) && until && Clock::now() >= *until) {
       ExpireDue();
       return ready();
     }
@@ -501,7 +507,7 @@ void StoreImpl::Poll(std::vector<JobResult>* results, size_t max_results) {
   std::vector<std::shared_ptr<Job>> done;
   bool none_left = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     ExpireDue();
     while (!finished_.empty() && done.size() < max_results) {
       auto it = jobs_.find(finished_.front());
@@ -515,7 +521,7 @@ void StoreImpl::Poll(std::vector<JobResult>* results, size_t max_results) {
     metrics_.pending_jobs->Set(static_cast<int64_t>(jobs_.size()));
   }
   // A WaitAny elsewhere may be waiting for jobs this call just took.
-  if (none_left) done_cv_.notify_all();
+  if (none_left) done_cv_.SignalAll();
   for (const auto& job : done) results->push_back(Collect(job));
 }
 
@@ -525,11 +531,11 @@ size_t StoreImpl::WaitAny(std::vector<JobResult>* results, size_t max_results, i
   while (max_results > 0) {
     Poll(results, max_results);
     if (results->size() > before) break;
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     // Wake for a finished job, or when none is left to finish: another
     // consumer may collect the last one first.
-    auto ready = [&] { return !finished_.empty() || pollable_pending_ == 0; };
-    if (!WaitExpiring(lock, until, ready)) break;
+    auto ready = [&]() REQUIRES(mu_) { return !finished_.empty() || pollable_pending_ == 0; };
+    if (!WaitExpiring(until, ready)) break;
     if (finished_.empty()) break;  // nothing left to wait for
   }
   return results->size() - before;
@@ -540,12 +546,12 @@ bool StoreImpl::Wait(uint64_t job_id, JobResult* result, int64_t timeout_ns) {
   std::shared_ptr<Job> job;
   bool none_left = false;
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = jobs_.find(job_id);
     if (it == jobs_.end()) return false;
     job = it->second;
     auto done = [&] { return job->completed.load(std::memory_order_acquire); };
-    if (!WaitExpiring(lock, until, done)) return false;
+    if (!WaitExpiring(until, done)) return false;
     // A Poll or WaitAny may have collected it while this call slept.
     if (jobs_.erase(job_id) == 0) return false;
     // Only pollable jobs are listed in finished_: the synchronous helpers'
@@ -557,7 +563,7 @@ bool StoreImpl::Wait(uint64_t job_id, JobResult* result, int64_t timeout_ns) {
     }
     metrics_.pending_jobs->Set(static_cast<int64_t>(jobs_.size()));
   }
-  if (none_left) done_cv_.notify_all();
+  if (none_left) done_cv_.SignalAll();
   *result = Collect(job);
   return true;
 }

@@ -6,12 +6,10 @@
 #ifndef KVTIER_SRC_STORE_STORE_IMPL_H_
 #define KVTIER_SRC_STORE_STORE_IMPL_H_
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -20,6 +18,7 @@
 #include "store/job.h"
 #include "store/lookup_cache.h"
 #include "store/store_metrics.h"
+#include "util/mutex.h"
 
 namespace kvtier {
 
@@ -48,7 +47,7 @@ class StoreImpl final : public Store, public std::enable_shared_from_this<StoreI
   const char* io_backend_name() const override { return use_uring_ ? "io_uring" : "threadpool"; }
   bool direct_io() const override { return io_opts_.direct; }
   bool usable() const override { return usable_; }
-  void Close() override;
+  void Close() override EXCLUDES(mu_);
 
   StoreMetrics* metrics() { return &metrics_; }
   // An authenticated namespace's keys (Open, before Start()).
@@ -61,28 +60,29 @@ class StoreImpl final : public Store, public std::enable_shared_from_this<StoreI
   using Until = std::optional<Clock::time_point>;
 
   std::shared_ptr<Job> NewJob(JobKind kind, size_t size);
-  uint64_t Enqueue(const std::shared_ptr<Job>& job, std::vector<Task> tasks, bool write);
-  uint64_t PutJob(std::vector<PutRequest> requests, bool pollable);
+  uint64_t Enqueue(const std::shared_ptr<Job>& job, std::vector<Task> tasks, bool write)
+      EXCLUDES(mu_);
+  uint64_t PutJob(std::vector<PutRequest> requests, bool pollable) EXCLUDES(mu_);
   uint64_t GetJob(std::vector<GetRequest> requests, bool pollable);
   uint64_t ContainsJob(std::vector<std::string> keys, bool pollable);
-  void WorkerLoop(int slot, bool writer);
+  void WorkerLoop(int slot, bool writer) EXCLUDES(mu_);
   void Run(ChunkIoContext* ctx, const Task& task);
   void RunGet(ChunkIoContext* ctx, Job* job, size_t i);
   void RunPut(ChunkIoContext* ctx, Job* job, size_t i);
   void RunContains(Job* job, size_t i);
-  void FinishKeys(Job* job, size_t n);
-  // Marks the job completed (once) and lists it for Poll. REQUIRES: mu_.
-  void CompleteLocked(Job* job);
-  void Complete(Job* job);
+  void FinishKeys(Job* job, size_t n) EXCLUDES(mu_);
+  // Marks the job completed (once) and lists it for Poll.
+  void CompleteLocked(Job* job) REQUIRES(mu_);
+  void Complete(Job* job) EXCLUDES(mu_);
   // Abandons every unfinished job whose deadline has passed and drops the
-  // queued tasks of abandoned jobs. REQUIRES: mu_.
-  void ExpireDue();
-  // Earliest deadline of a job still running; max() if none. REQUIRES: mu_.
-  Clock::time_point NextDeadline() const;
+  // queued tasks of abandoned jobs.
+  void ExpireDue() REQUIRES(mu_);
+  // Earliest deadline of a job still running; max() if none.
+  Clock::time_point NextDeadline() const REQUIRES(mu_);
   // Waits on done_cv_ until ready() or `until` passes, expiring jobs as
-  // their deadlines pass meanwhile; false on timeout. REQUIRES: lock on mu_.
+  // their deadlines pass meanwhile; false on timeout.
   template <class Ready>
-  bool WaitExpiring(std::unique_lock<std::mutex>& lock, const Until& until, Ready ready);
+  bool WaitExpiring(const Until& until, Ready ready) REQUIRES(mu_);
   JobResult Collect(const std::shared_ptr<Job>& job);
   void RefreshGauges() const;
 
@@ -98,22 +98,23 @@ class StoreImpl final : public Store, public std::enable_shared_from_this<StoreI
   std::unique_ptr<std::atomic<int64_t>[]> op_start_ns_;
   int n_workers_ = 0;
 
-  std::mutex mu_;
-  std::condition_variable read_cv_;   // read workers wait here
-  std::condition_variable write_cv_;  // write workers (who also take reads) wait here
-  std::condition_variable done_cv_;   // job completions, worker exits
-  std::deque<Task> read_queue_;       // GUARDED_BY(mu_)
-  std::deque<Task> write_queue_;      // GUARDED_BY(mu_)
-  uint64_t queued_write_bytes_ = 0;   // GUARDED_BY(mu_)
+  Mutex mu_;
+  CondVar read_cv_;   // read workers wait here
+  CondVar write_cv_;  // write workers (who also take reads) wait here
+  CondVar done_cv_;   // job completions, worker exits
+  std::deque<Task> read_queue_ GUARDED_BY(mu_);
+  std::deque<Task> write_queue_ GUARDED_BY(mu_);
+  uint64_t queued_write_bytes_ GUARDED_BY(mu_) = 0;
   // By id, which is also deadline order (ids and deadlines both grow with
   // submission time).
-  std::map<uint64_t, std::shared_ptr<Job>> jobs_;  // GUARDED_BY(mu_)
-  std::deque<uint64_t> finished_;                  // GUARDED_BY(mu_)
-  size_t pollable_pending_ = 0;       // GUARDED_BY(mu_): pollable jobs not yet collected
-  uint64_t next_job_id_ = 1;          // GUARDED_BY(mu_)
-  bool closing_ = false;              // GUARDED_BY(mu_)
-  int live_workers_ = 0;              // GUARDED_BY(mu_)
-  std::vector<std::thread> workers_;  // GUARDED_BY(mu_)
+  std::map<uint64_t, std::shared_ptr<Job>> jobs_ GUARDED_BY(mu_);
+  std::deque<uint64_t> finished_ GUARDED_BY(mu_);
+  size_t pollable_pending_ GUARDED_BY(mu_) = 0;  // pollable jobs not yet collected
+  uint64_t next_job_id_ GUARDED_BY(mu_) = 1;
+  bool closing_ GUARDED_BY(mu_) = false;
+  bool closed_ GUARDED_BY(mu_) = false;  // the closing caller has joined the workers
+  int live_workers_ GUARDED_BY(mu_) = 0;
+  std::vector<std::thread> workers_ GUARDED_BY(mu_);
 };
 
 }  // namespace kvtier
