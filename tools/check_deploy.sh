@@ -1,36 +1,80 @@
 #!/usr/bin/env bash
 # Checks deploy/ with the real tools (installed by tools/setup.sh):
-# `kubectl kustomize` renders the kustomization, kubernetes-validate --strict
-# checks every rendered resource against the Kubernetes schemas (unknown
-# fields are errors), promtool checks the alert rules and runs their unit
-# tests (deploy/promtool/alerts_test.yaml). Pod Security fields and the
-# consistency with the code are checked by tests/python/test_deploy.py.
+# `kubectl kustomize` renders every overlay (one per model track) and the
+# base with the other components (Prometheus Operator, an existing Lustre
+# instance); kubernetes-validate --strict checks every rendered resource
+# against the Kubernetes schemas (unknown fields are errors; the monitoring
+# kinds are CRDs it has no schema for, and are only warned about);
+# tools/psa_check.py checks every pod against Pod Security "restricted"
+# (plus a read-only root filesystem), and the one-time root preparation Job
+# against "baseline"; promtool checks the alert rules and runs their unit
+# tests (deploy/promtool/alerts_test.yaml) after checking that the
+# Prometheus Operator's and Google Managed Prometheus's copies are the same
+# rules. Consistency with the code is checked by tests/python/test_deploy.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py="${KVTIER_PY:-python3}"
+k8s=deploy/kubernetes
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-kubectl kustomize deploy/kubernetes >"$tmp/rendered.yaml"
-"$(dirname "$py")/kubernetes-validate" --strict --quiet \
-  "$tmp/rendered.yaml" deploy/kubernetes/sglang-deployment.yaml
+rendered=()
+for overlay in "$k8s"/overlays/*/; do
+  name=$(basename "$overlay")
+  kubectl kustomize "$overlay" >"$tmp/$name.yaml"
+  rendered+=("$tmp/$name.yaml")
+done
+# kustomize refuses absolute paths to bases: name them relative to $tmp.
+rel=$("$py" -c 'import os, sys; print(os.path.relpath(sys.argv[1], sys.argv[2]))' "$PWD/$k8s" "$tmp/variant")
+mkdir "$tmp/variant"
+cat >"$tmp/variant/kustomization.yaml" <<EOF
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources: [$rel/base]
+components: [$rel/components/prometheus-operator, $rel/components/existing-lustre]
+EOF
+kubectl kustomize "$tmp/variant" >"$tmp/operator-existing-lustre.yaml"
+rendered+=("$tmp/operator-existing-lustre.yaml")
+echo "rendered: ${rendered[*]##*/}"
 
-# promtool reads plain rule files, not the Operator's PrometheusRule: take
-# its spec out of the rendered resources.
-"$py" - "$tmp" <<'PY'
+# GKE 1.33 is the oldest the Lustre CSI driver runs on; then the newest
+# schemas kubernetes-validate has.
+for version in 1.33.0 latest; do
+  [ "$version" = latest ] && kv=() || kv=(-k "$version")
+  "$(dirname "$py")/kubernetes-validate" --strict --quiet "${kv[@]}" \
+    "${rendered[@]}" "$k8s/sglang-deployment.yaml" "$k8s/prepare-lustre-root.yaml" 2>&1 |
+    { grep -v "Couldn't find schema for kind \(PodMonitoring\|Rules\|PodMonitor\|PrometheusRule\) " || true; }
+  test "${PIPESTATUS[0]}" -eq 0
+done
+
+"$py" tools/psa_check.py --read-only-root "${rendered[@]}" "$k8s/sglang-deployment.yaml"
+"$py" tools/psa_check.py --level baseline --read-only-root "$k8s/prepare-lustre-root.yaml"
+
+# promtool reads plain rule files, not the Operator's PrometheusRule or
+# GMP's Rules: take their spec out of the rendered resources.
+"$py" - "$tmp" "${rendered[@]}" <<'PY'
 import sys, yaml
-tmp = sys.argv[1]
-docs = [d for d in yaml.safe_load_all(open(f"{tmp}/rendered.yaml")) if d]
-(rule,) = [d for d in docs if d["kind"] == "PrometheusRule"]
-yaml.safe_dump(rule["spec"], open(f"{tmp}/rules-full.yaml", "w"))
+tmp, files = sys.argv[1], sys.argv[2:]
+specs = {}
+for f in files:
+    for d in yaml.safe_load_all(open(f)):
+        if d and d["kind"] in ("PrometheusRule", "Rules"):
+            specs.setdefault(d["kind"], []).append(d["spec"])
+assert set(specs) == {"PrometheusRule", "Rules"}, set(specs)
+first = specs["PrometheusRule"][0]
+for kind, found in specs.items():
+    for spec in found:
+        assert spec == first, f"{kind} differs from the PrometheusRule's groups"
+yaml.safe_dump(first, open(f"{tmp}/rules-full.yaml", "w"))
 # The unit tests check when and with which labels each alert fires; without
 # this, promtool would also compare every annotation's text.
-for g in rule["spec"]["groups"]:
+for g in first["groups"]:
     for r in g["rules"]:
         r.pop("annotations", None)
-yaml.safe_dump(rule["spec"], open(f"{tmp}/rules.yaml", "w"))
+yaml.safe_dump(first, open(f"{tmp}/rules.yaml", "w"))
+print(f"alert rules: {sum(len(v) for v in specs.values())} copies, identical")
 PY
 promtool check rules "$tmp/rules-full.yaml"
 cp deploy/promtool/alerts_test.yaml "$tmp/"
 promtool test rules "$tmp/alerts_test.yaml"
-echo "deploy: kustomize, kubernetes-validate --strict and promtool clean"
+echo "deploy: kustomize (${#rendered[@]} renders), kubernetes-validate --strict, Pod Security and promtool clean"
