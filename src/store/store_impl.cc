@@ -55,6 +55,7 @@ StoreImpl::StoreImpl(Env* env, StoreOptions options, std::string ns_dir, const F
   io_opts_.fingerprint = Hash128{fp.digest_lo(), fp.digest_hi()};
   io_opts_.writer_id = writer_id;
   io_opts_.touch_interval_ns = options_.touch_interval_ns;
+  io_opts_.perms = options_.perms;
 }
 
 StoreImpl::~StoreImpl() = default;  // Close() ran: the handle calls it, workers hold a reference
