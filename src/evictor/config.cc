@@ -2,7 +2,6 @@
 
 #include <strings.h>
 
-#include <cmath>
 #include <cstdlib>
 
 #include "evictor/json_log.h"
@@ -12,13 +11,8 @@ namespace kvtier::evictor {
 namespace {
 
 bool ParseDouble(std::string_view text, double* out) {
-  std::string t(text);
-  if (t.empty()) return false;
-  char* end = nullptr;
-  double v = std::strtod(t.c_str(), &end);
-  if (end == t.c_str() || *end != '\0' || !std::isfinite(v)) return false;
-  *out = v;
-  return true;
+  std::string unit;
+  return ParseNumber(text, out, &unit) && unit.empty();
 }
 
 bool ParseInt(std::string_view text, int* out) {
@@ -57,12 +51,9 @@ bool ParseRatio(std::string_view text, double* out) {
 }
 
 bool ParseDuration(std::string_view text, double* seconds) {
-  std::string t(text);
-  if (t.empty()) return false;
-  char* end = nullptr;
-  double v = std::strtod(t.c_str(), &end);
-  if (end == t.c_str() || !std::isfinite(v)) return false;
-  std::string unit(end);
+  double v = 0;
+  std::string unit;
+  if (!ParseNumber(text, &v, &unit)) return false;
   double mult;
   if (unit.empty() || unit == "s") {
     mult = 1;

@@ -6,14 +6,22 @@
 
 namespace kvtier {
 
-bool ParseBytes(std::string_view text, uint64_t* out) {
+bool ParseNumber(std::string_view text, double* value, std::string* unit) {
   std::string t(text);
   if (t.empty()) return false;
   char* end = nullptr;
   double v = std::strtod(t.c_str(), &end);
-  if (end == t.c_str() || !std::isfinite(v) || v < 0) return false;
+  if (end == t.c_str() || !std::isfinite(v)) return false;
+  *value = v;
+  unit->assign(end);
+  return true;
+}
+
+bool ParseBytes(std::string_view text, uint64_t* out) {
+  double v = 0;
+  std::string unit;
+  if (!ParseNumber(text, &v, &unit) || v < 0) return false;
   double mult = 1;
-  std::string unit(end);
   if (!unit.empty() && (unit.back() == 'B' || unit.back() == 'b')) unit.pop_back();
   if (!unit.empty() && (unit.back() == 'i')) unit.pop_back();
   if (unit.size() > 1) return false;
