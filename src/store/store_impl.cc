@@ -262,7 +262,7 @@ void StoreImpl::WorkerLoop(int slot, bool writer) {
   pthread_setname_np(pthread_self(), writer ? "kvtier-write" : "kvtier-read");
   {
     ChunkIoContext ctx;
-    if (use_uring_ && !NewUringBackend(8, &ctx.backend).ok()) ctx.backend.reset();
+    if (use_uring_ && !NewUringBackend(kUringQueueDepth, &ctx.backend).ok()) ctx.backend.reset();
     if (ctx.backend == nullptr) ctx.backend = NewSyncBackend();
     for (;;) {
       Task task;

@@ -105,7 +105,7 @@ Status Store::Open(const std::string& root, const Fingerprint& fingerprint,
   bool uring = false;
   if (options.io_backend != IoBackendKind::kThreadPool) {
     std::unique_ptr<IoBackend> probe;
-    bool available = NewUringBackend(8, &probe).ok();
+    bool available = NewUringBackend(kUringQueueDepth, &probe).ok();
     if (!available && options.io_backend == IoBackendKind::kUring) {
       return Status::NotSupported("io_uring is not available");
     }
