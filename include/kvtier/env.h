@@ -6,6 +6,10 @@
 // Contract for implementations: no call follows a symbolic link in any
 // component of a path (a symlink is reported as ELOOP), so nothing outside
 // the directory tree the caller names can be read, written or deleted.
+// The POSIX Env keeps it with openat2(RESOLVE_NO_SYMLINKS); on kernels
+// before 5.6, which lack openat2, a path call refuses a link only as its
+// last component (O_NOFOLLOW). A Dir's calls name single entries, so once
+// it is open they keep the contract on every kernel.
 // All methods are safe for concurrent use.
 #ifndef KVTIER_INCLUDE_ENV_H_
 #define KVTIER_INCLUDE_ENV_H_
