@@ -17,6 +17,19 @@ constexpr uint64_t kJournalFlushNs = 1000ULL * 1000 * 1000;
 
 int64_t SecondsToNs(double s) { return static_cast<int64_t>(s * 1e9); }
 
+// Live chunks and their allocated bytes below directory `dir` of the index.
+void AddSubtree(const FileIndex& index, uint32_t dir, uint64_t* chunks, uint64_t* bytes) {
+  const IndexedDir& d = index.dir(dir);
+  for (const IndexedFile& f : d.files) {
+    if (f.gone()) continue;
+    ++*chunks;
+    *bytes += f.alloc;
+  }
+  for (uint32_t c : d.children) {
+    if (index.dir(c).live) AddSubtree(index, c, chunks, bytes);
+  }
+}
+
 }  // namespace
 
 Status Evictor::Open(const EvictorOptions& options, std::unique_ptr<Evictor>* out) {
@@ -208,8 +221,9 @@ uint64_t Evictor::EvictRound(uint64_t budget) {
           }
           if (options_.on_deleted && !config_.dry_run) options_.on_deleted(path);
           if (index_.dir(c.dir).layout == LayoutKind::kKvtier) {
-            Status js = journal_.Add(path.substr(0, path.find('/')),
-                                     std::string_view(path).substr(path.rfind('/') + 1));
+            const size_t slash = path.find('/');
+            Status js =
+                journal_.Add(path.substr(0, slash), std::string_view(path).substr(slash + 1));
             if (!js.ok()) {
               metrics_.errors->Add();
               logger_->Warn("cannot write removal journal", {{"error", js.ToString()}});
@@ -253,6 +267,22 @@ uint64_t Evictor::EvictRound(uint64_t budget) {
   every_delete_failed_ = failed > 0 && deleted == 0;
   FlushJournal();
   return freed;
+}
+
+void Evictor::WriteNamespaceUsage() {
+  if (!journal_.enabled()) return;
+  for (uint32_t ns : index_.dir(FileIndex::kRootDir).children) {
+    const IndexedDir& d = index_.dir(ns);
+    if (!d.live || d.layout != LayoutKind::kKvtier) continue;
+    uint64_t chunks = 0, bytes = 0;
+    AddSubtree(index_, ns, &chunks, &bytes);
+    Status s = journal_.WriteUsage(d.name, chunks, bytes);
+    if (!s.ok()) {
+      metrics_.errors->Add();
+      logger_->Warn("cannot write namespace usage",
+                    {{"namespace", d.name}, {"error", s.ToString()}});
+    }
+  }
 }
 
 void Evictor::FlushJournal() {
@@ -348,6 +378,7 @@ Status Evictor::RunOnce() {
     if (after.ratio() <= config_.low_watermark || config_.dry_run) evicting_ = false;
   }
   metrics_.evicting->Set(evicting_ ? 1 : 0);
+  WriteNamespaceUsage();
   t = index_.Totals();
   metrics_.files_indexed->Set(static_cast<int64_t>(t.files));
   metrics_.bytes_indexed->Set(static_cast<int64_t>(t.chunk_bytes));

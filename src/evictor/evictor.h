@@ -102,6 +102,9 @@ class Evictor {
   DeletePolicy Policy() const;
   // Writes the removal journal's pending names (see journal.h).
   void FlushJournal();
+  // Writes each kvtier namespace's chunks and bytes in this share for the
+  // engines' usage gauges (journal.h).
+  void WriteNamespaceUsage();
 
   const EvictorOptions options_;
   const Config& config_;

@@ -77,9 +77,9 @@ bool ParseSegmentName(std::string_view name, int* replica, uint64_t* seq) {
   return true;
 }
 
-Status RemovalJournal::Add(const std::string& ns, std::string_view name) {
+Status RemovalJournal::Add(const std::string& ns, std::string_view rel_path) {
   if (!enabled()) return Status::OK();
-  std::string line = std::string(name) + " " + Hex(Crc32(name), 8) + "\n";
+  std::string line = std::string(rel_path) + " " + Hex(Crc32(rel_path), 8) + "\n";
   Status s;
   std::string& body = pending_[ns];
   if (body.size() + line.size() > kMaxSegmentBytes) {
@@ -103,32 +103,63 @@ Status RemovalJournal::Flush() {
   return first;
 }
 
-Status RemovalJournal::WriteSegment(const std::string& ns, const std::string& body) {
-  Status s = env_->CreateDir(root_path_ + "/" + ns + "/" + kJournalDir, CreatePerms{});
+Status RemovalJournal::OpenJournal(const std::string& ns, std::unique_ptr<Dir>* out) {
+  Status s = env_->CreateDir(root_path_ + "/" + ns + "/" + kJournalDir);
   if (!s.ok()) return s;
-  std::unique_ptr<Dir> ns_dir, journal;
+  std::unique_ptr<Dir> ns_dir;
   s = root_->OpenDir(ns, &ns_dir);
-  if (s.ok()) s = ns_dir->OpenDir(kJournalDir, &journal);
-  if (!s.ok()) return s;
-  const int64_t now = env_->NowNanos();
-  last_seq_ = std::max(last_seq_ + 1, static_cast<uint64_t>(std::max<int64_t>(now, 0)));
-  const std::string name = SegmentName(replica_, last_seq_);
-  const std::string tmp = TempPrefix(replica_) + Hex(last_seq_, kSeqDigits);
+  if (s.ok()) s = ns_dir->OpenDir(kJournalDir, out);
+  return s;
+}
+
+Status RemovalJournal::Publish(Dir* journal, const std::string& tmp, const std::string& name,
+                               const std::string& body, bool replace) {
   std::unique_ptr<File> f;
-  s = journal->OpenFile(tmp, kOpenWrite | kOpenCreateExclusive, &f);
+  Status s = journal->OpenFile(tmp, kOpenWrite | kOpenCreateExclusive, &f);
   if (!s.ok()) return s;
   struct iovec iov = {const_cast<char*>(body.data()), body.size()};
   s = f->WriteV(0, &iov, 1);
   f.reset();
   if (s.ok()) {
-    s = journal->Rename(tmp, name, /*no_replace=*/true);
+    s = journal->Rename(tmp, name, /*no_replace=*/!replace);
     if (s.IsNotSupported()) s = journal->Rename(tmp, name, /*no_replace=*/false);
   }
-  if (!s.ok()) {
-    journal->Unlink(tmp);  // best effort; Prune removes it later otherwise
-    return s;
-  }
+  if (!s.ok()) journal->Unlink(tmp);  // best effort; Prune removes it later otherwise
+  return s;
+}
+
+Status RemovalJournal::WriteSegment(const std::string& ns, const std::string& body) {
+  std::unique_ptr<Dir> journal;
+  Status s = OpenJournal(ns, &journal);
+  if (!s.ok()) return s;
+  const int64_t now = env_->NowNanos();
+  last_seq_ = std::max(last_seq_ + 1, static_cast<uint64_t>(std::max<int64_t>(now, 0)));
+  s = Publish(journal.get(), TempPrefix(replica_) + Hex(last_seq_, kSeqDigits),
+              SegmentName(replica_, last_seq_), body, /*replace=*/false);
+  if (!s.ok()) return s;
   return Prune(journal.get(), now);
+}
+
+Status RemovalJournal::WriteUsage(const std::string& ns, uint64_t chunks, uint64_t bytes) {
+  if (!enabled()) return Status::OK();
+  const uint64_t mono = env_->MonotonicNanos();
+  auto it = usage_.find(ns);
+  if (it != usage_.end() && it->second.chunks == chunks && it->second.bytes == bytes &&
+      mono - it->second.written_ns < kUsageRefreshNs) {
+    return Status::OK();
+  }
+  std::unique_ptr<Dir> journal;
+  Status s = OpenJournal(ns, &journal);
+  if (!s.ok()) return s;
+  std::string text = "chunks " + std::to_string(chunks) + " bytes " + std::to_string(bytes) +
+                     " time " + std::to_string(env_->NowNanos());
+  text += " " + Hex(Crc32(text), 8) + "\n";
+  const std::string r = std::to_string(replica_);
+  journal->Unlink(std::string(kTempPrefix) + "usage.r" + r);  // left by a crash, if any
+  s = Publish(journal.get(), std::string(kTempPrefix) + "usage.r" + r, "usage.r" + r, text,
+              /*replace=*/true);
+  if (s.ok()) usage_[ns] = UsageNote{chunks, bytes, mono};
+  return s;
 }
 
 Status RemovalJournal::Prune(Dir* journal, int64_t now_ns) {

@@ -5,13 +5,16 @@
 //
 //   ROOT/<ns>/journal/r<replica>-<seq>.log   one segment per flush
 //   ROOT/<ns>/journal/.tmp.r<replica>-<seq>  while one is written
+//   ROOT/<ns>/journal/usage.r<replica>        this replica's share of the
+//                                             namespace: chunks and bytes
 //
 // <seq> is 16 lowercase hex digits (the wall clock in ns when written,
 // strictly increasing per replica). A segment is written whole to a temp
 // file and renamed into place, so a reader sees all of it or nothing. Each
-// line is "<chunk file name> <CRC-32 of the name, 8 hex>\n"; a reader skips
-// and counts a line whose checksum fails, so a torn or hostile line never
-// becomes a removal.
+// line is "<aa>/<bb>/<chunk file name> <CRC-32 of that path, 8 hex>\n" (the
+// chunk's path in the namespace, so a reader can check that it is still
+// gone); a reader skips and counts a line whose checksum fails, so a torn or
+// hostile line never becomes a removal.
 //
 // Bounds: a segment holds at most kMaxSegmentBytes (Add flushes first when
 // the next name would not fit), so a replica buffers at most that much per
@@ -28,6 +31,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -40,6 +44,7 @@ namespace kvtier::evictor {
 inline constexpr char kJournalDir[] = "journal";
 inline constexpr size_t kMaxSegmentBytes = size_t{512} * 1024;
 inline constexpr int kMaxSegments = 1024;
+inline constexpr uint64_t kUsageRefreshNs = 60ULL * 1000 * 1000 * 1000;
 
 // CRC-32 (IEEE 802.3, as zlib's crc32) of `data`.
 uint32_t Crc32(std::string_view data);
@@ -59,10 +64,15 @@ class RemovalJournal {
 
   bool enabled() const { return keep_ns_ > 0; }
 
-  // Notes that chunk file `name` of namespace directory `ns` (a name in the
-  // root) was deleted. Flushes `ns` first when the name would overflow its
+  // Notes that chunk `rel_path` ("<aa>/<bb>/<name>") of namespace directory
+  // `ns` (a name in the root) was deleted. Flushes `ns` first when the name would overflow its
   // segment; returns that flush's status.
-  Status Add(const std::string& ns, std::string_view name);
+  Status Add(const std::string& ns, std::string_view rel_path);
+  // Replaces usage.r<replica> of `ns` with "chunks <n> bytes <b> time <ns>
+  // <CRC-32 of what precedes it, 8 hex>\n" when the numbers changed or the
+  // file is older than kUsageRefreshNs (engines export the sum over replicas
+  // as gauges, ignoring files not refreshed for 5 minutes).
+  Status WriteUsage(const std::string& ns, uint64_t chunks, uint64_t bytes);
   // Writes what was added since the last flush (one segment per namespace)
   // and prunes old segments. Returns the first error; what could not be
   // written is dropped (its engines keep announcing those chunks until the
@@ -70,7 +80,16 @@ class RemovalJournal {
   Status Flush();
 
  private:
+  struct UsageNote {
+    uint64_t chunks = 0, bytes = 0;
+    uint64_t written_ns = 0;  // monotonic
+  };
   Status WriteSegment(const std::string& ns, const std::string& body);
+  // Opens (creating it) the journal directory of namespace `ns`.
+  Status OpenJournal(const std::string& ns, std::unique_ptr<Dir>* out);
+  // Writes `body` to a temp file, then renames it onto `name`.
+  Status Publish(Dir* journal, const std::string& tmp, const std::string& name,
+                 const std::string& body, bool replace);
   Status Prune(Dir* journal, int64_t now_ns);
 
   Env* const env_;
@@ -80,6 +99,7 @@ class RemovalJournal {
   const int64_t keep_ns_;
   uint64_t last_seq_ = 0;
   std::map<std::string, std::string> pending_;  // namespace -> segment body
+  std::map<std::string, UsageNote> usage_;      // namespace -> last written
 };
 
 }  // namespace kvtier::evictor

@@ -80,7 +80,8 @@ TEST(Journal, EvictorJournalsExactlyWhatItDeleted) {
   for (int i = 0; i < 150; ++i) {  // more than one delete batch
     std::string key = "key" + std::to_string(i);
     WriteKvtierChunk(ns, key, 100, old + i, old);
-    expected.insert(ChunkFileName(key));
+    ChunkLocation loc = LocateChunk("", key);
+    expected.insert(loc.path.substr(1));  // "aa/bb/<name>"
   }
   WriteVllmChunk(vllm_ns, "abcdef0123", 100, old, old);
   EvictorOptions o = TestOptions(dir.path(), logger.get());
@@ -97,13 +98,45 @@ TEST(Journal, EvictorJournalsExactlyWhatItDeleted) {
   // vLLM's own layout has no tailing engine: no journal there.
   EXPECT_FALSE(Exists(vllm_ns + "/" + kJournalDir));
   // Only published segments are left (no temp files).
-  for (const std::string& s : SegmentNames(ns)) EXPECT_EQ(s.rfind("r0-", 0), 0u) << s;
+  for (const std::string& s : SegmentNames(ns)) {
+    EXPECT_TRUE(s.rfind("r0-", 0) == 0 || s == "usage.r0") << s;
+  }
 
   // A second pass over the same tree: the journal directory is neither
   // indexed nor deleted, and `journal/` is no chunk.
   auto ev2 = EvictAll(o);
   EXPECT_EQ(ev2->metrics().files_indexed->value(), 0);
   EXPECT_FALSE(SegmentNames(ns).empty());
+}
+
+TEST(Journal, UsageOfTheShare) {
+  ScratchDir dir;
+  std::unique_ptr<Logger> logger = QuietLogger();
+  const std::string ns = MakeKvtierNamespace(dir.path());
+  const int64_t old = WallNs() - 86400 * kSec;
+  uint64_t bytes = 0;
+  for (int i = 0; i < 10; ++i) {
+    std::string p = WriteKvtierChunk(ns, "u" + std::to_string(i), 5000, old, old);
+    struct stat st;
+    ASSERT_EQ(::stat(p.c_str(), &st), 0);
+    bytes += static_cast<uint64_t>(st.st_blocks) * 512;
+  }
+  EvictorOptions o = TestOptions(dir.path(), logger.get());
+  o.config.quota_bytes = 1ULL << 40;  // far below the high mark: nothing deleted
+  o.config.once = true;
+  std::unique_ptr<Evictor> ev;
+  ASSERT_TRUE(Evictor::Open(o, &ev).ok());
+  ASSERT_TRUE(ev->RunOnce().ok());
+  std::ifstream in(ns + "/" + kJournalDir + "/usage.r0");
+  std::string line;
+  ASSERT_TRUE(std::getline(in, line));
+  const std::string want = "chunks 10 bytes " + std::to_string(bytes) + " time ";
+  EXPECT_EQ(line.substr(0, want.size()), want) << line;
+  size_t sp = line.rfind(' ');
+  char crc[9];
+  std::snprintf(crc, sizeof(crc), "%08x", Crc32(line.substr(0, sp)));
+  EXPECT_EQ(line.substr(sp + 1), crc);
+  EXPECT_TRUE(Exists(LocateChunk(ns, "u0").path));
 }
 
 TEST(Journal, DryRunAndDisabledWriteNothing) {
