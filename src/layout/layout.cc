@@ -17,8 +17,6 @@ std::string ChunkFileName(std::string_view key) {
   return name;
 }
 
-int FanoutIndex(std::string_view key) { return static_cast<int>(Xxh3_64(key) >> 56); }
-
 ChunkLocation LocateChunk(const std::string& ns_dir, std::string_view key) {
   uint64_t h = Xxh3_64(key);
   unsigned char top[2] = {static_cast<unsigned char>(h >> 56), static_cast<unsigned char>(h >> 48)};

@@ -25,7 +25,6 @@ inline constexpr size_t kMaxDirectKey = 100;
 inline constexpr char kChunkSuffix[] = ".kv";
 inline constexpr char kTempPrefix[] = ".tmp.";
 inline constexpr char kFingerprintFile[] = "fingerprint.json";
-inline constexpr int kFanout = 256;  // entries per fan-out level
 
 struct ChunkLocation {
   std::string leaf_dir;  // ns/aa/bb
@@ -38,8 +37,6 @@ ChunkLocation LocateChunk(const std::string& ns_dir, std::string_view key);
 // Creates the chunk's two fan-out levels with `perms`; existing ones are
 // fine (and keep theirs).
 Status CreateLeafDir(Env* env, const ChunkLocation& loc, const CreatePerms& perms);
-// The first-level fan-out index (0..255) of a key: the unit of evictor shards.
-int FanoutIndex(std::string_view key);
 
 bool IsChunkFileName(std::string_view name);
 bool IsTempFileName(std::string_view name);

@@ -73,9 +73,10 @@ TEST(Layout, Classifiers) {
   EXPECT_FALSE(IsFanoutDirName("a"));
   EXPECT_FALSE(IsFanoutDirName("g0"));
   for (int i = 0; i < 1000; ++i) {
-    int idx = FanoutIndex(std::to_string(i));
-    EXPECT_GE(idx, 0);
-    EXPECT_LT(idx, kFanout);
+    const std::string leaf = LocateChunk("ns", std::to_string(i)).leaf_dir;  // ns/aa/bb
+    ASSERT_EQ(leaf.size(), 8u);
+    EXPECT_TRUE(IsFanoutDirName(leaf.substr(3, 2))) << leaf;
+    EXPECT_TRUE(IsFanoutDirName(leaf.substr(6, 2))) << leaf;
   }
 }
 
