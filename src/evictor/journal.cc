@@ -104,7 +104,7 @@ Status RemovalJournal::Flush() {
 }
 
 Status RemovalJournal::OpenJournal(const std::string& ns, std::unique_ptr<Dir>* out) {
-  Status s = env_->CreateDir(root_path_ + "/" + ns + "/" + kJournalDir);
+  Status s = env_->CreateDir(root_path_ + "/" + ns + "/" + kJournalDir, CreatePerms{});
   if (!s.ok()) return s;
   std::unique_ptr<Dir> ns_dir;
   s = root_->OpenDir(ns, &ns_dir);
