@@ -18,6 +18,7 @@ Written against vLLM 0.33.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from vllm.v1.kv_offload.base import (
     LookupResult,
     Medium,
     OffloadingCounterMetadata,
+    OffloadingEvent,
     OffloadingGaugeMetadata,
     OffloadingMetricMetadata,
     OffloadKey,
@@ -42,8 +44,10 @@ from vllm.v1.kv_offload.tiering.base import JobResult, SecondaryTierManager, Tra
 
 import kvtier
 from kvtier._store import ENGINE_STORE_OPTIONS
+from kvtier.events import FORGOTTEN, STORED, AnnouncedChunks, JournalTail
 
 if TYPE_CHECKING:
+    from vllm.config import VllmConfig
     from vllm.v1.kv_offload.base import OffloadingSpec
     from vllm.v1.kv_offload.tiering.backpressure import BackpressureDetector
 
@@ -51,8 +55,16 @@ if TYPE_CHECKING:
 # "backpressure") and their defaults. Anything else is an error.
 TIER_OPTIONS: dict[str, Any] = {
     **ENGINE_STORE_OPTIONS,
-    "hash_algo": "sha256",  # must equal vLLM's --prefix-caching-hash-algo
+    # None: vLLM's --prefix-caching-hash-algo when the tier can read vLLM's
+    # config (a differing value is refused), else "sha256" (vLLM's default).
+    "hash_algo": None,
+    # As vLLM's own fs tier: stored (and, for what the evictor deletes,
+    # removed) events, when vLLM publishes KV events (--kv-events-config).
+    "enable_kv_events": False,
+    "journal_poll_s": 1.0,  # how often the evictor's removal journal is read
+    "max_announced_chunks": 200_000,  # announced-set LRU cap (kvtier.events)
 }
+_DEFAULT_HASH_ALGO = "sha256"
 # vLLM seeds these block hashes at random per process unless PYTHONHASHSEED
 # is set: without it no two engines ever produce the same keys.
 _SEEDED_PER_PROCESS_HASHES = {"xxhash", "xxhash_cbor"}
@@ -100,6 +112,54 @@ _GAUGES = {
 }
 
 
+# The tier's own numbers (kvtier.vllm), by stats key: (vLLM metric, help).
+_OWN_GAUGES = {
+    "namespace_chunks": (
+        "vllm:kvtier_namespace_chunks",
+        "Chunks under the tier's namespace, from the evictors' last notes (-1: none yet)",
+    ),
+    "namespace_bytes": (
+        "vllm:kvtier_namespace_bytes",
+        "Bytes allocated under the tier's namespace, from the evictors' notes (-1: none yet)",
+    ),
+    "announced_chunks": ("vllm:kvtier_announced_chunks", "Chunks announced by stored events"),
+}
+_OWN_COUNTERS = {
+    "events_stored_total": ("vllm:kvtier_events_stored", "Chunks announced (stored events)"),
+    "events_removed_total": (
+        "vllm:kvtier_events_removed",
+        "Announced chunks the evictor deleted (removed events)",
+    ),
+    "events_forgotten_total": (
+        "vllm:kvtier_events_forgotten",
+        "Announced chunks dropped by the announced-set cap (no removed event)",
+    ),
+    "journal_bad_records_total": (
+        "vllm:kvtier_journal_bad_records",
+        "Removal-journal records or usage notes skipped: checksum or syntax failed",
+    ),
+}
+
+
+def _events_or_none(
+    spec: OffloadingSpec, tier_type: str, opts: dict[str, Any]
+) -> AnnouncedChunks | None:
+    """The announced set when events are on here and in vLLM (as the fs tier
+    decides), else None."""
+    if not opts["enable_kv_events"]:
+        return None
+    if not spec.kv_events_config.enable_kv_cache_events:
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "enable_kv_events is set on tier %r but vLLM publishes no KV events "
+            "(--kv-events-config); the tier emits none",
+            tier_type,
+        )
+        return None
+    return AnnouncedChunks(int(opts["max_announced_chunks"]))
+
+
 def vllm_version_family() -> str:
     import vllm
 
@@ -107,23 +167,78 @@ def vllm_version_family() -> str:
     return ".".join(parts[:2])
 
 
+def find_vllm_config() -> VllmConfig | None:
+    """vLLM's engine config, when the tier can reach it.
+
+    The offloading spec carries only a digest of it (no hash algorithm, no
+    revision), so look where vLLM keeps it: the current-config context, else
+    the ``vllm_config`` of a caller on this stack (the offloading connector
+    builds the tier from its constructor, which holds it).
+    """
+    from vllm.config import VllmConfig, get_current_vllm_config_or_none
+
+    cfg = get_current_vllm_config_or_none()
+    if isinstance(cfg, VllmConfig):
+        return cfg
+    frame = sys._getframe(1)
+    for _ in range(64):
+        if frame is None:
+            break
+        local = frame.f_locals.get("vllm_config")
+        if isinstance(local, VllmConfig):
+            return local
+        frame = frame.f_back
+    return None
+
+
+def resolve_hash_algo(option: str | None, vllm_config: VllmConfig | None) -> str:
+    """The block-hash algorithm the engine really uses; a tier option that
+    contradicts vLLM's config is refused (engines would never share)."""
+    engine = None
+    if vllm_config is not None and vllm_config.cache_config is not None:
+        engine = str(vllm_config.cache_config.prefix_caching_hash_algo)
+    if option is not None and engine is not None and str(option) != engine:
+        raise ValueError(
+            f"kvtier tier option hash_algo={option!r} but vLLM hashes blocks with "
+            f"--prefix-caching-hash-algo {engine!r}: drop the option (the tier reads "
+            "vLLM's) or make them equal"
+        )
+    return engine or (str(option) if option is not None else _DEFAULT_HASH_ALGO)
+
+
+def weights_identity(options: dict[str, Any], vllm_config: VllmConfig | None) -> dict[str, str]:
+    """What pins the weights beyond the model name: the tier's
+    model_revision option, else vLLM's --revision; and the quantization."""
+    model = vllm_config.model_config if vllm_config is not None else None
+    revision = str(options["model_revision"]) or str(getattr(model, "revision", None) or "")
+    out = {"model_revision": revision}
+    quantization = getattr(model, "quantization", None)
+    if quantization:
+        out["quantization"] = str(quantization)
+    return out
+
+
 def build_fingerprint(
-    spec: OffloadingSpec, chunk_bytes: int, options: dict[str, Any]
+    spec: OffloadingSpec,
+    chunk_bytes: int,
+    options: dict[str, Any],
+    vllm_config: VllmConfig | None = None,
 ) -> dict[str, Any]:
     """Everything two engines must agree on to share a chunk.
 
-    Model, revision, KV dtype, every KV cache group (its layer names and
-    tokens per block), tokens per hash and blocks per chunk, the bytes of a
-    chunk (which pins the layout), the parallel layout (unless vLLM says the
-    block is parallelism-agnostic), the block-hash algorithm, PYTHONHASHSEED
-    when that algorithm needs it, and the tenant salt.
+    Model, revision (and quantization) of the weights, KV dtype, every KV
+    cache group (its layer names and tokens per block), tokens per hash and
+    blocks per chunk, the bytes of a chunk, the parallel layout (unless the
+    block is in vLLM's canonical layout and vLLM certifies it as
+    parallelism-agnostic or replicated), the block-hash algorithm,
+    PYTHONHASHSEED when that algorithm needs it, and the tenant salt.
     """
     cfg = spec.config
     fp: dict[str, Any] = {
         "engine": "vllm",
         "engine_version_family": vllm_version_family(),
         "model": cfg.model.name,
-        "model_revision": str(options["model_revision"]),
+        **weights_identity(options, vllm_config),
         "kv_dtype": str(cfg.model.dtype),
         "kv_cache_groups": [
             {"tokens_per_block": g.tokens_per_block, "layer_names": list(g.layer_names)}
@@ -134,12 +249,16 @@ def build_fingerprint(
         "chunk_bytes": chunk_bytes,
         "canonical_layout": bool(cfg.canonical_layout),
         "kv_cache_layout": cfg.kv_cache_layout,
-        "hash_algo": str(options["hash_algo"]),
+        "hash_algo": resolve_hash_algo(options["hash_algo"], vllm_config),
         "cache_salt": str(options["cache_salt"]),
         "format": 1,
     }
     par = cfg.parallel
-    if not (par.is_parallelism_agnostic or cfg.replicated_layout):
+    # Only the canonical layout is known to give the same bytes per block
+    # under any topology. vLLM 0.33 also calls a head-sharded direct block
+    # parallelism-agnostic, yet a TP1 and a TP2 engine order its bytes
+    # differently (vLLM PR #55191): sharing it would load wrong KV.
+    if not (cfg.canonical_layout and (par.is_parallelism_agnostic or cfg.replicated_layout)):
         fp["parallel"] = {
             "tp": par.tp_size,
             "pp": par.pp_size,
@@ -206,7 +325,9 @@ class KvtierTier(SecondaryTierManager):
             self.locality = Locality(locality)
         self._chunk_bytes = self.block_size_bytes
         self._slots = primary_kv_view.cast("B") if primary_kv_view.ndim != 1 else primary_kv_view
-        self.fingerprint = build_fingerprint(offloading_spec, self._chunk_bytes, opts)
+        self.fingerprint = build_fingerprint(
+            offloading_spec, self._chunk_bytes, opts, find_vllm_config()
+        )
         os.makedirs(opts["root_dir"], exist_ok=True)
         self.store = kvtier.Store(
             opts["root_dir"],
@@ -227,6 +348,11 @@ class KvtierTier(SecondaryTierManager):
             group=opts["group"],
         )
         self._lookups = _Lookups(self.store, tier_type)
+        self._announced = _events_or_none(offloading_spec, tier_type, opts)
+        # Reads the evictor's journal: removals (with events on) and the
+        # namespace's usage for the gauges.
+        poll_s = float(opts["journal_poll_s"])
+        self._tail = JournalTail(self.store.namespace_dir, self._announced, poll_s, 10 * poll_s)
         self._pending: dict[int, _Pending] = {}  # native job id -> vLLM job
         self._finished: list[JobResult] = []
         self._reported: dict[str, float] = {}  # counter values already exported
@@ -272,6 +398,9 @@ class KvtierTier(SecondaryTierManager):
     def _finish(self, job: _Pending, ok: list[bool]) -> None:
         done = sum(ok)
         success = done == len(ok)
+        if not job.is_load and self._announced is not None and done:
+            # Stored or already there: this engine can serve it from the tier.
+            self._announced.announce([k for k, good in zip(job.keys, ok) if good])
         successful_keys = None
         if job.is_load and not success:
             # vLLM recomputes exactly the keys that failed; forget their
@@ -298,7 +427,27 @@ class KvtierTier(SecondaryTierManager):
         return out
 
     def has_pending_work(self) -> bool:
-        return bool(self._pending)
+        # Pending events too: an engine still stepping publishes them now
+        # instead of at its next request.
+        return bool(self._pending) or (self._announced is not None and self._announced.has_events())
+
+    def take_events(self) -> Iterable[OffloadingEvent]:
+        """Stored events for chunks published (or found already there) by
+        this engine's stores, removed events for those the evictor deleted
+        since; in order. A chunk forgotten by the announced-set cap releases
+        vLLM's bookkeeping only (metadata_only: nothing is published)."""
+        if self._announced is None:
+            return
+        for kind, keys in self._announced.take():
+            yield OffloadingEvent(
+                keys=keys,
+                medium=self.medium,
+                removed=kind != STORED,
+                locality=self.locality,
+                # vLLM keeps the block's payload until this tier's removal.
+                removal_expected=kind == STORED,
+                metadata_only=kind == FORGOTTEN,
+            )
 
     def drain_jobs(self) -> None:
         # Each wait ends at the latest at its job's deadline, so the drain
@@ -314,6 +463,7 @@ class KvtierTier(SecondaryTierManager):
         # Returns within io_timeout_s + 0.1 s even if the mount never answers
         # again (workers stuck in the kernel are left behind, and never touch
         # vLLM's slots: Store.close).
+        self._tail.stop()
         self._lookups.shutdown()
         self.store.close()
 
@@ -327,8 +477,10 @@ class KvtierTier(SecondaryTierManager):
         }
         for name, doc, label in _LABELLED.values():
             defs[name] = OffloadingCounterMetadata(documentation=doc, labelnames=(label,))
-        for name, doc in _GAUGES.values():
+        for name, doc in list(_GAUGES.values()) + list(_OWN_GAUGES.values()):
             defs[name] = OffloadingGaugeMetadata(documentation=doc)
+        for name, doc in _OWN_COUNTERS.values():
+            defs[name] = OffloadingCounterMetadata(documentation=doc)
         return defs
 
     def get_stats(self) -> OffloadingConnectorStats | None:
@@ -349,14 +501,46 @@ class KvtierTier(SecondaryTierManager):
                         self._reported[key] = value
         for key, (name, _) in _GAUGES.items():
             stats.set_gauge(name, current.get(key, 0))
+        for key, value in self._own_stats().items():
+            if key in _OWN_GAUGES:
+                stats.set_gauge(_OWN_GAUGES[key][0], value)
+            elif key in _OWN_COUNTERS:
+                delta = value - self._reported.get(key, 0)
+                if delta:
+                    stats.increase_counter(_OWN_COUNTERS[key][0], delta)
+                    self._reported[key] = value
         return stats
 
+    def _own_stats(self) -> dict[str, int]:
+        """The tier's numbers beside the store's: namespace usage (-1 until
+        an evictor wrote it) and events."""
+        usage = self._tail.usage
+        out = {
+            "namespace_chunks": usage[0] if usage else -1,
+            "namespace_bytes": usage[1] if usage else -1,
+            "journal_bad_records_total": self._tail.reader.counters.bad_records,
+        }
+        if self._announced is not None:
+            c = self._announced.counters
+            out.update(
+                announced_chunks=len(self._announced),
+                events_stored_total=c.stored,
+                events_removed_total=c.removed,
+                events_forgotten_total=c.forgotten,
+            )
+        return out
+
     def stats(self) -> dict[str, Any]:
-        """kvtier's own counters (hits, misses, verify failures, drops, ...)."""
-        return self.store.stats()
+        """kvtier's own counters (hits, misses, verify failures, drops, ...),
+        the namespace's usage and the event counters."""
+        return {**self.store.stats(), **self._own_stats()}
 
     def metrics_text(self) -> str:
-        return self.store.metrics_text()
+        lines = [self.store.metrics_text().rstrip("\n")]
+        for key, value in self._own_stats().items():
+            kind = "counter" if key.endswith("_total") else "gauge"
+            lines += [f"# TYPE kvtier_{key} {kind}", f"kvtier_{key} {value}"]
+        return "\n".join(lines) + "\n"
 
 
 # Short alias for configs: {"type": "KvtierTier", "module_path": "kvtier.vllm"}.
