@@ -16,6 +16,7 @@
 #include "kvtier/store.h"
 #include "store/chunk_io.h"
 #include "store/job.h"
+#include "store/leaf_dirs.h"
 #include "store/lookup_cache.h"
 #include "store/store_metrics.h"
 #include "util/mutex.h"
@@ -94,6 +95,8 @@ class StoreImpl final : public Store, public std::enable_shared_from_this<StoreI
   ChunkIoOptions io_opts_;
   StoreMetrics metrics_;
   LookupCache lookup_cache_;
+  LeafDirs leaf_dirs_;  // lookups and loads name chunks through held leaf handles
+  LeafEnv leaf_env_;    // env_ with chunk opens through leaf_dirs_
   // Per worker: when its current chunk operation started (0: idle).
   std::unique_ptr<std::atomic<int64_t>[]> op_start_ns_;
   int n_workers_ = 0;

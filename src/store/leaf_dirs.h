@@ -1,0 +1,84 @@
+// LeafDirs: open handles of a namespace's leaf directories (ns/aa/bb),
+// shared by the workers and reused across keys and jobs, so that checking
+// whether a chunk exists, or opening it to load it, names one entry relative
+// to its leaf instead of walking its whole path.
+//
+// Why: on a network filesystem each component of a path is a lookup round
+// trip to the metadata server whenever the client cannot prove its cached
+// entry current. MooseFS's client gives the kernel no entry timeout:
+// measured through its master's counters, a stat of ROOT/ns/aa/bb/name costs
+// one lookup per component below the mount, every time; through a held leaf
+// handle it costs one. (Lustre caches directory entries under DLM locks, so
+// there the walk is mostly client CPU; the name is one RPC either way.)
+//
+// Staleness bound: a handle is used for at most `ttl_ns` after it was
+// opened. The evictor removes a leaf once it is empty (after --dir-grace)
+// and a writer may then create a new one under the same name; the old
+// handle finds nothing in the removed directory, so for at most ttl_ns a
+// chunk stored in the new one reads as absent (a recompute). The reverse
+// cannot happen: a removed directory has no entries, so a handle never
+// makes a deleted chunk look present.
+//
+// Bounded: at most `max_dirs` handles (one descriptor each) are held; when
+// the table is full it is emptied, not grown. Safe for concurrent use.
+#ifndef KVTIER_SRC_STORE_LEAF_DIRS_H_
+#define KVTIER_SRC_STORE_LEAF_DIRS_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "kvtier/env.h"
+#include "layout/layout.h"
+#include "util/mutex.h"
+
+namespace kvtier {
+
+class LeafDirs {
+ public:
+  LeafDirs(Env* env, int64_t ttl_ns, size_t max_dirs);
+
+  // Stats loc.name in loc.leaf_dir: NotFound when the entry or its leaf does
+  // not exist. `now_ns` is the monotonic clock.
+  Status Stat(const ChunkLocation& loc, uint64_t now_ns, FileInfo* info);
+  // Opens `name` in `leaf_dir` (Dir::OpenFile's flags and errors).
+  Status OpenFile(const std::string& leaf_dir, const std::string& name, unsigned flags,
+                  uint64_t now_ns, std::unique_ptr<File>* out);
+
+  size_t size();  // handles held (for tests and metrics)
+
+ private:
+  struct Entry {
+    std::shared_ptr<Dir> dir;
+    uint64_t expires_ns = 0;
+  };
+  // Runs op(dir) on the leaf's handle: a held one if fresh, else one opened
+  // now (and kept). A held handle that fails with anything but NotFound
+  // (ESTALE, say) is dropped and op runs once more on a new one.
+  template <class Op>
+  Status WithLeaf(const std::string& leaf_dir, uint64_t now_ns, Op op);
+
+  Env* const env_;
+  const uint64_t ttl_ns_;
+  const size_t max_dirs_;
+  Mutex mu_;
+  std::unordered_map<std::string, Entry> dirs_ GUARDED_BY(mu_);
+};
+
+// The store's Env for loads: opening a chunk file of namespace `ns_dir`
+// goes through its leaf's held handle (one lookup instead of a path walk);
+// every other call is the base Env's.
+class LeafEnv final : public EnvWrapper {
+ public:
+  LeafEnv(Env* base, LeafDirs* dirs, std::string ns_dir);
+  Status OpenFile(const std::string& path, unsigned flags, std::unique_ptr<File>* out) override;
+
+ private:
+  LeafDirs* const dirs_;
+  const std::string ns_dir_;
+};
+
+}  // namespace kvtier
+
+#endif  // KVTIER_SRC_STORE_LEAF_DIRS_H_
