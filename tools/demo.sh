@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(build-essential cmake ninja-build pkg-config liburing-dev libxxhash-dev
+APT_PACKAGES=(build-essential cmake ninja-build pkg-config liburing-dev libxxhash-dev libssl-dev
   nlohmann-json3-dev libcli11-dev python3-dev python3-venv)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

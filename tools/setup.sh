@@ -5,7 +5,7 @@
 # Sourced by tools/demo.sh and tools/test.sh; exports KVTIER_PY.
 set -euo pipefail
 
-APT_PACKAGES=(build-essential cmake ninja-build pkg-config liburing-dev libxxhash-dev
+APT_PACKAGES=(build-essential cmake ninja-build pkg-config liburing-dev libxxhash-dev libssl-dev
   nlohmann-json3-dev libcli11-dev libgtest-dev googletest fio clang-format clang-tidy
   python3-venv prometheus)  # prometheus: promtool, for tools/check_deploy.sh
 # kubectl (for `kubectl kustomize`): Debian's kubernetes-client only where

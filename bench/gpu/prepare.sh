@@ -4,7 +4,8 @@
 # git-ignored folder, carried by the device call that needs it:
 #
 #   .gpu-deps/       build tools (wheels) and the header-only dependencies
-#                    (xxhash, nlohmann-json, CLI11): run.sh, store_bench.sh
+#                    (xxhash, nlohmann-json, CLI11, OpenSSL's headers; a
+#                    libcrypto.so.3 for a host without one): run.sh, store_bench.sh
 #   .gpu-deps-vllm/  with VLLM=1: vLLM 0.33.0's Python files that the tier
 #                    benchmark imports, and cp312 wheels of the packages that
 #                    import needs (bench/gpu/vllm-bench-reqs.txt): vllm_bench.sh
@@ -20,6 +21,11 @@ python3 -m pip download -q --no-deps -d .gpu-deps/wheels \
   nanobind==3.1.0 scikit-build-core==1.1.2 pathspec packaging
 cp /usr/include/xxhash.h /usr/include/xxh3.h .gpu-deps/include/
 cp -r /usr/include/nlohmann /usr/include/CLI .gpu-deps/include/
+# OpenSSL's headers (CMakeLists.txt finds them here and links the host's
+# libcrypto.so.3), and Debian's libcrypto for a host without one.
+cp -r /usr/include/openssl .gpu-deps/include/
+cp /usr/include/x86_64-linux-gnu/openssl/*.h .gpu-deps/include/openssl/
+mkdir -p .gpu-deps/lib && cp /usr/lib/x86_64-linux-gnu/libcrypto.so.3 .gpu-deps/lib/
 
 if [[ "${VLLM:-0}" == 1 ]]; then
   py=${VLLM_PYTHON:-$HOME/.cache/kvtier/venv/bin/python}

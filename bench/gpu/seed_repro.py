@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import shutil
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -84,7 +85,13 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=16)
     p.add_argument("--roots", nargs="+", default=["/dev/shm/kvtier-seed", "/tmp/kvtier-seed"])
     p.add_argument("--out", required=True)
+    # none: plain chunks (XXH3); mac / encrypt: auth_key_file (docs/SECURITY.md)
+    # with a fresh key, encrypt with encryption too. Each root is run per seal.
+    p.add_argument("--seal", nargs="+", default=["none"], choices=["none", "mac", "encrypt"])
     a = p.parse_args()
+    key_file = os.path.join(tempfile.mkdtemp(), "keys")
+    with open(os.open(key_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+        f.write(os.urandom(32).hex() + "\n")
 
     torch.manual_seed(0)
     torch.set_default_dtype(torch.bfloat16)  # build the model in bf16 directly
@@ -145,7 +152,9 @@ def main() -> None:
         del cache
         fp = {"model": "llama-3.1-8b-shape", "kv_dtype": "bfloat16", "chunk_tokens": ct}
         res["roots"] = {}
-        for root in a.roots:
+        for root, seal in [(r, s) for r in a.roots for s in a.seal]:
+            sealing = {} if seal == "none" else {"auth_key_file": key_file}
+            sealing["encrypt"] = seal == "encrypt"
             shutil.rmtree(root, ignore_errors=True)
             os.makedirs(root)
             r: dict = {}
@@ -158,6 +167,7 @@ def main() -> None:
                 write_threads=a.threads,
                 chunk_bytes=chunk_bytes,
                 max_queued_write_bytes=(n + 1) * chunk_bytes,
+                **sealing,
             ) as store:
                 r["io_backend"], r["direct_io"] = store.io_backend, store.direct_io
                 t = time.perf_counter()
@@ -201,7 +211,12 @@ def main() -> None:
                 r["stats"] = {
                     k: v
                     for k, v in store.stats().items()
-                    if k in ("get_hits_total", "verify_failures_total.payload_checksum")
+                    if k
+                    in (
+                        "get_hits_total",
+                        "verify_failures_total.payload_checksum",
+                        "verify_failures_total.auth",
+                    )
                 }
             bufs = [host2[c] for c in range(n)]
             drop_caches()
@@ -215,8 +230,9 @@ def main() -> None:
             r["kvtier_vs_1_thread"] = r["raw_1_thread_s"] / r["kvtier_load_s"]
             r["kvtier_vs_parallel_raw"] = r["raw_parallel_s"] / r["kvtier_load_s"]
             r["ttft_speedup_vs_miss"] = res["miss_prefill_s"] / r["hit_ttft_s"]
-            res["roots"][root] = r
-            print(root, json.dumps(r), flush=True)
+            label = root if seal == "none" else f"{root} ({seal})"
+            res["roots"][label] = r
+            print(label, json.dumps(r), flush=True)
             shutil.rmtree(root, ignore_errors=True)
     with open(a.out, "w") as f:
         json.dump(res, f, indent=2)

@@ -8,7 +8,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kvtier import _kvtier
 from kvtier._kvtier import _Store
+
+# The chunk format's limits: put/submit_put refuse longer keys and larger
+# buffers with ValueError (nothing is queued).
+MAX_KEY_BYTES: int = _kvtier.MAX_KEY_BYTES
+MAX_PAYLOAD_BYTES: int = _kvtier.MAX_PAYLOAD_BYTES
 
 DEFAULT_MAX_QUEUED_WRITE_BYTES = 1 << 30
 # Per-job I/O deadline (0 or negative: none); kvtier's C++ default.
@@ -40,6 +46,10 @@ ENGINE_STORE_OPTIONS: dict[str, Any] = {
     "file_mode": "0644",
     "dir_mode": "0755",
     "group": None,
+    # Authenticated chunks (docs/SECURITY.md): a key file, e.g. a Kubernetes
+    # Secret mounted with defaultMode 0400; its key id joins the fingerprint.
+    "auth_key_file": "",
+    "encrypt": False,  # with auth_key_file: payloads encrypted too (AES-256-GCM)
     "cache_salt": "",  # tenant isolation: different salts never share chunks
     "model_revision": "",  # e.g. the HF commit; part of the fingerprint
 }
@@ -144,6 +154,8 @@ class Store:
         file_mode: int | str = 0o644,
         dir_mode: int | str = 0o755,
         group: int | str | None = None,
+        auth_key_file: str | None = "",
+        encrypt: bool = False,
     ) -> None:
         for name, value in (
             ("read_threads", read_threads),
@@ -172,6 +184,8 @@ class Store:
             file_mode=parse_mode(file_mode, "file_mode"),
             dir_mode=parse_mode(dir_mode, "dir_mode"),
             group=parse_group(group),
+            auth_key_file=str(auth_key_file or ""),
+            encrypt=bool(encrypt),
         )
 
     # Synchronous conveniences -------------------------------------------------

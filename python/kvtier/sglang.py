@@ -185,6 +185,8 @@ class KvtierHiCacheStorage(HiCacheStorage):
             file_mode=o["file_mode"],
             dir_mode=o["dir_mode"],
             group=o["group"],
+            auth_key_file=o["auth_key_file"],
+            encrypt=bool(o["encrypt"]),
         )
         logger.info("kvtier HiCache storage at %s", self.store.namespace_dir)
 

@@ -43,7 +43,7 @@ from vllm.v1.kv_offload.tiering.async_lookup import AsyncLookupManager
 from vllm.v1.kv_offload.tiering.base import JobResult, SecondaryTierManager, TransferJob
 
 import kvtier
-from kvtier._store import ENGINE_STORE_OPTIONS
+from kvtier._store import ENGINE_STORE_OPTIONS, MAX_PAYLOAD_BYTES
 from kvtier.events import FORGOTTEN, STORED, AnnouncedChunks, JournalTail
 
 if TYPE_CHECKING:
@@ -324,6 +324,11 @@ class KvtierTier(SecondaryTierManager):
 
             self.locality = Locality(locality)
         self._chunk_bytes = self.block_size_bytes
+        if self._chunk_bytes > MAX_PAYLOAD_BYTES:
+            raise ValueError(
+                f"a chunk of {self._chunk_bytes} bytes is over kvtier's limit of "
+                f"{MAX_PAYLOAD_BYTES}; use a smaller block_size"
+            )
         self._slots = primary_kv_view.cast("B") if primary_kv_view.ndim != 1 else primary_kv_view
         self.fingerprint = build_fingerprint(
             offloading_spec, self._chunk_bytes, opts, find_vllm_config()
@@ -346,6 +351,8 @@ class KvtierTier(SecondaryTierManager):
             file_mode=opts["file_mode"],
             dir_mode=opts["dir_mode"],
             group=opts["group"],
+            auth_key_file=opts["auth_key_file"],
+            encrypt=bool(opts["encrypt"]),
         )
         self._lookups = _Lookups(self.store, tier_type)
         self._announced = _events_or_none(offloading_spec, tier_type, opts)

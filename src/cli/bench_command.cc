@@ -145,6 +145,8 @@ bool RunOne(const BenchArgs& a, const std::string& backend, const std::string& m
   o.io_backend = backend == "io_uring" ? IoBackendKind::kUring : IoBackendKind::kThreadPool;
   o.direct_io = mode == "direct" ? DirectIoMode::kOn : DirectIoMode::kOff;
   o.verify = a.verify;
+  o.auth_key_file = a.auth_key_file;
+  o.encrypt = a.encrypt;
   o.max_queued_write_bytes = UINT64_MAX;
   if (a.segment_bytes != 0) o.segment_bytes = a.segment_bytes;
   if (a.io_timeout_s >= 0) o.io_timeout_ns = static_cast<int64_t>(a.io_timeout_s * 1e9);

@@ -9,8 +9,11 @@
 namespace kvtier::cli {
 
 int StatCommand(const std::string& root, bool json);
-int VerifyCommand(const std::string& root, bool delete_bad, bool json);
-int InspectCommand(const std::string& file, bool json);
+// key_file: an auth_key_file, to check authenticated chunks (empty: they
+// are reported as needing it).
+int VerifyCommand(const std::string& root, bool delete_bad, bool json,
+                  const std::string& key_file = "");
+int InspectCommand(const std::string& file, bool json, const std::string& key_file = "");
 
 struct BenchArgs {
   std::string dir;
@@ -28,6 +31,8 @@ struct BenchArgs {
   int depth = 0;               // jobs (buffers) in flight; 0: threads
   bool cold_tree = false;      // time the fan-out directories' creation too
   double io_timeout_s = -1;    // per-job deadline; < 0: the store's default
+  std::string auth_key_file;   // authenticated chunks (StoreOptions::auth_key_file)
+  bool encrypt = false;        // with auth_key_file: encrypted too
 };
 int BenchCommand(const BenchArgs& args);
 

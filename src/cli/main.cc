@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "kvtier/store.h"
 #include "util/parse_bytes.h"
 #ifdef KVTIER_HAVE_EVICTOR
 #include "evictor/evictor_main.h"
@@ -33,11 +34,14 @@ int Main(int argc, char** argv) {
   verify->add_option("ROOT", root, "Cache root")->required();
   verify->add_flag("--delete-bad", delete_bad, "Remove chunks that fail verification");
   verify->add_flag("--json", json, "Machine-readable output");
+  std::string key_file;
+  verify->add_option("--auth-key-file", key_file, "Key file, to check authenticated chunks");
 
   std::string file;
   auto* inspect = app.add_subcommand("inspect", "Show and check one chunk file's header");
   inspect->add_option("FILE", file, "Chunk file")->required();
   inspect->add_flag("--json", json, "Machine-readable output");
+  inspect->add_option("--auth-key-file", key_file, "Key file, to check an authenticated chunk");
 
   kvtier::cli::BenchArgs bench_args;
   std::string size = "8M";
@@ -62,6 +66,9 @@ int Main(int argc, char** argv) {
   bench->add_flag("--drop-caches", bench_args.drop_caches,
                   "Drop the page cache before each load phase (root)");
   bench->add_flag("--json", json, "Machine-readable output");
+  bench->add_option("--auth-key-file", bench_args.auth_key_file,
+                    "Authenticated chunks with this key file (docs/SECURITY.md)");
+  bench->add_flag("--encrypt", bench_args.encrypt, "With --auth-key-file: encrypted chunks");
   bench->add_flag("--cold-tree", bench_args.cold_tree,
                   "Create the fan-out directories inside the timed store phase (default: "
                   "before it, as in a warm cache and as fio's directory exists before fio)");
@@ -80,11 +87,17 @@ int Main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   if (*stat) return kvtier::cli::StatCommand(root, json);
-  if (*verify) return kvtier::cli::VerifyCommand(root, delete_bad, json);
-  if (*inspect) return kvtier::cli::InspectCommand(file, json);
+  if (*verify) return kvtier::cli::VerifyCommand(root, delete_bad, json, key_file);
+  if (*inspect) return kvtier::cli::InspectCommand(file, json, key_file);
   if (*bench) {
     if (!kvtier::ParseBytes(size, &bench_args.chunk_bytes) || bench_args.chunk_bytes == 0) {
       std::fprintf(stderr, "kvtier bench: bad --size %s\n", size.c_str());
+      return 2;
+    }
+    if (bench_args.chunk_bytes > kvtier::kMaxPayloadBytes) {
+      std::fprintf(stderr,
+                   "kvtier bench: --size %s is over the chunk format's limit of %llu bytes\n",
+                   size.c_str(), static_cast<unsigned long long>(kvtier::kMaxPayloadBytes));
       return 2;
     }
     if (!segment.empty() && !kvtier::ParseBytes(segment, &bench_args.segment_bytes)) {

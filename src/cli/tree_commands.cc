@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "cli/human.h"
+#include "crypto/key_ring.h"
 #include "env/root_path.h"
 #include "kvtier/fingerprint.h"
 #include "layout/layout.h"
@@ -113,11 +114,17 @@ int StatCommand(const std::string& given_root, bool as_json) {
   return 0;
 }
 
-int VerifyCommand(const std::string& given_root, bool delete_bad, bool as_json) {
+int VerifyCommand(const std::string& given_root, bool delete_bad, bool as_json,
+                  const std::string& key_file) {
   Env* env = Env::Default();
   std::string root;
   Status s = ResolveRoot(given_root, &root);
   if (!s.ok()) {
+    std::fprintf(stderr, "kvtier verify: %s\n", s.ToString().c_str());
+    return 2;
+  }
+  KeyRing keys;
+  if (!key_file.empty() && !(s = LoadKeyFile(env, key_file, &keys)).ok()) {
     std::fprintf(stderr, "kvtier verify: %s\n", s.ToString().c_str());
     return 2;
   }
@@ -152,7 +159,8 @@ int VerifyCommand(const std::string& given_root, bool delete_bad, bool as_json) 
       digests[ns] = NamespaceDigest(ns, &d, &model) ? d : Hash128{};
     }
     const Hash128& want = digests[ns];
-    ChunkReport r = VerifyChunkFile(env, path, (want.lo | want.hi) ? &want : nullptr, delete_bad);
+    ChunkReport r = VerifyChunkFile(env, path, (want.lo | want.hi) ? &want : nullptr, delete_bad,
+                                    key_file.empty() ? nullptr : &keys);
     if (r.ok) {
       ++good;
     } else {
@@ -197,13 +205,20 @@ int VerifyCommand(const std::string& given_root, bool delete_bad, bool as_json) 
   return bad > 0 || !unreadable.empty() ? 1 : 0;
 }
 
-int InspectCommand(const std::string& given_file, bool as_json) {
+int InspectCommand(const std::string& given_file, bool as_json, const std::string& key_file) {
+  KeyRing keys;
+  Status ks;
+  if (!key_file.empty() && !(ks = LoadKeyFile(Env::Default(), key_file, &keys)).ok()) {
+    std::fprintf(stderr, "kvtier inspect: %s\n", ks.ToString().c_str());
+    return 2;
+  }
   // The file's directory may be reached through a symlink; the file itself
   // is never followed. A path that cannot be resolved is reported by the
   // check below, as a missing file always was.
   std::string file;
   if (!ResolveFileInRoot(given_file, &file).ok()) file = given_file;
-  ChunkReport r = VerifyChunkFile(Env::Default(), file, nullptr, false);
+  ChunkReport r =
+      VerifyChunkFile(Env::Default(), file, nullptr, false, key_file.empty() ? nullptr : &keys);
   json out = {{"path", given_file}, {"file_size", r.file_size}, {"valid", r.ok}};
   if (!r.ok) out["reason"] = r.error.empty() ? VerifyErrorName(r.why) : r.error;
   if (r.header_valid) {
@@ -216,7 +231,13 @@ int InspectCommand(const std::string& given_file, bool as_json) {
                      {"created_ns", h.created_ns},
                      {"writer_id", HexEncode(&h.writer_id, sizeof(h.writer_id))},
                      {"key_length", h.key.size()},
-                     {"key_hex", HexEncode(h.key.data(), std::min<size_t>(h.key.size(), 64))}};
+                     {"key_hex", HexEncode(h.key.data(), std::min<size_t>(h.key.size(), 64))},
+                     {"sealing", h.encrypted()       ? "encrypted"
+                                 : h.authenticated() ? "authenticated"
+                                                     : "none"}};
+    if (h.authenticated()) {
+      out["header"]["auth_key_id"] = HexEncode(&h.auth_key_id, sizeof(h.auth_key_id));
+    }
   }
   if (as_json) {
     std::printf("%s\n", out.dump(2).c_str());

@@ -70,7 +70,8 @@ class PyStore {
           int write_threads, const std::string& io_backend, nb::handle direct_io, bool verify,
           bool durable, double touch_interval_s, uint64_t max_queued_write_bytes,
           size_t max_pending_jobs, double lookup_cache_s, size_t chunk_bytes, double io_timeout_s,
-          uint32_t file_mode, uint32_t dir_mode, int64_t group)
+          uint32_t file_mode, uint32_t dir_mode, int64_t group, const std::string& auth_key_file,
+          bool encrypt)
       : chunk_bytes_(chunk_bytes) {
     Fingerprint fp;
     Status s = Fingerprint::FromJson(fingerprint_json, &fp);
@@ -95,6 +96,8 @@ class PyStore {
     o.perms.file_mode = file_mode;
     o.perms.dir_mode = dir_mode;
     o.perms.group = group;
+    o.auth_key_file = auth_key_file;
+    o.encrypt = encrypt;
     std::unique_ptr<Store> opened;
     {
       nb::gil_scoped_release release;
@@ -117,6 +120,7 @@ class PyStore {
   bool Put(nb::bytes key, nb::handle data) {
     std::string k = Key(key);
     BufferRef ref = Acquire(data, false);
+    CheckPutLimits(k, ref.size());
     std::shared_ptr<Store> s = store();
     nb::gil_scoped_release release;
     return s->Put(k, ref.data(), ref.size());
@@ -248,12 +252,30 @@ class PyStore {
     std::vector<BufferRef> refs = Buffers(buffers, ks.size(), writable);
     std::vector<Request> reqs;
     reqs.reserve(ks.size());
+    for (size_t i = 0; i < ks.size() && !writable; ++i) CheckPutLimits(ks[i], refs[i].size());
     for (size_t i = 0; i < ks.size(); ++i) {
       reqs.push_back(Request{std::move(ks[i]), refs[i].data(), refs[i].size()});
     }
     uint64_t id = (store().get()->*submit)(std::move(reqs));
     if (id != 0) held_[id] = std::move(refs);
     return id;
+  }
+
+  // The chunk format's limits, refused before anything is queued: a store
+  // that could never be read back is misuse, not an I/O failure.
+  static void CheckPutLimits(const std::string& key, size_t len) {
+    if (key.size() > kMaxKeyBytes) {
+      throw nb::value_error(("key is " + std::to_string(key.size()) +
+                             " bytes; the chunk format allows at most " +
+                             std::to_string(kMaxKeyBytes))
+                                .c_str());
+    }
+    if (len > kMaxPayloadBytes) {
+      throw nb::value_error(("payload is " + std::to_string(len) +
+                             " bytes; the chunk format allows at most " +
+                             std::to_string(kMaxPayloadBytes))
+                                .c_str());
+    }
   }
 
   std::vector<std::string> Keys(nb::handle keys) {
@@ -280,16 +302,19 @@ class PyStore {
 
 NB_MODULE(_kvtier, m) {
   m.doc() = "kvtier: shared-filesystem KV-cache chunk store (native core)";
+  m.attr("MAX_KEY_BYTES") = kMaxKeyBytes;
+  m.attr("MAX_PAYLOAD_BYTES") = kMaxPayloadBytes;
   nb::class_<PyStore>(m, "_Store")
       .def(nb::init<const std::string&, const std::string&, int, int, const std::string&,
                     nb::handle, bool, bool, double, uint64_t, size_t, double, size_t, double,
-                    uint32_t, uint32_t, int64_t>(),
+                    uint32_t, uint32_t, int64_t, const std::string&, bool>(),
            nb::arg("root"), nb::arg("fingerprint_json"), nb::arg("read_threads"),
            nb::arg("write_threads"), nb::arg("io_backend"), nb::arg("direct_io").none(),
            nb::arg("verify"), nb::arg("durable"), nb::arg("touch_interval_s"),
            nb::arg("max_queued_write_bytes"), nb::arg("max_pending_jobs"),
            nb::arg("lookup_cache_s"), nb::arg("chunk_bytes"), nb::arg("io_timeout_s"),
-           nb::arg("file_mode") = 0644, nb::arg("dir_mode") = 0755, nb::arg("group") = -1)
+           nb::arg("file_mode") = 0644, nb::arg("dir_mode") = 0755, nb::arg("group") = -1,
+           nb::arg("auth_key_file") = "", nb::arg("encrypt") = false)
       .def("put", &PyStore::Put)
       .def("get", &PyStore::Get)
       .def("contains", &PyStore::Contains)

@@ -1,7 +1,9 @@
 #include "store/chunk_verify.h"
 
+#include <memory>
 #include <vector>
 
+#include "crypto/namespace_keys.h"
 #include "env/walk.h"
 #include "layout/layout.h"
 #include "store/chunk_io.h"
@@ -10,7 +12,7 @@
 namespace kvtier {
 
 ChunkReport VerifyChunkFile(Env* env, const std::string& path, const Hash128* expected_fp,
-                            bool delete_bad) {
+                            bool delete_bad, const KeyRing* keys) {
   ChunkReport r;
   r.path = path;
   FileInfo info;
@@ -59,6 +61,20 @@ ChunkReport VerifyChunkFile(Env* env, const std::string& path, const Hash128* ex
   // Full check through the store's own read path.
   ChunkIoOptions opts;
   opts.fingerprint = expected_fp != nullptr ? *expected_fp : r.header.fingerprint;
+  if (r.header.authenticated()) {
+    if (keys == nullptr) {
+      r.why = VerifyError::kAuth;
+      r.error = "authenticated chunk: its key file is needed to check it (--auth-key-file)";
+      return r;
+    }
+    auto derived = std::make_shared<NamespaceKeys>();
+    s = NamespaceKeys::Derive(*keys, opts.fingerprint, derived.get());
+    if (!s.ok()) {
+      r.error = s.ToString();
+      return r;
+    }
+    opts.keys = std::move(derived);
+  }
   opts.remove_corrupt = delete_bad;
   opts.touch_interval_ns = INT64_MAX;  // verifying is not an access
   ChunkIoContext ctx;

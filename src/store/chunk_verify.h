@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 
+#include "crypto/key_ring.h"
 #include "format/chunk_format.h"
 #include "kvtier/env.h"
 
@@ -25,8 +26,10 @@ struct ChunkReport {
 
 // Verifies one chunk file. With expected_fp set (non-zero), the header's
 // fingerprint must match it; the file name must match the header's key.
+// An authenticated chunk needs `keys` (its namespace's keys are derived
+// from them); without, it is reported as reason auth and never deleted.
 ChunkReport VerifyChunkFile(Env* env, const std::string& path, const Hash128* expected_fp,
-                            bool delete_bad);
+                            bool delete_bad, const KeyRing* keys = nullptr);
 
 // Called for every entry of every leaf fan-out directory: its namespace
 // directory, path, name and lstat (files, temp files, and anything else
