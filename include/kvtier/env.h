@@ -48,7 +48,8 @@ struct DirEntry {
 // evictor running as another user of the same group can delete them (it
 // needs write permission on the directories only). dir_mode is applied
 // exactly, by chmod after mkdir: the umask would strip group write, and
-// mkdir ignores the setgid bit. file_mode goes to open(2) and is masked by
+// mkdir ignores the setgid bit (the default 0755 with no group is left to
+// mkdir and the umask, saving those calls). file_mode goes to open(2) and is masked by
 // the umask as usual (the evictor needs no permission on files). group >= 0
 // is given to each directory created; with setgid in dir_mode, everything
 // created below then inherits it.

@@ -120,6 +120,9 @@ class PosixEnv final : public Env {
     ParentDir parent(path);
     if (!parent.ok()) return PosixError(path, parent.error());
     if (::mkdirat(parent.fd(), parent.name(), perms.dir_mode & 0777) == 0) {
+      // The default is left to mkdir and the umask, as before this option
+      // existed: on a network filesystem each extra call is a round trip.
+      if (perms.dir_mode == CreatePerms{}.dir_mode && perms.group < 0) return Status::OK();
       return SetDirPerms(parent.fd(), parent.name(), perms, path);
     }
     int err = errno;
