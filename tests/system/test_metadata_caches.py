@@ -24,7 +24,7 @@ import pytest
 
 kvtier = pytest.importorskip("kvtier")
 
-VERDICT_S = 2.0  # B's lookup_cache_s
+VERDICT_S = 3.0  # B's lookup_cache_s
 LEAF_HANDLE_TTL_S = 10.0
 SLACK_S = 1.5  # a loaded 2-core machine: polling and scheduling
 
@@ -37,6 +37,14 @@ def chunk_file(mount: Path, ns: str, key: bytes) -> Path:
         if name in files:
             return Path(d) / name
     raise AssertionError(f"{name} not found under {mount}")
+
+
+def still_cached(store, key: bytes, stale: bool, since: float) -> None:
+    """B still answers `stale` from its verdict cache, when asked well within
+    VERDICT_S of caching it (a machine too loaded to ask in time proves
+    nothing either way, so the check is left out then)."""
+    if time.monotonic() - since < 0.7 * VERDICT_S:
+        assert store.contains([key]) == [stale], "B did not reuse its verdict"
 
 
 def seen_within(store, key: bytes, want: bool, bound_s: float) -> float:
@@ -71,16 +79,18 @@ def test_stored_on_a_is_a_hit_on_b_and_deleted_on_c_a_miss_within_the_bound(node
     data = np.arange(64 << 10, dtype=np.uint8)
     key = b"metadata-cache-key-1"
 
+    cached = time.monotonic()
     assert b.contains([key]) == [False]  # a negative verdict, now cached on B
     assert a.put(key, data)
-    assert b.contains([key]) == [False], "B did not reuse its negative verdict"
+    still_cached(b, key, False, cached)
     hit_s = seen_within(b, key, True, VERDICT_S + SLACK_S)
 
     out = np.empty_like(data)
     assert b.get(key, out) and (out == data).all()
+    cached = time.monotonic()
     assert b.contains([key]) == [True]  # a positive verdict, and B holds the leaf
     chunk_file(m[2], ns, key).unlink()  # node C deletes it, as the evictor does
-    assert b.contains([key]) == [True], "B did not reuse its positive verdict"
+    still_cached(b, key, True, cached)
     miss_s = seen_within(b, key, False, VERDICT_S + SLACK_S)
     assert not b.get(key, out)  # never bytes of a deleted chunk
 
