@@ -1,5 +1,6 @@
 #include "format/chunk_format.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace kvtier {
@@ -97,7 +98,7 @@ void EncodeHeader(const ChunkHeader& h, char* buf) {
     std::memcpy(buf + kOffNonce, h.nonce.data(), h.nonce.size());
     std::memcpy(buf + kOffTag, h.tag.data(), h.tag.size());
   }
-  if (!h.key.empty()) std::memcpy(buf + kFixedHeaderSize, h.key.data(), h.key.size());
+  std::copy(h.key.begin(), h.key.end(), buf + kFixedHeaderSize);
   Put64(buf + kOffHeaderSum, HeaderSum(buf, kFixedHeaderSize + h.key.size()));
 }
 
