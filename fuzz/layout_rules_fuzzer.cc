@@ -2,8 +2,9 @@
 // predicates that decide which names under the root may ever be deleted,
 // and the replica shares. Directory entries are untrusted (anyone with
 // write access to the volume names them). Properties checked:
-//  - a name the rules accept as a chunk or a temp file is one path
-//    component (no '/', not "." or ".."), and never both at once;
+//  - a name the rules accept as a chunk or a temp file is never "." or ".."
+//    (names come from directory listings: no '/' or NUL), and never both a
+//    chunk and a temp file;
 //  - fan-out and leaf names are one component too, and ShareOf puts every
 //    fan-out name in exactly one of `replicas` shares (-1 for anything else);
 //  - whatever the key, the store's own file name for it (ChunkFileName,
@@ -73,6 +74,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string fanout = in.ConsumeRandomLengthString(8);
   std::string leaf = in.ConsumeRandomLengthString(16);
   std::string name = in.ConsumeRandomLengthString(600);
+  // Directory entries never hold '/' or NUL (the kernel refuses them).
+  for (std::string* s : {&fanout, &leaf, &name}) {
+    std::erase(*s, '/');
+    std::erase(*s, '\0');
+  }
   kvtier::evictor::CheckNames(layout, fanout, leaf, name, replicas);
   // The rest of the input as a store key (1 byte to 64 KiB in practice).
   std::string key = in.ConsumeRemainingBytesAsString();
