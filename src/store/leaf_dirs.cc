@@ -1,11 +1,32 @@
 #include "store/leaf_dirs.h"
 
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <utility>
 
 namespace kvtier {
 
+namespace {
+
+// At most an eighth of the process's descriptor limit: the engine (and
+// other stores in it) need the rest. A process at the common soft limit of
+// 1,024 gets 128 handles per store.
+size_t DescriptorShare(size_t max_dirs) {
+  struct rlimit lim;
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY) return max_dirs;
+  return std::min<size_t>(max_dirs, lim.rlim_cur / 8);
+}
+
+bool OutOfDescriptors(const Status& s) { return s.err() == EMFILE || s.err() == ENFILE; }
+
+}  // namespace
+
 LeafDirs::LeafDirs(Env* env, int64_t ttl_ns, size_t max_dirs)
-    : env_(env), ttl_ns_(ttl_ns > 0 ? static_cast<uint64_t>(ttl_ns) : 0), max_dirs_(max_dirs) {}
+    : env_(env),
+      ttl_ns_(ttl_ns > 0 ? static_cast<uint64_t>(ttl_ns) : 0),
+      max_dirs_(DescriptorShare(max_dirs)) {}
 
 template <class Op>
 Status LeafDirs::WithLeaf(const std::string& leaf_dir, uint64_t now_ns, Op op) {
@@ -29,8 +50,17 @@ Status LeafDirs::WithLeaf(const std::string& leaf_dir, uint64_t now_ns, Op op) {
     auto it = dirs_.find(leaf_dir);
     if (it != dirs_.end() && it->second.dir == dir) dirs_.erase(it);
   }
+  // Out of descriptors (the engine's own files count too): the held handles
+  // are given back and the call is made once more.
+  auto shed = [&] {
+    MutexLock lock(&mu_);
+    const bool held = !dirs_.empty();
+    dirs_.clear();
+    return held;
+  };
   std::unique_ptr<Dir> opened;
   Status s = env_->OpenDir(leaf_dir, &opened);
+  if (OutOfDescriptors(s) && shed()) s = env_->OpenDir(leaf_dir, &opened);
   if (!s.ok()) return s;  // NotFound: no leaf, so no chunk in it
   dir = std::move(opened);
   if (caching) {
@@ -38,7 +68,12 @@ Status LeafDirs::WithLeaf(const std::string& leaf_dir, uint64_t now_ns, Op op) {
     if (dirs_.size() >= max_dirs_) dirs_.clear();  // bounded: forget, don't grow
     dirs_[leaf_dir] = Entry{dir, now_ns + ttl_ns_};
   }
-  return op(dir.get());
+  s = op(dir.get());
+  if (OutOfDescriptors(s)) {
+    shed();  // `dir` stays open: this call holds it
+    s = op(dir.get());
+  }
+  return s;
 }
 
 Status LeafDirs::Stat(const ChunkLocation& loc, uint64_t now_ns, FileInfo* info) {

@@ -19,8 +19,11 @@
 // cannot happen: a removed directory has no entries, so a handle never
 // makes a deleted chunk look present.
 //
-// Bounded: at most `max_dirs` handles (one descriptor each) are held; when
-// the table is full it is emptied, not grown. Safe for concurrent use.
+// Bounded: at most `max_dirs` handles (one descriptor each), and no more
+// than an eighth of the process's descriptor limit, are held; when the table
+// is full it is emptied, not grown, and when the process runs out of
+// descriptors (EMFILE) it is emptied and the call made once more. Safe for
+// concurrent use.
 #ifndef KVTIER_SRC_STORE_LEAF_DIRS_H_
 #define KVTIER_SRC_STORE_LEAF_DIRS_H_
 
@@ -57,7 +60,7 @@ class LeafDirs {
   // now (and kept). A held handle that fails with anything but NotFound
   // (ESTALE, say) is dropped and op runs once more on a new one.
   template <class Op>
-  Status WithLeaf(const std::string& leaf_dir, uint64_t now_ns, Op op);
+  Status WithLeaf(const std::string& leaf_dir, uint64_t now_ns, Op op) EXCLUDES(mu_);
 
   Env* const env_;
   const uint64_t ttl_ns_;

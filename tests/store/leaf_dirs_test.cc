@@ -6,6 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -103,6 +106,61 @@ TEST(LeafDirs, TableStaysWithinItsBound) {
   EXPECT_TRUE(uncached.Stat(Loc(ns, "00/aa", "x.kv"), 0, &info).IsNotFound());
   EXPECT_EQ(env.open_dirs - before, 2);
   EXPECT_EQ(uncached.size(), 0u);
+}
+
+// Sets the soft descriptor limit for a scope, then puts it back.
+class SoftFdLimit {
+ public:
+  explicit SoftFdLimit(rlim_t soft) {
+    ::getrlimit(RLIMIT_NOFILE, &saved_);
+    struct rlimit lim = saved_;
+    lim.rlim_cur = soft;
+    ok_ = ::setrlimit(RLIMIT_NOFILE, &lim) == 0;
+  }
+  ~SoftFdLimit() { ::setrlimit(RLIMIT_NOFILE, &saved_); }
+  bool ok() const { return ok_; }
+
+ private:
+  struct rlimit saved_ {};
+  bool ok_ = false;
+};
+
+TEST(LeafDirs, HoldsAnEighthOfTheDescriptorLimitAndGivesThemBackWhenOut) {
+  ScratchDir dir;
+  const std::string ns = dir.path() + "/ns";
+  for (int i = 0; i < 40; ++i) {
+    std::string leaf = ns + "/aa/";
+    leaf += std::to_string(10 + i);
+    fs::create_directories(leaf);
+    Touch(leaf + "/k.kv");
+  }
+  CountingEnv env;
+  {
+    SoftFdLimit limit(160);
+    ASSERT_TRUE(limit.ok());
+    LeafDirs leaves(&env, kTtl, 512);  // 160 / 8 = 20 at most
+    FileInfo info;
+    for (int i = 0; i < 40; ++i) {
+      EXPECT_TRUE(leaves.Stat(Loc(ns, "aa/" + std::to_string(10 + i), "k.kv"), 0, &info).ok());
+      EXPECT_LE(leaves.size(), 20u);
+    }
+  }
+  // A table allowed more than the process has left: when the next open
+  // finds no descriptor, the held ones are given back and it succeeds.
+  LeafDirs leaves(&env, kTtl, 512);
+  FileInfo info;
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(leaves.Stat(Loc(ns, "aa/" + std::to_string(10 + i), "k.kv"), 0, &info).ok());
+  }
+  ASSERT_EQ(leaves.size(), 20u);
+  // A limit at the lowest free descriptor: the next open fails (EMFILE).
+  const int next = ::dup(0);
+  ASSERT_GE(next, 0);
+  ::close(next);
+  SoftFdLimit limit(static_cast<rlim_t>(next));
+  ASSERT_TRUE(limit.ok());
+  EXPECT_TRUE(leaves.Stat(Loc(ns, "aa/45", "k.kv"), 0, &info).ok());
+  EXPECT_EQ(leaves.size(), 1u);
 }
 
 TEST(LeafEnv, ChunkOpensGoThroughTheLeafOthersThroughTheBase) {
