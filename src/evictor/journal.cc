@@ -191,9 +191,10 @@ Status RemovalJournal::Prune(Dir* journal, int64_t now_ns) {
       }
     }
   }
-  if (mine.size() > static_cast<size_t>(kMaxSegments)) {
+  if (mine.size() > static_cast<size_t>(max_segments_)) {
     std::sort(mine.begin(), mine.end());
-    for (size_t i = 0; i + kMaxSegments < mine.size(); ++i) drop.push_back(mine[i].second);
+    const size_t keep = static_cast<size_t>(max_segments_);
+    for (size_t i = 0; i + keep < mine.size(); ++i) drop.push_back(mine[i].second);
   }
   Status first;
   for (const std::string& name : drop) {

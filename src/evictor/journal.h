@@ -54,13 +54,16 @@ bool ParseSegmentName(std::string_view name, int* replica, uint64_t* seq);
 class RemovalJournal {
  public:
   // `root` is the open cache root at `root_path`; `keep_ns` <= 0 disables
-  // the journal (Add and Flush do nothing).
-  RemovalJournal(Env* env, Dir* root, std::string root_path, int replica, int64_t keep_ns)
+  // the journal (Add and Flush do nothing). `max_segments`: kept per
+  // replica (tests lower it).
+  RemovalJournal(Env* env, Dir* root, std::string root_path, int replica, int64_t keep_ns,
+                 int max_segments = kMaxSegments)
       : env_(env),
         root_(root),
         root_path_(std::move(root_path)),
         replica_(replica),
-        keep_ns_(keep_ns) {}
+        keep_ns_(keep_ns),
+        max_segments_(max_segments) {}
 
   bool enabled() const { return keep_ns_ > 0; }
 
@@ -97,6 +100,7 @@ class RemovalJournal {
   const std::string root_path_;
   const int replica_;
   const int64_t keep_ns_;
+  const int max_segments_;
   uint64_t last_seq_ = 0;
   std::map<std::string, std::string> pending_;  // namespace -> segment body
   std::map<std::string, UsageNote> usage_;      // namespace -> last written
