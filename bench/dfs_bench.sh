@@ -4,7 +4,7 @@
 # node), brought up once per delay, everything side by side in one run:
 #
 #   at each of DELAYS (ms per direction, default "0 0.5 2"):
-#     auto       what `auto` picks on the mount (io_backend, O_DIRECT)
+#     auto       what `auto` picks on the mount (loads: backend, O_DIRECT; stores: O_DIRECT)
 #     store      `kvtier bench` (every backend x mode) vs fio, same threads
 #     tier       kvtier's vLLM tier vs vLLM's built-in `fs` tier: the prefix
 #                stored through mount 0, load-1 through mount 1, load-20
@@ -16,7 +16,7 @@
 #
 #   bash bench/dfs_bench.sh [RESULTS_FILE]
 #
-# Sizes (environment): PREFIX_TOKENS (50000), TIER_THREADS (16),
+# Sizes (environment): PREFIX_TOKENS (50000), TIER_THREADS (16), TIER_REPEAT (1),
 # STORE_SIZE (8M), STORE_COUNT (64), STORE_THREADS (4), STORE_REPEAT (3),
 # LOOKUP_KEYS (20000), EVICT_N (10000); PARTS ("store tier evict lookup")
 # picks the parts to run. Binaries: KVTIER, EVICTOR_BENCH
@@ -31,6 +31,7 @@ LOOKUP_DELAY=${LOOKUP_DELAY-1}  # empty: skip the lookup part
 EVICT_DELAY=${EVICT_DELAY:-0.5}
 PREFIX_TOKENS=${PREFIX_TOKENS:-50000}
 TIER_THREADS=${TIER_THREADS:-16}
+TIER_REPEAT=${TIER_REPEAT:-1}  # runs per tier, alternating (medians)
 STORE_SIZE=${STORE_SIZE:-8M}
 STORE_COUNT=${STORE_COUNT:-64}
 STORE_THREADS=${STORE_THREADS:-4}
@@ -78,7 +79,8 @@ auto_pick() {
   "$PY" - "$1" <<'EOF'
 import sys, kvtier
 with kvtier.Store(sys.argv[1], {"model": "bench/auto-pick"}) as s:
-    print(f"auto picks: io_backend={s.io_backend} direct_io={s.direct_io}")
+    print(f"auto picks: loads {s.io_backend} direct_io={s.load_direct_io}, "
+          f"stores direct_io={s.store_direct_io}")
 EOF
 }
 
@@ -95,7 +97,7 @@ store_bench() {
 tier_bench() {
   "$PY" bench/vllm_tier_vs_builtin.py --dirs "${MNT[0]}/tier" \
     --load-dirs "${MNT[1]}/tier" "${MNT[2]}/tier" --prefix-tokens "$PREFIX_TOKENS" \
-    --threads "$TIER_THREADS"
+    --threads "$TIER_THREADS" --repeat "$TIER_REPEAT"
 }
 
 evictor_bench() {

@@ -504,7 +504,8 @@ def engine_main(a: argparse.Namespace, rank: int, barrier, results) -> None:
             barrier.wait()
             res = run_mode(e, mode, reqs, store)
             if store:
-                res["io_backend"], res["direct_io"] = store.io_backend, store.direct_io
+                res["io_backend"] = store.io_backend
+                res["direct_io"] = [store.load_direct_io, store.store_direct_io]  # loads, stores
             barrier.wait()  # both engines finished: every chunk is in place
             if store and mode == "kvtier-shm":
                 res["check"] = check(e, store, list(range(min(2, a.groups))))

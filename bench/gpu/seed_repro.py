@@ -169,7 +169,8 @@ def main() -> None:
                 max_queued_write_bytes=(n + 1) * chunk_bytes,
                 **sealing,
             ) as store:
-                r["io_backend"], r["direct_io"] = store.io_backend, store.direct_io
+                r["io_backend"] = store.io_backend
+                r["direct_io"] = [store.load_direct_io, store.store_direct_io]  # loads, stores
                 t = time.perf_counter()
                 ok = store.wait(store.submit_put(keys, [host[c] for c in range(n)]))
                 r["store_s"] = time.perf_counter() - t

@@ -147,8 +147,12 @@ class Store {
   virtual std::map<std::string, double> MetricsMap() const = 0;
 
   virtual const std::string& namespace_dir() const = 0;
+  // What the options (`auto`: a rule per filesystem type and direction)
+  // settled on. The backend moves loads; stores are written by the writer
+  // threads, one vectored write per chunk.
   virtual const char* io_backend_name() const = 0;
-  virtual bool direct_io() const = 0;
+  virtual bool load_direct_io() const = 0;
+  virtual bool store_direct_io() const = 0;
   // False when the namespace is unusable (fingerprint.json conflict): every
   // get then misses and every put is refused.
   virtual bool usable() const = 0;

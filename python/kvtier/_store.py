@@ -245,8 +245,12 @@ class Store:
         return self._native.io_backend
 
     @property
-    def direct_io(self) -> bool:
-        return self._native.direct_io
+    def load_direct_io(self) -> bool:
+        return self._native.load_direct_io
+
+    @property
+    def store_direct_io(self) -> bool:
+        return self._native.store_direct_io
 
     @property
     def closed(self) -> bool:

@@ -111,7 +111,9 @@ struct Result {
   double store_ratio_kv_first = 0, store_ratio_fio_first = 0;
   double load_ratio_kv_first = 0, load_ratio_fio_first = 0;
   uint64_t load_failures = 0;
-  bool direct_effective = false;
+  // What the store settled on (`auto` picks per filesystem and direction).
+  std::string backend_effective;
+  bool load_direct = false, store_direct = false;
 };
 
 double Median(const std::vector<Result>& rs, double Result::*field) {
@@ -130,6 +132,7 @@ bool RunOne(const BenchArgs& a, const std::string& backend, const std::string& m
   auto run_fio = [&] {
     std::string fio_dir = dir + "/fio";
     fs::create_directories(fio_dir);
+    // `auto` is compared with fio's psync engine, buffered.
     std::string engine = backend == "io_uring" ? "io_uring" : "psync";
     bool direct = mode == "direct";
     r->fio_write_bps = RunFio(fio_dir, "write", a, per_thread, direct, engine);
@@ -142,8 +145,12 @@ bool RunOne(const BenchArgs& a, const std::string& backend, const std::string& m
   StoreOptions o;
   o.read_threads = a.threads;
   o.write_threads = a.threads;
-  o.io_backend = backend == "io_uring" ? IoBackendKind::kUring : IoBackendKind::kThreadPool;
-  o.direct_io = mode == "direct" ? DirectIoMode::kOn : DirectIoMode::kOff;
+  o.io_backend = backend == "io_uring"     ? IoBackendKind::kUring
+                 : backend == "threadpool" ? IoBackendKind::kThreadPool
+                                           : IoBackendKind::kAuto;
+  o.direct_io = mode == "direct"     ? DirectIoMode::kOn
+                : mode == "buffered" ? DirectIoMode::kOff
+                                     : DirectIoMode::kAuto;
   o.verify = a.verify;
   o.auth_key_file = a.auth_key_file;
   o.encrypt = a.encrypt;
@@ -160,7 +167,9 @@ bool RunOne(const BenchArgs& a, const std::string& backend, const std::string& m
     std::fprintf(stderr, "skip %s/%s: %s\n", backend.c_str(), mode.c_str(), s.ToString().c_str());
     return false;
   }
-  r->direct_effective = store->direct_io();
+  r->backend_effective = store->io_backend_name();
+  r->load_direct = store->load_direct_io();
+  r->store_direct = store->store_direct_io();
   // The engine is driven the way an inference server drives it: one
   // submitter keeps `depth` single-chunk jobs in flight, each with its own
   // buffer, and collects them as they finish. The default, one per thread,
@@ -232,6 +241,17 @@ bool RunOne(const BenchArgs& a, const std::string& backend, const std::string& m
   auto [wsecs, wfailed] = pipeline(true);
   r->store_bps = total / wsecs;
   if (a.drop_caches) DropCaches();
+  if (!a.load_dir.empty()) {
+    // Load through another path to the same directory (another mount of a
+    // shared filesystem: another node), whose client caches start cold.
+    store.reset();
+    s = Store::Open(a.load_dir + store_dir.substr(a.dir.size()), fp, o, &store);
+    if (!s.ok()) {
+      std::fprintf(stderr, "skip %s/%s: load dir: %s\n", backend.c_str(), mode.c_str(),
+                   s.ToString().c_str());
+      return false;
+    }
+  }
   auto [rsecs, rfailed] = pipeline(false);
   r->load_bps = total / rsecs;
   r->load_failures = rfailed + wfailed;
@@ -255,6 +275,22 @@ int BenchCommand(const BenchArgs& a) {
       return 2;
     }
     base = templ;
+  }
+  if (!a.load_dir.empty() && a.dir.empty()) {
+    std::fprintf(stderr, "kvtier bench: --load-dir needs --dir\n");
+    return 2;
+  }
+  for (const std::string& b : a.backends) {
+    if (b != "threadpool" && b != "io_uring" && b != "auto") {
+      std::fprintf(stderr, "kvtier bench: unknown backend %s\n", b.c_str());
+      return 2;
+    }
+  }
+  for (const std::string& m : a.modes) {
+    if (m != "direct" && m != "buffered" && m != "auto") {
+      std::fprintf(stderr, "kvtier bench: unknown mode %s\n", m.c_str());
+      return 2;
+    }
   }
   int per_thread = std::max(1, a.count / a.threads);
   bool have_fio = a.fio && std::system("fio --version >/dev/null 2>&1") == 0;
@@ -322,6 +358,7 @@ int BenchCommand(const BenchArgs& a) {
   }
 
   json out = {{"dir", a.dir.empty() ? "(temp)" : a.dir},
+              {"load_dir", a.load_dir},
               {"chunk_bytes", a.chunk_bytes},
               {"chunks", per_thread * a.threads},
               {"threads", a.threads},
@@ -337,7 +374,9 @@ int BenchCommand(const BenchArgs& a) {
     failures += static_cast<int>(r.load_failures);
     json j = {{"backend", r.backend},
               {"mode", r.mode},
-              {"direct_effective", r.direct_effective},
+              {"backend_effective", r.backend_effective},
+              {"load_direct", r.load_direct},
+              {"store_direct", r.store_direct},
               {"store_GBps", r.store_bps / 1e9},
               {"load_GBps", r.load_bps / 1e9},
               {"load_failures", r.load_failures}};
@@ -376,6 +415,12 @@ int BenchCommand(const BenchArgs& a) {
                   f ? j["fio_read_GBps"].get<double>() : 0.0,
                   f ? j["load_vs_fio"].get<double>() : 0.0,
                   j["load_failures"].get<uint64_t>() ? "  LOAD FAILURES" : "");
+      if (j["backend"] == "auto" || j["mode"] == "auto") {
+        std::printf("  auto chose: loads %s %s, stores %s\n",
+                    j["backend_effective"].get<std::string>().c_str(),
+                    j["load_direct"].get<bool>() ? "direct" : "buffered",
+                    j["store_direct"].get<bool>() ? "direct" : "buffered");
+      }
     }
     std::printf("memcpy baseline: %.2f GB/s\n", memcpy_bps / 1e9);
   }

@@ -17,6 +17,7 @@ int InspectCommand(const std::string& file, bool json, const std::string& key_fi
 
 struct BenchArgs {
   std::string dir;
+  std::string load_dir;  // the same directory through another path (mount); loads use it
   uint64_t chunk_bytes = 8ULL << 20;
   int count = 64;
   int threads = 4;

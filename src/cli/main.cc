@@ -50,13 +50,15 @@ int Main(int argc, char** argv) {
   auto* bench = app.add_subcommand(
       "bench", "Store and load N chunks of size S with T threads; fio and memcpy alongside");
   bench->add_option("--dir", bench_args.dir, "Directory to benchmark (default: a temp dir)");
+  bench->add_option("--load-dir", bench_args.load_dir,
+                    "--dir through another path (another node's mount): loads read there");
   bench->add_option("--size", size, "Chunk size (e.g. 2M, 8M, 32M)");
   bench->add_option("--count", bench_args.count, "Chunks")->check(CLI::Range(1, 1000000));
   bench->add_option("--threads", bench_args.threads, "I/O threads")->check(CLI::Range(1, 256));
   bench->add_option("--repeat", bench_args.repeat, "Repetitions (medians reported)")
       ->check(CLI::Range(1, 100));
-  bench->add_option("--backends", bench_args.backends, "threadpool,io_uring")->delimiter(',');
-  bench->add_option("--modes", bench_args.modes, "direct,buffered")->delimiter(',');
+  bench->add_option("--backends", bench_args.backends, "threadpool,io_uring,auto")->delimiter(',');
+  bench->add_option("--modes", bench_args.modes, "direct,buffered,auto")->delimiter(',');
   bench
       ->add_option("--depth", bench_args.depth,
                    "Single-chunk jobs in flight, each with its own buffer (default: threads)")

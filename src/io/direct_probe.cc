@@ -32,4 +32,20 @@ bool ProbeDirectIo(Env* env, const std::string& dir, uint64_t writer_id) {
   return ok;
 }
 
+int64_t ProbeRoundTripNs(Env* env, const std::string& dir, uint64_t writer_id) {
+  std::unique_ptr<Dir> d;
+  if (!env->OpenDir(dir, &d).ok()) return -1;
+  const std::string base =
+      std::string(kTempPrefix) + "rtt-probe." + HexEncode(&writer_id, sizeof(writer_id)) + ".";
+  int64_t best = -1;
+  for (int i = 0; i < 5; ++i) {
+    FileInfo info;
+    const uint64_t t0 = env->MonotonicNanos();
+    d->Stat(base + std::to_string(i), &info);  // NotFound: the answer is the time
+    const auto ns = static_cast<int64_t>(env->MonotonicNanos() - t0);
+    if (best < 0 || ns < best) best = ns;
+  }
+  return best;
+}
+
 }  // namespace kvtier

@@ -7,6 +7,8 @@
 
 #include <cstdint>
 
+#include "kvtier/store.h"
+
 namespace kvtier {
 
 enum class FsClass {
@@ -21,13 +23,45 @@ enum class FsClass {
 FsClass ClassifyFs(int64_t f_type);
 const char* FsClassName(FsClass c);
 
-// What `auto` does on one filesystem class, for stores and loads alike.
+// What `auto` does on one filesystem class, per direction: on FUSE the two
+// directions win with opposite choices (bench/RESULTS.md, MooseFS): an
+// O_DIRECT read of an existing file goes to the daemon as pieces all in
+// flight at once, while an O_DIRECT write that extends a file goes one piece
+// per round trip, so it wins only while a round trip is short. Stores have
+// no backend choice: the writer threads write each chunk with one pwritev
+// (io_uring would hand allocating writes to its own worker threads), so
+// io_uring concerns loads only.
 struct AutoIoRule {
-  bool try_direct;         // probe O_DIRECT, use it if the probe passes
-  bool uring_with_direct;  // io_uring when O_DIRECT is on (buffered: always the thread pool)
+  bool load_direct;   // loads: probe O_DIRECT, use it if the probe passes
+  bool load_uring;    // loads: io_uring when they use O_DIRECT (buffered: the thread pool)
+  bool store_direct;  // stores: probe O_DIRECT, use it if the probe passes
+  // Stores use O_DIRECT too (if the probe passed) when one metadata round
+  // trip to the filesystem (ProbeRoundTripNs) takes less than this; 0: never.
+  int64_t store_direct_below_rtt_ns;
 };
 
 AutoIoRule AutoIoFor(FsClass c);
+
+// What Store::Open settled on: the rule, explicit options, and the probes.
+struct IoChoice {
+  bool load_direct = false;
+  bool load_uring = false;
+  bool store_direct = false;
+};
+
+// Whether Open must probe O_DIRECT: an explicit kOn, or `auto` where the
+// rule wants it in either direction.
+bool WantsDirectProbe(const AutoIoRule& rule, DirectIoMode mode);
+// Whether `auto` needs the round trip time for the store direction.
+bool WantsRoundTripProbe(const AutoIoRule& rule, DirectIoMode mode);
+
+// Explicit options apply to both directions and win over the rule.
+// `direct_ok`: the O_DIRECT probe passed (false if it was not run);
+// `uring_ok`: io_uring is available; `rtt_ns`: ProbeRoundTripNs's answer
+// (< 0: not measured). Refusing an explicit kOn / kUring that cannot be had
+// is the caller's job.
+IoChoice ResolveIoChoice(const AutoIoRule& rule, DirectIoMode mode, IoBackendKind backend,
+                         bool direct_ok, bool uring_ok, int64_t rtt_ns);
 
 }  // namespace kvtier
 

@@ -191,7 +191,8 @@ class PyStore {
     for (const auto& [k, v] : store()->MetricsMap()) d[k.c_str()] = v;
     d["namespace_dir"] = store()->namespace_dir();
     d["io_backend"] = std::string(store()->io_backend_name());
-    d["direct_io"] = store()->direct_io();
+    d["load_direct_io"] = store()->load_direct_io();
+    d["store_direct_io"] = store()->store_direct_io();
     d["usable"] = store()->usable();
     return d;
   }
@@ -199,7 +200,8 @@ class PyStore {
   std::string MetricsText() { return store()->MetricsText(); }
   std::string NamespaceDir() { return store()->namespace_dir(); }
   std::string IoBackend() { return store()->io_backend_name(); }
-  bool DirectIo() { return store()->direct_io(); }
+  bool LoadDirectIo() { return store()->load_direct_io(); }
+  bool StoreDirectIo() { return store()->store_direct_io(); }
   bool Usable() { return store()->usable(); }
   bool Closed() const { return store_ == nullptr; }
 
@@ -328,7 +330,8 @@ NB_MODULE(_kvtier, m) {
       .def("close", &PyStore::Close)
       .def_prop_ro("namespace_dir", &PyStore::NamespaceDir)
       .def_prop_ro("io_backend", &PyStore::IoBackend)
-      .def_prop_ro("direct_io", &PyStore::DirectIo)
+      .def_prop_ro("load_direct_io", &PyStore::LoadDirectIo)
+      .def_prop_ro("store_direct_io", &PyStore::StoreDirectIo)
       .def_prop_ro("usable", &PyStore::Usable)
       .def_prop_ro("closed", &PyStore::Closed);
 }

@@ -21,7 +21,10 @@
 namespace kvtier {
 
 struct ChunkIoOptions {
-  bool direct = false;   // O_DIRECT where buffers allow it
+  // O_DIRECT where buffers allow it, per direction: on FUSE loads win with
+  // it and stores lose (io/io_choice.h).
+  bool load_direct = false;
+  bool store_direct = false;
   bool verify = true;    // check the payload checksum on reads
   bool durable = false;  // fsync file and directory on publish
   bool remove_corrupt = true;

@@ -64,7 +64,7 @@ Status ReadChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts, cons
     ctx->staging.Reserve(std::max(kBlockSize, AlignUp(len, kBlockSize)));
     if (ctx->staging.data() == nullptr) return Status::IOError("out of memory", ENOMEM);
   }
-  bool direct = opts.direct && (opts.staged || IsAligned(buf, kBlockSize));
+  bool direct = opts.load_direct && (opts.staged || IsAligned(buf, kBlockSize));
   std::unique_ptr<File> file;
   Status s = env->OpenFile(path, kOpenRead | (direct ? kOpenDirect : 0u), &file);
   if (!s.ok() && direct && s.err() == EINVAL) {

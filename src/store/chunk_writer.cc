@@ -198,7 +198,7 @@ Status WriteChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts,
   }
   if (!s.IsNotFound()) return s;
 
-  bool direct = opts.direct && IsAligned(data, kBlockSize);
+  bool direct = opts.store_direct && IsAligned(data, kBlockSize);
   const std::string tmp = TempName(opts.writer_id);
   std::unique_ptr<File> file;
   s = CreateTemp(dir.get(), tmp, opts.perms.file_mode, &direct, &file);

@@ -45,7 +45,8 @@ class StoreHandle final : public Store {
   std::map<std::string, double> MetricsMap() const override { return impl_->MetricsMap(); }
   const std::string& namespace_dir() const override { return impl_->namespace_dir(); }
   const char* io_backend_name() const override { return impl_->io_backend_name(); }
-  bool direct_io() const override { return impl_->direct_io(); }
+  bool load_direct_io() const override { return impl_->load_direct_io(); }
+  bool store_direct_io() const override { return impl_->store_direct_io(); }
   bool usable() const override { return impl_->usable(); }
   void Close() override { impl_->Close(); }
 

@@ -49,22 +49,23 @@ int64_t SteadyNanos() {
 }  // namespace
 
 StoreImpl::StoreImpl(Env* env, StoreOptions options, std::string ns_dir, const Fingerprint& fp,
-                     uint64_t writer_id, bool usable, bool direct, bool use_uring, bool memory_fs)
+                     uint64_t writer_id, bool usable, IoChoice io, bool memory_fs)
     : env_(env),
       options_(options),
       ns_dir_(std::move(ns_dir)),
       usable_(usable),
-      use_uring_(use_uring),
+      use_uring_(io.load_uring),
       lookup_cache_(options_.lookup_cache_ns, options_.lookup_cache_entries),
       leaf_dirs_(env, kLeafHandleTtlNs, kMaxLeafHandles),
       leaf_env_(env, &leaf_dirs_, ns_dir_) {
-  io_opts_.direct = direct;
+  io_opts_.load_direct = io.load_direct;
+  io_opts_.store_direct = io.store_direct;
   io_opts_.verify = options_.verify;
   io_opts_.durable = options_.durable;
   io_opts_.remove_corrupt = options_.remove_corrupt;
   io_opts_.segment_bytes =
       std::max<size_t>(kBlockSize, options_.segment_bytes / kBlockSize * kBlockSize);
-  io_opts_.pipelined = use_uring;
+  io_opts_.pipelined = io.load_uring;
   io_opts_.memory_fs = memory_fs;
   io_opts_.staged = options_.io_timeout_ns > 0 && !memory_fs;
   io_opts_.fingerprint = Hash128{fp.digest_lo(), fp.digest_hi()};
@@ -606,7 +607,8 @@ std::string StoreImpl::MetricsText() const {
 std::map<std::string, double> StoreImpl::MetricsMap() const {
   RefreshGauges();
   auto m = metrics_.registry.Snapshot();
-  m["direct_io"] = io_opts_.direct ? 1 : 0;
+  m["load_direct_io"] = io_opts_.load_direct ? 1 : 0;
+  m["store_direct_io"] = io_opts_.store_direct ? 1 : 0;
   m["io_uring"] = use_uring_ ? 1 : 0;
   m["staged_reads"] = io_opts_.staged ? 1 : 0;
   return m;

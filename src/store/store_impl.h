@@ -13,6 +13,7 @@
 #include <optional>
 #include <thread>
 
+#include "io/io_choice.h"
 #include "kvtier/store.h"
 #include "store/chunk_io.h"
 #include "store/job.h"
@@ -26,7 +27,7 @@ namespace kvtier {
 class StoreImpl final : public Store, public std::enable_shared_from_this<StoreImpl> {
  public:
   StoreImpl(Env* env, StoreOptions options, std::string ns_dir, const Fingerprint& fp,
-            uint64_t writer_id, bool usable, bool direct, bool use_uring, bool memory_fs);
+            uint64_t writer_id, bool usable, IoChoice io, bool memory_fs);
   ~StoreImpl() override;
 
   // Starts the workers; each holds a reference to this. Call once, right
@@ -46,7 +47,8 @@ class StoreImpl final : public Store, public std::enable_shared_from_this<StoreI
   std::map<std::string, double> MetricsMap() const override;
   const std::string& namespace_dir() const override { return ns_dir_; }
   const char* io_backend_name() const override { return use_uring_ ? "io_uring" : "threadpool"; }
-  bool direct_io() const override { return io_opts_.direct; }
+  bool load_direct_io() const override { return io_opts_.load_direct; }
+  bool store_direct_io() const override { return io_opts_.store_direct; }
   bool usable() const override { return usable_; }
   void Close() override EXCLUDES(mu_);
 

@@ -88,32 +88,37 @@ Status Store::Open(const std::string& root, const Fingerprint& fingerprint,
   if (!s.ok()) return s;
   bool usable = state != NamespaceState::kConflict;
 
-  // `auto` follows a rule per filesystem class (io/io_choice.h: what loses
-  // where, with the measurements in bench/RESULTS.md).
+  // `auto` follows a rule per filesystem class and per direction
+  // (io/io_choice.h: what loses where, with the measurements in
+  // bench/RESULTS.md); explicit options apply to loads and stores alike.
   FsUsage fs;
   FsClass fs_class = env->GetFsUsage(ns_dir, &fs).ok() ? ClassifyFs(fs.fs_type) : FsClass::kOther;
   const bool memory_fs = fs_class == FsClass::kMemory;
   const AutoIoRule rule = AutoIoFor(fs_class);
-  bool direct = false;
-  if (options.direct_io == DirectIoMode::kOn ||
-      (options.direct_io == DirectIoMode::kAuto && rule.try_direct)) {
-    direct = ProbeDirectIo(env, ns_dir, writer_id);
-    if (!direct && options.direct_io == DirectIoMode::kOn) {
+  bool direct_ok = false;
+  if (WantsDirectProbe(rule, options.direct_io)) {
+    direct_ok = ProbeDirectIo(env, ns_dir, writer_id);
+    if (!direct_ok && options.direct_io == DirectIoMode::kOn) {
       return Status::NotSupported("O_DIRECT is not supported under " + ns_dir);
     }
   }
-  bool uring = false;
+  bool uring_ok = false;
   if (options.io_backend != IoBackendKind::kThreadPool) {
     std::unique_ptr<IoBackend> probe;
-    bool available = NewUringBackend(kUringQueueDepth, &probe).ok();
-    if (!available && options.io_backend == IoBackendKind::kUring) {
+    uring_ok = NewUringBackend(8, &probe).ok();
+    if (!uring_ok && options.io_backend == IoBackendKind::kUring) {
       return Status::NotSupported("io_uring is not available");
     }
-    uring = available &&
-            (options.io_backend == IoBackendKind::kUring || (direct && rule.uring_with_direct));
   }
-  auto impl = std::make_shared<StoreImpl>(env, options, ns_dir, fp, writer_id, usable, direct,
-                                          uring, memory_fs);
+  // On FUSE, stores take O_DIRECT only when the server is a short round
+  // trip away (io/io_choice.cc).
+  const int64_t rtt_ns = direct_ok && WantsRoundTripProbe(rule, options.direct_io)
+                             ? ProbeRoundTripNs(env, ns_dir, writer_id)
+                             : -1;
+  const IoChoice io =
+      ResolveIoChoice(rule, options.direct_io, options.io_backend, direct_ok, uring_ok, rtt_ns);
+  auto impl =
+      std::make_shared<StoreImpl>(env, options, ns_dir, fp, writer_id, usable, io, memory_fs);
   impl->SetChunkKeys(std::move(keys), options.encrypt);
   if (state == NamespaceState::kRepaired) impl->metrics()->fingerprint_repaired->Add();
   if (state == NamespaceState::kConflict) impl->metrics()->namespace_conflict->Set(1);

@@ -6,6 +6,10 @@
 #include <gtest/gtest.h>
 #include <sys/vfs.h>
 
+#include <vector>
+
+#include "io/direct_probe.h"
+
 #include "test_util.h"
 
 namespace kvtier {
@@ -34,28 +38,125 @@ TEST(IoChoice, SignExtendedMagicStillMatches) {
 TEST(IoChoice, RulePerClass) {
   struct Row {
     FsClass c;
-    bool direct, uring;
+    bool load_direct, load_uring, store_direct;
   };
   const Row rows[] = {
-      {FsClass::kMemory, false, false}, {FsClass::kLocalBlock, true, true},
-      {FsClass::kFuse, false, false},   {FsClass::kNfs, false, false},
-      {FsClass::kLustre, true, false},  {FsClass::kOther, true, false},
+      {FsClass::kMemory, false, false, false}, {FsClass::kLocalBlock, true, true, true},
+      {FsClass::kFuse, true, true, false},     {FsClass::kNfs, false, false, false},
+      {FsClass::kLustre, true, false, true},   {FsClass::kOther, true, false, true},
   };
   for (const Row& r : rows) {
     AutoIoRule rule = AutoIoFor(r.c);
-    EXPECT_EQ(rule.try_direct, r.direct) << FsClassName(r.c);
-    EXPECT_EQ(rule.uring_with_direct, r.uring) << FsClassName(r.c);
+    EXPECT_EQ(rule.load_direct, r.load_direct) << FsClassName(r.c);
+    EXPECT_EQ(rule.load_uring, r.load_uring) << FsClassName(r.c);
+    EXPECT_EQ(rule.store_direct, r.store_direct) << FsClassName(r.c);
   }
 }
 
+const FsClass kAllClasses[] = {FsClass::kMemory, FsClass::kLocalBlock, FsClass::kFuse,
+                               FsClass::kNfs,    FsClass::kLustre,     FsClass::kOther};
+
 TEST(IoChoice, NeverIoUringWithoutDirect) {
   // Buffered I/O is a page-cache copy on every class: io_uring only adds
-  // io-wq hand-offs there, so no row may ask for it without O_DIRECT.
-  for (FsClass c : {FsClass::kMemory, FsClass::kLocalBlock, FsClass::kFuse, FsClass::kNfs,
-                    FsClass::kLustre, FsClass::kOther}) {
+  // io-wq hand-offs there, so no row may ask for it without O_DIRECT, and
+  // `auto` never picks it when the O_DIRECT probe failed.
+  for (FsClass c : kAllClasses) {
     AutoIoRule rule = AutoIoFor(c);
-    EXPECT_FALSE(rule.uring_with_direct && !rule.try_direct) << FsClassName(c);
+    EXPECT_FALSE(rule.load_uring && !rule.load_direct) << FsClassName(c);
+    IoChoice io = ResolveIoChoice(rule, DirectIoMode::kAuto, IoBackendKind::kAuto,
+                                  /*direct_ok=*/false, /*uring_ok=*/true, -1);
+    EXPECT_FALSE(io.load_uring || io.load_direct || io.store_direct) << FsClassName(c);
   }
+}
+
+TEST(IoChoice, AutoOnFuseSplitsTheDirections) {
+  const AutoIoRule fuse = AutoIoFor(FsClass::kFuse);
+  EXPECT_TRUE(WantsDirectProbe(fuse, DirectIoMode::kAuto));
+  IoChoice io = ResolveIoChoice(fuse, DirectIoMode::kAuto, IoBackendKind::kAuto, true, true, -1);
+  EXPECT_TRUE(io.load_direct);
+  EXPECT_TRUE(io.load_uring);
+  EXPECT_FALSE(io.store_direct);
+  // Without io_uring, loads keep O_DIRECT through the thread pool.
+  io = ResolveIoChoice(fuse, DirectIoMode::kAuto, IoBackendKind::kAuto, true, false, -1);
+  EXPECT_TRUE(io.load_direct);
+  EXPECT_FALSE(io.load_uring);
+  EXPECT_FALSE(io.store_direct);
+  // An explicit backend keeps `auto` O_DIRECT per direction.
+  io = ResolveIoChoice(fuse, DirectIoMode::kAuto, IoBackendKind::kThreadPool, true, true, -1);
+  EXPECT_TRUE(io.load_direct);
+  EXPECT_FALSE(io.load_uring);
+  EXPECT_FALSE(io.store_direct);
+}
+
+TEST(IoChoice, FuseStoresDirectOnlyWhenTheServerIsNear) {
+  // Direct stores on FUSE pay a round trip per piece: measured on MooseFS,
+  // they win at ~0.1 ms (no added delay) and lose from ~1.2 ms on.
+  const AutoIoRule fuse = AutoIoFor(FsClass::kFuse);
+  EXPECT_TRUE(WantsRoundTripProbe(fuse, DirectIoMode::kAuto));
+  EXPECT_FALSE(WantsRoundTripProbe(fuse, DirectIoMode::kOn));
+  EXPECT_FALSE(WantsRoundTripProbe(fuse, DirectIoMode::kOff));
+  const int64_t us = 1000;
+  struct Row {
+    int64_t rtt_ns;
+    bool store_direct;
+  };
+  for (const Row& r : {Row{-1, false}, Row{100 * us, true}, Row{499 * us, true},
+                       Row{500 * us, false}, Row{1200 * us, false}, Row{4300 * us, false}}) {
+    IoChoice io =
+        ResolveIoChoice(fuse, DirectIoMode::kAuto, IoBackendKind::kAuto, true, true, r.rtt_ns);
+    EXPECT_EQ(io.store_direct, r.store_direct) << r.rtt_ns;
+    EXPECT_TRUE(io.load_direct && io.load_uring) << r.rtt_ns;
+  }
+  // Near or not, no O_DIRECT where the probe failed, and none when asked off.
+  EXPECT_FALSE(
+      ResolveIoChoice(fuse, DirectIoMode::kAuto, IoBackendKind::kAuto, false, true, 100 * us)
+          .store_direct);
+  EXPECT_FALSE(ResolveIoChoice(fuse, DirectIoMode::kOff, IoBackendKind::kAuto, true, true, 100 * us)
+                   .store_direct);
+  // Classes without the rule never ask for the round trip.
+  for (FsClass c : {FsClass::kMemory, FsClass::kNfs, FsClass::kLocalBlock, FsClass::kLustre}) {
+    EXPECT_FALSE(WantsRoundTripProbe(AutoIoFor(c), DirectIoMode::kAuto)) << FsClassName(c);
+  }
+  EXPECT_FALSE(ResolveIoChoice(AutoIoFor(FsClass::kNfs), DirectIoMode::kAuto, IoBackendKind::kAuto,
+                               true, true, 100 * us)
+                   .store_direct);
+}
+
+TEST(IoChoice, ExplicitOptionsApplyToBothDirections) {
+  for (FsClass c : kAllClasses) {
+    const AutoIoRule rule = AutoIoFor(c);
+    EXPECT_TRUE(WantsDirectProbe(rule, DirectIoMode::kOn)) << FsClassName(c);
+    EXPECT_FALSE(WantsDirectProbe(rule, DirectIoMode::kOff)) << FsClassName(c);
+    IoChoice on = ResolveIoChoice(rule, DirectIoMode::kOn, IoBackendKind::kUring, true, true, -1);
+    EXPECT_TRUE(on.load_direct && on.store_direct && on.load_uring) << FsClassName(c);
+    IoChoice off =
+        ResolveIoChoice(rule, DirectIoMode::kOff, IoBackendKind::kThreadPool, false, false, -1);
+    EXPECT_FALSE(off.load_direct || off.store_direct || off.load_uring) << FsClassName(c);
+    // io_uring asked for explicitly runs buffered loads too.
+    IoChoice uring_buffered =
+        ResolveIoChoice(rule, DirectIoMode::kOff, IoBackendKind::kUring, false, true, -1);
+    EXPECT_TRUE(uring_buffered.load_uring) << FsClassName(c);
+    EXPECT_FALSE(uring_buffered.load_direct || uring_buffered.store_direct) << FsClassName(c);
+  }
+}
+
+TEST(IoChoice, ProbeOnlyWhereAutoWantsDirect) {
+  EXPECT_FALSE(WantsDirectProbe(AutoIoFor(FsClass::kMemory), DirectIoMode::kAuto));
+  EXPECT_FALSE(WantsDirectProbe(AutoIoFor(FsClass::kNfs), DirectIoMode::kAuto));
+  EXPECT_TRUE(WantsDirectProbe(AutoIoFor(FsClass::kLocalBlock), DirectIoMode::kAuto));
+  EXPECT_TRUE(WantsDirectProbe(AutoIoFor(FsClass::kLustre), DirectIoMode::kAuto));
+}
+
+TEST(IoChoice, RoundTripProbeAnswersAndLeavesNothing) {
+  testing::ScratchDir dir;
+  ASSERT_FALSE(dir.path().empty());
+  const int64_t ns = ProbeRoundTripNs(Env::Default(), dir.path(), 42);
+  EXPECT_GE(ns, 0);
+  EXPECT_LT(ns, 1000LL * 1000 * 1000);  // a local lookup: far below a second
+  std::vector<DirEntry> entries;
+  ASSERT_TRUE(Env::Default()->ListDir(dir.path(), &entries).ok());
+  EXPECT_TRUE(entries.empty());
+  EXPECT_EQ(ProbeRoundTripNs(Env::Default(), dir.path() + "/missing", 42), -1);
 }
 
 TEST(IoChoice, StoreOnTmpfsPicksBufferedThreadPool) {
@@ -67,7 +168,8 @@ TEST(IoChoice, StoreOnTmpfsPicksBufferedThreadPool) {
   ASSERT_EQ(ClassifyFs(st.f_type), FsClass::kMemory);
   std::unique_ptr<Store> store = testing::OpenStore(tmpfs.path());
   ASSERT_NE(store, nullptr);
-  EXPECT_FALSE(store->direct_io());
+  EXPECT_FALSE(store->load_direct_io());
+  EXPECT_FALSE(store->store_direct_io());
   EXPECT_STREQ(store->io_backend_name(), "threadpool");
 }
 

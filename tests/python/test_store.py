@@ -196,7 +196,8 @@ def test_stats_and_metrics_text(tmp_path, fingerprint):
         st = s.stats()
         assert st["puts_stored_total"] == 1
         assert st["io_backend"] == "threadpool"
-        assert st["direct_io"] is False
+        assert st["load_direct_io"] is False
+        assert st["store_direct_io"] is False
         assert st["namespace_dir"].startswith(str(tmp_path))
         text = s.metrics_text()
         assert "# TYPE kvtier_puts_stored_total counter" in text

@@ -55,7 +55,8 @@ TEST_P(StoreModes, RoundTripSizesAndAlignments) {
   EXPECT_FALSE(store->Get("absent", buf.data(), buf.size()));
   EXPECT_EQ(Metric(*store, "get_misses_total"), 1);
   if (GetParam().direct == DirectIoMode::kOn) {
-    EXPECT_TRUE(store->direct_io());
+    EXPECT_TRUE(store->load_direct_io());
+    EXPECT_TRUE(store->store_direct_io());
   }
 }
 

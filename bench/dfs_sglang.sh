@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# kvtier vs SGLang's `file` backend on MooseFS (tools/dfs.sh), one cluster
+# per delay: stored through mount 0, fetched through mount 1 (another node,
+# cold client caches), bench/sglang_vs_file.py's sizes and repeats.
+#
+#   bash bench/dfs_sglang.sh [RESULTS_FILE]
+#
+# Environment: DELAYS ("0 0.5 2"), REPEATS (3), ARGS (more options for
+# sglang_vs_file.py, e.g. "--layers 2" where SGLang finds too little free
+# host memory for the default 4.3 GB pool), PY (the project's venv, with the
+# pinned sglang). Needs root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DELAYS=${DELAYS:-"0 0.5 2"}
+REPEATS=${REPEATS:-3}
+ARGS=${ARGS:-}
+PY=${PY:-$HOME/.cache/kvtier/venv/bin/python}
+OUT=${1:-bench/results/dfs-sglang-$(date -u +%Y%m%d-%H%M).txt}
+bash tools/dfs.sh check >/dev/null || { bash tools/dfs.sh check; exit 3; }
+work=$(mktemp -d "${TMPDIR:-/tmp}/kvtier-dfs-sglang.XXXXXX")
+trap 'bash tools/dfs.sh down "$work/cluster" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM
+mkdir -p "$(dirname "$OUT")"
+exec > >(tee "$OUT") 2>&1
+echo "== dfs_sglang: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD)"
+for d in $DELAYS; do
+  bash tools/dfs.sh up "$work/cluster" --mounts 2 --delay-ms "$d" >"$work/env"
+  # shellcheck disable=SC1091
+  source "$work/env"
+  read -r m0 m1 <<<"$DFS_MOUNTS"
+  mkdir -p "$m0/sglbench"
+  echo "--- delay $d ms per direction, load $(cut -d' ' -f1 /proc/loadavg)"
+  # shellcheck disable=SC2086  # ARGS: several words
+  "$PY" bench/sglang_vs_file.py --dirs "$m0/sglbench" --fetch-dirs "$m1/sglbench" \
+    --repeats "$REPEATS" $ARGS || echo "!! sglang_vs_file failed with status $?"
+  bash tools/dfs.sh down "$work/cluster" >/dev/null
+done
+echo "== done $(date -u +%Y-%m-%dT%H:%MZ)"
