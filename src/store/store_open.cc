@@ -105,7 +105,7 @@ Status Store::Open(const std::string& root, const Fingerprint& fingerprint,
   bool uring_ok = false;
   if (options.io_backend != IoBackendKind::kThreadPool) {
     std::unique_ptr<IoBackend> probe;
-    uring_ok = NewUringBackend(8, &probe).ok();
+    uring_ok = NewUringBackend(kUringQueueDepth, &probe).ok();
     if (!uring_ok && options.io_backend == IoBackendKind::kUring) {
       return Status::NotSupported("io_uring is not available");
     }
