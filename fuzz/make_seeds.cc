@@ -90,14 +90,21 @@ bool ChunkSeeds(const fs::path& out) {
 }
 
 void FingerprintSeeds(const fs::path& out) {
+  // One literal per seed (long ones joined explicitly).
+  const std::string vllm =
+      std::string(R"({"engine":"vllm","engine_version":"0.33","model":"Qwen/Qwen3-8B",)") +
+      R"("model_revision":"","kv_dtype":"bfloat16","block_size":256,"hash_algo":"sha256",)" +
+      R"("cache_salt":"","kv_groups":[{"layers":["model.layers.0.self_attn"],)" +
+      R"("tokens_per_block":16}],"parallel":{"tp":2,"pp":1,"pcp":1,"rank":0},)" +
+      R"("chunk_bytes":4194304,"canonical":true})";
+  const std::string sglang =
+      std::string(R"({"engine":"sglang","model":"deepseek-ai/DeepSeek-V3","mla":true,)") +
+      R"("page_size":64,"layout":"page_first","tp_size":8,"pp_rank":0,"dtype":"fp8_e4m3",)" +
+      R"("x":null,"f":1.5e-3})";
   const std::vector<std::string> texts = {
       R"({"model":"meta-llama/Llama-3.1-8B","kv_dtype":"bf16"})",
-      R"({"engine":"vllm","engine_version":"0.33","model":"Qwen/Qwen3-8B","model_revision":"",)"
-      R"("kv_dtype":"bfloat16","block_size":256,"hash_algo":"sha256","cache_salt":"",)"
-      R"("kv_groups":[{"layers":["model.layers.0.self_attn"],"tokens_per_block":16}],)"
-      R"("parallel":{"tp":2,"pp":1,"pcp":1,"rank":0},"chunk_bytes":4194304,"canonical":true})",
-      R"({"engine":"sglang","model":"deepseek-ai/DeepSeek-V3","mla":true,"page_size":64,)"
-      R"("layout":"page_first","tp_size":8,"pp_rank":0,"dtype":"fp8_e4m3","x":null,"f":1.5e-3})",
+      vllm,
+      sglang,
       R"({"model":"a/b/c \u00e9\ud83d\ude00 ../..","n":-0,"big":18446744073709551615})",
       R"({})",
   };
