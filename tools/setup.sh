@@ -7,7 +7,8 @@ set -euo pipefail
 
 APT_PACKAGES=(build-essential cmake ninja-build pkg-config liburing-dev libxxhash-dev libssl-dev
   nlohmann-json3-dev libcli11-dev libgtest-dev googletest fio clang-format clang-tidy
-  python3-venv prometheus)  # prometheus: promtool, for tools/check_deploy.sh
+  python3-venv prometheus  # prometheus: promtool, for tools/check_deploy.sh
+  clang-14 libclang-rt-14-dev)  # the ThreadSanitizer build and libFuzzer (fuzz/run.sh)
 # kubectl (for `kubectl kustomize`): Debian's kubernetes-client only where
 # none is installed; its kustomize must be >= 4.1 (replacements).
 command -v kubectl >/dev/null || APT_PACKAGES+=(kubernetes-client)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Set-up command 2: install, build and run every test: C++ unit tests (plain
-# and under ASan+UBSan), formatting and lint checks, then the Python tests and
-# the system tests (several nodes on a MooseFS cluster that tools/dfs.sh brings
-# up and down; skipped with the reason printed where FUSE or netns are missing).
+# Set-up command 2: install, build and run every test: C++ unit tests (plain,
+# under ASan+UBSan and under ThreadSanitizer), fuzzing, formatting and lint
+# checks, then the Python tests and the system tests (several nodes on a
+# MooseFS cluster that tools/dfs.sh brings up and down; skipped with the
+# reason printed where FUSE or netns are missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/setup.sh
@@ -24,6 +25,16 @@ cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DKVTIER_SANITIZE=ON 
 ninja -C build/asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build/asan -j"$JOBS" --output-on-failure
+
+echo "== unit tests under ThreadSanitizer (clang; -Werror=thread-safety checks the lock annotations)"
+CC=clang-14 CXX=clang++-14 cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DKVTIER_TSAN=ON >/dev/null
+ninja -C build/tsan
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+  ctest --test-dir build/tsan -j"$JOBS" --output-on-failure
+
+echo "== fuzzing (libFuzzer under ASan+UBSan): each target 60 s, two at a time"
+fuzz/run.sh
 
 echo "== format and lint"
 tools/lint.sh build/release
