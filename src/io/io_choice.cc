@@ -83,7 +83,7 @@ AutoIoRule AutoIoFor(FsClass c) {
       // ~0.1 ms), 0.97x at 0.5 ms per direction (~1.2 ms), 0.59x at 2 ms
       // (~4.3 ms). O_DIRECT loads: 1.9x buffered with no delay, as fast or
       // faster at 0.5 and 2 ms.
-      return {true, true, false, 500 * 1000};
+      return {true, true, false, 500000};  // 0.5 ms
     case FsClass::kNfs:
       // Not measured here. A buffered client keeps read-ahead and
       // write-behind, which hide round trips, and a FUSE-like io-wq
