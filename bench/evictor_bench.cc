@@ -176,7 +176,7 @@ int Delete(const std::string& dir) {
   double t0 = Now();
   s = ev->RunOnce();
   double total = Now() - t0;
-  double scan = ev->metrics().last_scan_seconds.load();
+  double scan = ev->metrics().last_scan_seconds->value();
   uint64_t n = ev->metrics().files_evicted->value();
   std::printf(
       "delete files=%llu total_seconds=%.3f scan_seconds=%.3f delete_seconds=%.3f "

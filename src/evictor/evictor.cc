@@ -82,8 +82,8 @@ Evictor::Evictor(const EvictorOptions& options, Env* env, Logger* logger, std::u
     own_logger_->set_level(level);
   }
   deleter_.set_before_recheck(options_.before_recheck);
-  metrics_.high_watermark = config_.high_watermark;
-  metrics_.low_watermark = config_.low_watermark;
+  metrics_.high_watermark->Set(config_.high_watermark);
+  metrics_.low_watermark->Set(config_.low_watermark);
   metrics_.replicas->Set(config_.replicas);
   metrics_.replica_index->Set(config_.replica_index);
   metrics_.dry_run->Set(config_.dry_run ? 1 : 0);
@@ -315,7 +315,7 @@ Status Evictor::RunOnce() {
   metrics_.scans->Add();
   metrics_.dirs_skipped->Add(scan.dirs_skipped);
   metrics_.scan_duration->ObserveNanos(env_->MonotonicNanos() - t0);
-  metrics_.last_scan_seconds = secs;
+  metrics_.last_scan_seconds->Set(secs);
 
   RemoveStale(scan);
   IndexTotals t = index_.Totals();
@@ -342,7 +342,7 @@ Status Evictor::RunOnce() {
   }
   metrics_.usage_bytes->Set(static_cast<int64_t>(u.used));
   metrics_.capacity_bytes->Set(static_cast<int64_t>(u.capacity));
-  metrics_.usage_ratio = u.ratio();
+  metrics_.usage_ratio->Set(u.ratio());
   const bool starting = !evicting_ && u.ratio() >= config_.high_watermark;
   if (u.ratio() >= config_.high_watermark) {
     if (!evicting_) {
@@ -373,7 +373,7 @@ Status Evictor::RunOnce() {
       after = u;
     }
     metrics_.usage_bytes->Set(static_cast<int64_t>(after.used));
-    metrics_.usage_ratio = after.ratio();
+    metrics_.usage_ratio->Set(after.ratio());
     // A dry run frees nothing, so its hysteresis would never end.
     if (after.ratio() <= config_.low_watermark || config_.dry_run) evicting_ = false;
   }

@@ -1,7 +1,5 @@
 #include "evictor/evictor_metrics.h"
 
-#include <cstdio>
-
 namespace kvtier::evictor {
 
 EvictorMetrics::EvictorMetrics() {
@@ -42,21 +40,12 @@ EvictorMetrics::EvictorMetrics() {
   http_timeouts = r.AddCounter("http_timeouts_total",
                                "HTTP connections closed at their read or write deadline.");
   scan_duration = r.AddHistogram("scan_duration_seconds", "Duration of one incremental scan.");
+  usage_ratio = r.AddFloatGauge("usage_ratio", "Used fraction of the capacity.");
+  high_watermark = r.AddFloatGauge("high_watermark_ratio", "Usage at which deletion starts.");
+  low_watermark = r.AddFloatGauge("low_watermark_ratio", "Usage at which deletion stops.");
+  last_scan_seconds = r.AddFloatGauge("last_scan_duration_seconds", "Duration of the latest scan.");
 }
 
-std::string EvictorMetrics::Render() const {
-  std::string out = registry_.RenderPrometheus();
-  auto add = [&out](const char* name, const char* help, double v) {
-    char num[64];
-    std::snprintf(num, sizeof(num), "%.6g", v);
-    out += std::string("# HELP kvtier_evictor_") + name + " " + help + "\n# TYPE kvtier_evictor_" +
-           name + " gauge\nkvtier_evictor_" + name + " " + num + "\n";
-  };
-  add("usage_ratio", "Used fraction of the capacity.", usage_ratio.load());
-  add("high_watermark_ratio", "Usage at which deletion starts.", high_watermark.load());
-  add("low_watermark_ratio", "Usage at which deletion stops.", low_watermark.load());
-  add("last_scan_duration_seconds", "Duration of the latest scan.", last_scan_seconds.load());
-  return out;
-}
+std::string EvictorMetrics::Render() const { return registry_.RenderPrometheus(); }
 
 }  // namespace kvtier::evictor

@@ -1,7 +1,6 @@
-// The evictor's Prometheus metrics (prefix kvtier_evictor_). Integer
-// metrics live in a kvtier::MetricsRegistry; the few ratios Prometheus
-// expects as floats (usage and watermarks) are kept as atomics and appended
-// by Render(), because the registry's gauges are integers.
+// The evictor's Prometheus metrics (prefix kvtier_evictor_), all in one
+// kvtier::MetricsRegistry, which renders them; the ratios and durations
+// Prometheus expects as floats are its FloatGauges.
 //
 // Thread-safety: updates are atomic; Render() may run on the HTTP thread
 // while the loop thread updates.
@@ -49,10 +48,10 @@ class EvictorMetrics {
   Counter* http_timeouts;
   Histogram* scan_duration;
 
-  std::atomic<double> usage_ratio{0};
-  std::atomic<double> high_watermark{0};
-  std::atomic<double> low_watermark{0};
-  std::atomic<double> last_scan_seconds{0};
+  FloatGauge* usage_ratio;
+  FloatGauge* high_watermark;
+  FloatGauge* low_watermark;
+  FloatGauge* last_scan_seconds;
 
  private:
   MetricsRegistry registry_{"kvtier_evictor_"};

@@ -36,19 +36,26 @@ double Histogram::Quantile(double q) const {
 Counter* MetricsRegistry::AddCounter(const std::string& name, const std::string& help,
                                      const std::string& labels) {
   Counter* c = &counters_.emplace_back();
-  entries_.push_back(Entry{Entry::Kind::kCounter, name, help, labels, c, nullptr, nullptr});
+  entries_.push_back(
+      Entry{Entry::Kind::kCounter, name, help, labels, c, nullptr, nullptr, nullptr});
   return c;
 }
 
 Gauge* MetricsRegistry::AddGauge(const std::string& name, const std::string& help) {
   Gauge* g = &gauges_.emplace_back();
-  entries_.push_back(Entry{Entry::Kind::kGauge, name, help, "", nullptr, g, nullptr});
+  entries_.push_back(Entry{Entry::Kind::kGauge, name, help, "", nullptr, g, nullptr, nullptr});
+  return g;
+}
+
+FloatGauge* MetricsRegistry::AddFloatGauge(const std::string& name, const std::string& help) {
+  FloatGauge* g = &float_gauges_.emplace_back();
+  entries_.push_back(Entry{Entry::Kind::kFloatGauge, name, help, "", nullptr, nullptr, nullptr, g});
   return g;
 }
 
 Histogram* MetricsRegistry::AddHistogram(const std::string& name, const std::string& help) {
   Histogram* h = &histograms_.emplace_back();
-  entries_.push_back(Entry{Entry::Kind::kHistogram, name, help, "", nullptr, nullptr, h});
+  entries_.push_back(Entry{Entry::Kind::kHistogram, name, help, "", nullptr, nullptr, h, nullptr});
   return h;
 }
 
@@ -59,9 +66,9 @@ std::string MetricsRegistry::RenderPrometheus() const {
   for (const Entry& e : entries_) {
     std::string full = prefix_ + e.name;
     if (full != last_name) {
-      const char* type = e.kind == Entry::Kind::kCounter ? "counter"
-                         : e.kind == Entry::Kind::kGauge ? "gauge"
-                                                         : "histogram";
+      const char* type = e.kind == Entry::Kind::kCounter     ? "counter"
+                         : e.kind == Entry::Kind::kHistogram ? "histogram"
+                                                             : "gauge";
       out += "# HELP " + full + " " + e.help + "\n# TYPE " + full + " " + type + "\n";
       last_name = full;
     }
@@ -74,6 +81,10 @@ std::string MetricsRegistry::RenderPrometheus() const {
         break;
       case Entry::Kind::kGauge:
         std::snprintf(num, sizeof(num), "%lld", static_cast<long long>(e.gauge->value()));
+        out += full + labels + " " + num + "\n";
+        break;
+      case Entry::Kind::kFloatGauge:
+        std::snprintf(num, sizeof(num), "%.6g", e.float_gauge->value());
         out += full + labels + " " + num + "\n";
         break;
       case Entry::Kind::kHistogram: {
@@ -112,6 +123,9 @@ std::map<std::string, double> MetricsRegistry::Snapshot() const {
         break;
       case Entry::Kind::kGauge:
         out[key] = static_cast<double>(e.gauge->value());
+        break;
+      case Entry::Kind::kFloatGauge:
+        out[key] = e.float_gauge->value();
         break;
       case Entry::Kind::kHistogram:
         out[key + "_count"] = static_cast<double>(e.histogram->count());

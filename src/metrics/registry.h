@@ -33,6 +33,16 @@ class Gauge {
   std::atomic<int64_t> v_{0};
 };
 
+// A gauge that is a fraction or a duration (a usage ratio, seconds).
+class FloatGauge {
+ public:
+  void Set(double v) { v_.store(v, std::memory_order_relaxed); }
+  double value() const { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<double> v_{0};
+};
+
 // Latency histogram in seconds with fixed buckets from 10 us to 10 s.
 class Histogram {
  public:
@@ -62,6 +72,7 @@ class MetricsRegistry {
   Counter* AddCounter(const std::string& name, const std::string& help,
                       const std::string& labels = "");
   Gauge* AddGauge(const std::string& name, const std::string& help);
+  FloatGauge* AddFloatGauge(const std::string& name, const std::string& help);
   Histogram* AddHistogram(const std::string& name, const std::string& help);
 
   std::string RenderPrometheus() const;
@@ -69,15 +80,17 @@ class MetricsRegistry {
 
  private:
   struct Entry {
-    enum class Kind { kCounter, kGauge, kHistogram } kind;
+    enum class Kind { kCounter, kGauge, kFloatGauge, kHistogram } kind;
     std::string name, help, labels;
     Counter* counter = nullptr;
     Gauge* gauge = nullptr;
     Histogram* histogram = nullptr;
+    FloatGauge* float_gauge = nullptr;
   };
   std::string prefix_;
   std::deque<Counter> counters_;  // deque: stable addresses
   std::deque<Gauge> gauges_;
+  std::deque<FloatGauge> float_gauges_;
   std::deque<Histogram> histograms_;
   std::deque<Entry> entries_;
 };

@@ -34,5 +34,17 @@ TEST(Metrics, PrometheusTextAndSnapshot) {
   EXPECT_DOUBLE_EQ(m["op_seconds_p50"], 0.0025);
 }
 
+TEST(Metrics, FloatGauge) {
+  MetricsRegistry r("kvtier_evictor_");
+  FloatGauge* f = r.AddFloatGauge("usage_ratio", "Used fraction");
+  f->Set(0.8125);
+  std::string text = r.RenderPrometheus();
+  EXPECT_NE(
+      text.find("# TYPE kvtier_evictor_usage_ratio gauge\nkvtier_evictor_usage_ratio 0.8125\n"),
+      std::string::npos)
+      << text;
+  EXPECT_DOUBLE_EQ(r.Snapshot()["usage_ratio"], 0.8125);
+}
+
 }  // namespace
 }  // namespace kvtier
