@@ -51,7 +51,7 @@ int64_t SteadyNanos() {
 StoreImpl::StoreImpl(Env* env, StoreOptions options, std::string ns_dir, const Fingerprint& fp,
                      uint64_t writer_id, bool usable, IoChoice io, bool memory_fs)
     : env_(env),
-      options_(options),
+      options_(std::move(options)),
       ns_dir_(std::move(ns_dir)),
       usable_(usable),
       use_uring_(io.load_uring),
