@@ -12,6 +12,10 @@
 #endif
 
 #ifdef KVTIER_XXH_MULTI_ISA
+#include <cpuid.h>
+
+#include <cstdint>
+
 // XXH3 built for SSE2 (x86-64's baseline), AVX2 and AVX-512
 // (util/xxh3_variant.c), chosen once from the CPU's features.
 extern "C" {
@@ -29,6 +33,24 @@ namespace kvtier {
 namespace {
 
 #ifdef KVTIER_XXH_MULTI_ISA
+// Whether the CPU has the feature (cpuid leaf 7, EBX) and the OS saves the
+// registers it needs (XCR0). Read directly rather than through
+// __builtin_cpu_supports, whose data (__cpu_model) is in libgcc: the wheel's
+// toolchain (tools/build_wheel.sh) links compiler-rt, which lacks it.
+bool CpuCanRun(unsigned leaf7_ebx_bit, uint64_t xcr0_mask) {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (__get_cpuid(1, &a, &b, &c, &d) == 0 || (c & bit_OSXSAVE) == 0) {
+    return false;
+  }
+  unsigned lo = 0, hi = 0;
+  __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  const uint64_t xcr0 = (uint64_t{hi} << 32) | lo;
+  if ((xcr0 & xcr0_mask) != xcr0_mask || __get_cpuid_count(7, 0, &a, &b, &c, &d) == 0) {
+    return false;
+  }
+  return (b & leaf7_ebx_bit) != 0;
+}
+
 struct Xxh3Impl {
   void (*hash)(const void*, size_t, unsigned long long[2]);
   void (*update)(void*, const void*, size_t);
@@ -36,10 +58,11 @@ struct Xxh3Impl {
 
 const Xxh3Impl& PickXxh3() {
   static const Xxh3Impl impl = [] {
-    if (__builtin_cpu_supports("avx512f")) {
+    // XCR0: SSE and AVX state (0x6), plus opmask and ZMM state for AVX-512.
+    if (CpuCanRun(bit_AVX512F, 0xe6)) {
       return Xxh3Impl{kvtier_xxh3_avx512_128, kvtier_xxh3_avx512_128_update};
     }
-    if (__builtin_cpu_supports("avx2")) {
+    if (CpuCanRun(bit_AVX2, 0x6)) {
       return Xxh3Impl{kvtier_xxh3_avx2_128, kvtier_xxh3_avx2_128_update};
     }
     return Xxh3Impl{kvtier_xxh3_sse2_128, kvtier_xxh3_sse2_128_update};
