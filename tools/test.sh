@@ -47,6 +47,9 @@ tools/lint.sh build/release
 echo "== deploy/ manifests and alert rules (kustomize, kubernetes-validate, promtool)"
 tools/check_deploy.sh
 
+echo "== shipped wheel and images: manylinux_2_28 wheel + binaries, installed where liburing/libxxhash/libssl are absent; hadolint"
+tools/test_wheel.sh
+
 echo "== Python package and tests"
 "$KVTIER_PY" -m pip install -q --no-build-isolation .
 "$KVTIER_PY" -m ruff check python tests/python tests/system bench
