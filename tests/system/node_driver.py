@@ -155,8 +155,12 @@ class Evictor:
 
 
 def files(root: Path, pred=lambda name: name.endswith(".kv")) -> dict[str, os.stat_result]:
+    """Files under root by name, leaving out each namespace's journal/ (the
+    evictors' removal journal and usage notes: bounded bookkeeping, not
+    chunks; tests/python/test_vllm_events.py covers it)."""
     out = {}
-    for d, _, names in os.walk(root):
+    for d, dirs, names in os.walk(root):
+        dirs[:] = [x for x in dirs if x != "journal"]
         for n in names:
             if pred(n):
                 try:
