@@ -7,7 +7,7 @@
 # kinds are CRDs it has no schema for, and are only warned about);
 # tools/psa_check.py checks every pod against Pod Security "restricted"
 # (plus a read-only root filesystem), and the one-time root preparation Job
-# against "baseline"; promtool checks the alert rules and runs their unit
+# against "baseline"; checkov's matching checks do it a second time; promtool checks the alert rules and runs their unit
 # tests (deploy/promtool/alerts_test.yaml) after checking that the
 # Prometheus Operator's and Google Managed Prometheus's copies are the same
 # rules. Consistency with the code is checked by tests/python/test_deploy.py.
@@ -49,6 +49,15 @@ done
 
 "$py" tools/psa_check.py --read-only-root "${rendered[@]}" "$k8s/sglang-deployment.yaml"
 "$py" tools/psa_check.py --level baseline --read-only-root "$k8s/prepare-lustre-root.yaml"
+# The same pods through checkov's Kubernetes checks that match the Pod
+# Security controls (privileged, host namespaces and ports, privilege
+# escalation, non-root, capabilities dropped / none added, seccomp, read-only
+# root, no service account token where not needed): a second, independent
+# implementation beside psa_check.py. Its other checks (image digests, pull
+# policy, UIDs above 10000...) are site policy, not Pod Security.
+"${KVTIER_CHECKOV:-checkov}" --framework kubernetes --quiet --compact \
+  --check CKV_K8S_16,CKV_K8S_17,CKV_K8S_18,CKV_K8S_19,CKV_K8S_20,CKV_K8S_22,CKV_K8S_23,CKV_K8S_25,CKV_K8S_26,CKV_K8S_27,CKV_K8S_28,CKV_K8S_29,CKV_K8S_30,CKV_K8S_31,CKV_K8S_37,CKV_K8S_38,CKV_K8S_39 \
+  -f "${rendered[@]}" "$k8s/sglang-deployment.yaml"
 
 # promtool reads plain rule files, not the Operator's PrometheusRule or
 # GMP's Rules: take their spec out of the rendered resources.
@@ -77,4 +86,4 @@ PY
 promtool check rules "$tmp/rules-full.yaml"
 cp deploy/promtool/alerts_test.yaml "$tmp/"
 promtool test rules "$tmp/alerts_test.yaml"
-echo "deploy: kustomize (${#rendered[@]} renders), kubernetes-validate --strict, Pod Security and promtool clean"
+echo "deploy: kustomize (${#rendered[@]} renders), kubernetes-validate --strict, Pod Security (psa_check, checkov) and promtool clean"

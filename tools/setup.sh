@@ -66,3 +66,13 @@ if [ ! -f "$stamp" ]; then
   "$KVTIER_PY" -m pip install -q -r "$tools/requirements-sglang.txt"
   touch "$stamp"
 fi
+
+# checkov (tools/check_deploy.sh: its Kubernetes checks for the Pod Security
+# controls) in an environment of its own, so its pins never meet vLLM's.
+CHECKOV_VERSION=3.3.30
+KVTIER_CHECKOV="${KVTIER_CHECKOV_VENV:-$HOME/.cache/kvtier/checkov-venv}/bin/checkov"
+if [ "$("$KVTIER_CHECKOV" --version 2>/dev/null)" != "$CHECKOV_VERSION" ]; then
+  python3 -m venv "$(dirname "$(dirname "$KVTIER_CHECKOV")")"
+  "$(dirname "$KVTIER_CHECKOV")/pip" install -q "checkov==$CHECKOV_VERSION"
+fi
+export KVTIER_CHECKOV
