@@ -2,7 +2,8 @@
 # Installs what kvtier needs to build and test, idempotently: Debian packages
 # (only when one is missing) and a Python virtual environment kept outside
 # the checkout so repeated runs on one machine reuse it.
-# Sourced by tools/demo.sh and tools/test.sh; exports KVTIER_PY.
+# Sourced by tools/test.sh; exports KVTIER_PY and KVTIER_CHECKOV. (tools/demo.sh
+# installs its own, smaller set.)
 set -euo pipefail
 
 APT_PACKAGES=(build-essential cmake ninja-build pkg-config liburing-dev libxxhash-dev libssl-dev

@@ -1,7 +1,8 @@
 // ReadChunk: open, one vectored transfer of header + first segment straight
 // into the caller's buffer (or, staged, into the worker's staging buffer),
-// header checks, remaining segments, checksum (with io_uring and O_DIRECT
-// all transfers go out at once).
+// header checks, remaining segments, checksum (with io_uring and O_DIRECT up
+// to kUringQueueDepth transfers are in flight, refilled as each completes and
+// hashed in payload order as the contiguous prefix lands).
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
