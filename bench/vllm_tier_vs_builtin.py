@@ -30,8 +30,10 @@ import os
 import platform
 import resource
 import shutil
+import sys
 import time
 import types
+from pathlib import Path
 
 import numpy as np
 from vllm.v1.kv_offload.base import (
@@ -41,15 +43,12 @@ from vllm.v1.kv_offload.base import (
     ScheduleEndContext,
     make_offload_key,
 )
-from vllm.v1.kv_offload.config import (
-    OffloadingCacheConfig,
-    OffloadingConfig,
-    OffloadingGroupConfig,
-    OffloadingModelConfig,
-    OffloadingParallelConfig,
-)
 from vllm.v1.kv_offload.tiering.base import TransferJob
 from vllm.v1.kv_offload.tiering.factory import SecondaryTierFactory
+
+# The OffloadingConfig and tier entries are built as the tests build them.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests/python"))
+import vllm_harness  # noqa: E402
 
 MODELS = {  # bytes of a 256-token chunk (the product brief's workload models)
     "llama-3.3-70b-tp8": 327680 * 256 // 8,  # 10 MiB per rank
@@ -106,48 +105,26 @@ def cpu_seconds() -> float:
 
 
 def make_tier(kind: str, root: str, view: memoryview, chunk: int, threads: int, extra: dict):
-    cfg = OffloadingConfig(
-        groups=(OffloadingGroupConfig(16, ("model.layers.0.attn",), 0),),
-        worker_kv_bytes_per_block=chunk,
-        enable_kv_cache_events=False,
-        extra_config={},
+    if kind == "builtin":
+        tier_cfg = vllm_harness.fs_tier(root, n_read_threads=threads, n_write_threads=threads)
+    else:
+        tier_cfg = vllm_harness.kvtier_tier(
+            root, read_threads=threads, write_threads=threads, **extra
+        )
+    cfg = vllm_harness.offloading_config(
+        [tier_cfg],
+        layers_per_group=1,
+        chunk_bytes=chunk,
+        tokens_per_hash=256,
+        model="bench/model",
+        max_model_len=0,
         engine_id=f"bench-{kind}",
-        model=OffloadingModelConfig("bench/model", "bfloat16"),
-        cache=OffloadingCacheConfig(256, 1),
-        parallel=OffloadingParallelConfig(
-            rank=0,
-            world_size=1,
-            tp_size=1,
-            pp_size=1,
-            pcp_size=1,
-            dcp_size=1,
-            data_parallel_index=0,
-            data_parallel_size=1,
-            data_parallel_rank_local=None,
-            is_parallelism_agnostic=True,
-        ),
     )
     spec = types.SimpleNamespace(
         config=cfg,
         blocks_per_chunk=1,
         kv_events_config=OffloadingKVEventsConfig(False, False),
     )
-    if kind == "builtin":
-        tier_cfg = {
-            "type": "fs",
-            "root_dir": root,
-            "n_read_threads": threads,
-            "n_write_threads": threads,
-        }
-    else:
-        tier_cfg = {
-            "type": "KvtierTier",
-            "module_path": "kvtier.vllm",
-            "root_dir": root,
-            "read_threads": threads,
-            "write_threads": threads,
-            **extra,
-        }
     return SecondaryTierFactory.create_secondary_tier(tier_cfg, view, spec)
 
 

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,92 +19,29 @@ from vllm.distributed.kv_transfer.kv_connector.v1.offloading.events import (
     OffloadingEventsTracker,
 )
 from vllm.v1.kv_offload.base import OffloadingKVEventsConfig
-from vllm.v1.kv_offload.config import (
-    OffloadingCacheConfig,
-    OffloadingConfig,
-    OffloadingGroupConfig,
-    OffloadingModelConfig,
-    OffloadingParallelConfig,
-)
-from vllm.v1.kv_offload.factory import OffloadingSpecFactory
 
 sys.path.insert(0, str(Path(__file__).parent))
-from vllm_harness import PAGE  # noqa: E402
+import vllm_harness  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def offloading_config(
-    tier: dict[str, Any],
-    *,
-    events: bool = True,
-    tp: int = 1,
-    agnostic: bool = True,
-    canonical: bool = False,
-    slots: int = 16,
-    chunk_pages: int = 4,
-) -> OffloadingConfig:
-    return OffloadingConfig(
-        groups=(
-            OffloadingGroupConfig(
-                tokens_per_block=16,
-                layer_names=("model.layers.0.attn", "model.layers.1.attn"),
-                group_id=0,
-            ),
-        ),
-        # Each rank holds 1/tp of the heads: the chunk (every rank's share)
-        # has the same size for any tp, as in a head-sharded model.
-        worker_kv_bytes_per_block=chunk_pages * PAGE // tp,
-        enable_kv_cache_events=events,
-        extra_config={
-            "spec_name": "TieringOffloadingSpec",
-            "cpu_bytes_to_use": slots * chunk_pages * PAGE,
-            "secondary_tiers": [tier],
-        },
-        engine_id=f"kvtier-events-{uuid.uuid4().hex[:8]}",
-        model=OffloadingModelConfig(name="org/tiny-model", dtype="bfloat16", max_model_len=4096),
-        cache=OffloadingCacheConfig(tokens_per_hash=16, blocks_per_chunk=1),
-        parallel=OffloadingParallelConfig(
-            rank=0,
-            world_size=tp,
-            tp_size=tp,
-            pp_size=1,
-            pcp_size=1,
-            dcp_size=1,
-            data_parallel_index=0,
-            data_parallel_size=1,
-            data_parallel_rank_local=None,
-            is_parallelism_agnostic=agnostic,
-        ),
-        canonical_layout=canonical,
+def kvtier_tier(root: str, **options: Any) -> dict[str, Any]:
+    """kvtier's tier with KV events on, its journal polled every 0.2 s."""
+    return vllm_harness.kvtier_tier(
+        root, **{"enable_kv_events": True, "journal_poll_s": 0.2, **options}
     )
 
 
-def kvtier_tier(root: str, **options: Any) -> dict[str, Any]:
-    return {
-        "type": "KvtierTier",
-        "module_path": "kvtier.vllm",
-        "root_dir": root,
-        "read_threads": 2,
-        "write_threads": 2,
-        "enable_kv_events": True,
-        "journal_poll_s": 0.2,
-        **options,
-    }
-
-
 def fs_tier(root: str) -> dict[str, Any]:
-    return {
-        "type": "fs",
-        "root_dir": root,
-        "n_read_threads": 2,
-        "n_write_threads": 2,
-        "enable_kv_events": True,
-    }
+    """vLLM's fs tier with KV events on."""
+    return vllm_harness.fs_tier(root, enable_kv_events=True)
 
 
-def make_manager(tier: dict[str, Any], **kw: Any):
-    return OffloadingSpecFactory.create_spec(offloading_config(tier, **kw)).get_manager()
+def make_manager(tier: dict[str, Any], *, events: bool = True, **kw: Any):
+    """A manager over one tier; kw as vllm_harness.offloading_config
+    (tp, agnostic, canonical, slots, ...)."""
+    return vllm_harness.manager_for(vllm_harness.offloading_config([tier], events=events, **kw))
 
 
 class Publisher:

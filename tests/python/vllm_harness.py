@@ -7,6 +7,7 @@ from __future__ import annotations
 import mmap
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,101 @@ from vllm.v1.kv_offload.factory import OffloadingSpecFactory
 PAGE = mmap.PAGESIZE
 
 
+def kvtier_tier(root: str, **options: Any) -> dict[str, Any]:
+    """kvtier's entry in ``secondary_tiers``; options are added or override."""
+    return {
+        "type": "KvtierTier",
+        "module_path": "kvtier.vllm",
+        "root_dir": root,
+        "read_threads": 2,
+        "write_threads": 2,
+        **options,
+    }
+
+
+def fs_tier(root: str, **options: Any) -> dict[str, Any]:
+    """vLLM's built-in ``fs`` tier entry; options are added or override."""
+    return {
+        "type": "fs",
+        "root_dir": root,
+        "n_read_threads": 2,
+        "n_write_threads": 2,
+        **options,
+    }
+
+
+def offloading_config(
+    tiers: Sequence[dict[str, Any]] = (),
+    *,
+    groups: int = 1,
+    layers_per_group: int = 2,
+    chunk_bytes: int = 4 * PAGE,
+    tokens_per_hash: int = 16,
+    slots: int = 16,
+    tp: int = 1,
+    agnostic: bool = True,
+    canonical: bool = False,
+    events: bool = False,
+    model: str = "org/tiny-model",
+    max_model_len: int = 4096,
+    engine_id: str | None = None,
+) -> OffloadingConfig:
+    """The OffloadingConfig vLLM hands a TieringOffloadingSpec, for one rank
+    (rank 0) of a tp-way engine, pp/pcp/dcp/dp 1.
+
+    tiers: the ``secondary_tiers`` entries beneath the CPU tier.
+    groups x layers_per_group: KV cache groups, 16 tokens per block, layers
+      named model.layers.<n>.attn in order.
+    chunk_bytes: one chunk (one block) summed over the tp ranks; each rank
+      holds chunk_bytes // tp, as in a head-sharded model, so the chunk has
+      the same size for any tp.
+    slots: chunks the CPU tier holds (cpu_bytes_to_use = slots * chunk_bytes).
+    agnostic / canonical: vLLM's is_parallelism_agnostic / canonical_layout.
+    events: enable_kv_cache_events.
+    engine_id: a fresh unique one when None.
+    """
+    return OffloadingConfig(
+        groups=tuple(
+            OffloadingGroupConfig(
+                tokens_per_block=16,
+                layer_names=tuple(
+                    f"model.layers.{g * layers_per_group + i}.attn" for i in range(layers_per_group)
+                ),
+                group_id=g,
+            )
+            for g in range(groups)
+        ),
+        worker_kv_bytes_per_block=chunk_bytes // tp,
+        enable_kv_cache_events=events,
+        extra_config={
+            "spec_name": "TieringOffloadingSpec",
+            "cpu_bytes_to_use": slots * chunk_bytes,
+            "secondary_tiers": list(tiers),
+        },
+        engine_id=engine_id or f"kvtier-test-{uuid.uuid4().hex[:8]}",
+        model=OffloadingModelConfig(name=model, dtype="bfloat16", max_model_len=max_model_len),
+        cache=OffloadingCacheConfig(tokens_per_hash=tokens_per_hash, blocks_per_chunk=1),
+        parallel=OffloadingParallelConfig(
+            rank=0,
+            world_size=tp,
+            tp_size=tp,
+            pp_size=1,
+            pcp_size=1,
+            dcp_size=1,
+            data_parallel_index=0,
+            data_parallel_size=1,
+            data_parallel_rank_local=None,
+            is_parallelism_agnostic=agnostic,
+        ),
+        canonical_layout=canonical,
+    )
+
+
+def manager_for(cfg: OffloadingConfig):
+    """The TieringOffloadingManager vLLM's factory builds from cfg."""
+    return OffloadingSpecFactory.create_spec(cfg).get_manager()
+
+
 def make_manager(
     root: str,
     *,
@@ -32,48 +128,15 @@ def make_manager(
     tier: dict[str, Any] | None = None,
     model: str = "org/tiny-model",
 ):
-    tier_cfg = {
-        "type": "KvtierTier",
-        "module_path": "kvtier.vllm",
-        "root_dir": root,
-        "read_threads": 2,
-        "write_threads": 2,
-    }
-    tier_cfg.update(tier or {})
-    cfg = OffloadingConfig(
-        groups=tuple(
-            OffloadingGroupConfig(
-                tokens_per_block=16,
-                layer_names=tuple(f"model.layers.{g * 2 + i}.attn" for i in range(2)),
-                group_id=g,
-            )
-            for g in range(groups)
-        ),
-        worker_kv_bytes_per_block=chunk_pages * PAGE,
-        enable_kv_cache_events=False,
-        extra_config={
-            "spec_name": "TieringOffloadingSpec",
-            "cpu_bytes_to_use": slots * chunk_pages * PAGE,
-            "secondary_tiers": [tier_cfg],
-        },
-        engine_id=f"kvtier-test-{uuid.uuid4().hex[:8]}",
-        model=OffloadingModelConfig(name=model, dtype="bfloat16", max_model_len=4096),
-        cache=OffloadingCacheConfig(tokens_per_hash=16, blocks_per_chunk=1),
-        parallel=OffloadingParallelConfig(
-            rank=0,
-            world_size=1,
-            tp_size=1,
-            pp_size=1,
-            pcp_size=1,
-            dcp_size=1,
-            data_parallel_index=0,
-            data_parallel_size=1,
-            data_parallel_rank_local=None,
-            is_parallelism_agnostic=True,
-        ),
+    """A manager with kvtier (over root, plus the tier options) beneath it."""
+    cfg = offloading_config(
+        [kvtier_tier(root, **(tier or {}))],
+        groups=groups,
+        slots=slots,
+        chunk_bytes=chunk_pages * PAGE,
+        model=model,
     )
-    spec = OffloadingSpecFactory.create_spec(cfg)
-    return spec.get_manager()
+    return manager_for(cfg)
 
 
 class Engine:
