@@ -7,7 +7,7 @@ No offline checker of the standards was found on PyPI or in Debian
 (`kubectl` has none, and the admission plugin's evaluator is Go code), so
 this script implements the controls as documented in "Pod Security
 Standards" (kubernetes.io/docs/concepts/security/pod-security-standards),
-one function per control, for Pods and for the pod templates of
+one row per control in CONTROLS, for Pods and for the pod templates of
 Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs and CronJobs.
 tests/python/test_psa_check.py shows each control rejecting a pod that
 breaks it. `--read-only-root` also requires readOnlyRootFilesystem, which
@@ -49,185 +49,178 @@ RESTRICTED_VOLUMES = {
 TEMPLATE_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
 
 
-def containers(pod: Pod) -> Iterator[tuple[str, dict]]:
-    for field in ("initContainers", "containers", "ephemeralContainers"):
-        for c in pod.get(field) or []:
-            yield c.get("name", "?"), c
+def csc(o: dict) -> dict:
+    """The securityContext of a container or a pod spec ({} when unset)."""
+    return o.get("securityContext") or {}
 
 
-def csc(c: dict) -> dict:
-    return c.get("securityContext") or {}
+def sc_field(o: dict, name: str) -> dict:
+    """An object-valued securityContext field ({} when unset)."""
+    return csc(o).get(name) or {}
 
 
-def psc(pod: Pod) -> dict:
-    return pod.get("securityContext") or {}
+def when(broken: Any, finding: str) -> list[str]:
+    return [finding] if broken else []
 
 
-# Each control returns the violations it finds, as strings.
-def host_process(pod: Pod) -> list[str]:
-    bad = []
-    if (psc(pod).get("windowsOptions") or {}).get("hostProcess"):
-        bad.append("pod: windowsOptions.hostProcess")
-    for n, c in containers(pod):
-        if (csc(c).get("windowsOptions") or {}).get("hostProcess"):
-            bad.append(f"{n}: windowsOptions.hostProcess")
-    return bad
+def added_caps(c: dict) -> set[str]:
+    return set(sc_field(c, "capabilities").get("add") or [])
 
 
-def host_namespaces(pod: Pod) -> list[str]:
+# Each control looks at one subject (see CONTROLS for which) and returns
+# what it breaks. The pod spec comes too: containers inherit from its
+# securityContext.
+def host_process(o: dict, _pod: Pod) -> list[str]:
+    return when(sc_field(o, "windowsOptions").get("hostProcess"), "windowsOptions.hostProcess")
+
+
+def host_namespaces(pod: Pod, _pod: Pod) -> list[str]:
     return [f"pod: {f}" for f in ("hostNetwork", "hostPID", "hostIPC") if pod.get(f)]
 
 
-def privileged(pod: Pod) -> list[str]:
-    return [f"{n}: privileged" for n, c in containers(pod) if csc(c).get("privileged")]
+def privileged(c: dict, _pod: Pod) -> list[str]:
+    return when(csc(c).get("privileged"), "privileged")
 
 
-def baseline_capabilities(pod: Pod) -> list[str]:
-    bad = []
-    for n, c in containers(pod):
-        added = set((csc(c).get("capabilities") or {}).get("add") or [])
-        if added - BASELINE_CAPS:
-            bad.append(f"{n}: adds capabilities {sorted(added - BASELINE_CAPS)}")
-    return bad
+def baseline_capabilities(c: dict, _pod: Pod) -> list[str]:
+    extra = added_caps(c) - BASELINE_CAPS
+    return when(extra, f"adds capabilities {sorted(extra)}")
 
 
-def host_path(pod: Pod) -> list[str]:
+def host_path(pod: Pod, _pod: Pod) -> list[str]:
     volumes = pod.get("volumes") or []
     return [f"volume {v.get('name')}: hostPath" for v in volumes if "hostPath" in v]
 
 
-def host_ports(pod: Pod) -> list[str]:
-    bad = []
-    for n, c in containers(pod):
-        for p in c.get("ports") or []:
-            if p.get("hostPort"):
-                bad.append(f"{n}: hostPort {p['hostPort']}")
-    return bad
+def host_ports(c: dict, _pod: Pod) -> list[str]:
+    return [f"hostPort {p['hostPort']}" for p in c.get("ports") or [] if p.get("hostPort")]
 
 
-def app_armor(pod: Pod, annotations: dict) -> list[str]:
-    bad = []
-    profiles = [("pod", psc(pod).get("appArmorProfile"))]
-    profiles += [(n, csc(c).get("appArmorProfile")) for n, c in containers(pod)]
-    for where, prof in profiles:
-        if prof and prof.get("type") not in (None, "RuntimeDefault", "Localhost"):
-            bad.append(f"{where}: appArmorProfile {prof.get('type')}")
-    for key, value in annotations.items():
-        if key.startswith("container.apparmor.security.beta.kubernetes.io/"):
-            if value != "runtime/default" and not value.startswith("localhost/"):
-                bad.append(f"annotation {key}={value}")
-    return bad
+def selinux(o: dict, _pod: Pod) -> list[str]:
+    opts = sc_field(o, "seLinuxOptions")
+    t = opts.get("type", "")
+    bad = when(t not in SELINUX_TYPES, f"seLinuxOptions.type {t}")
+    return bad + when(opts.get("user") or opts.get("role"), "seLinuxOptions.user/role set")
 
 
-def selinux(pod: Pod) -> list[str]:
-    bad = []
-    opts = [("pod", psc(pod).get("seLinuxOptions"))]
-    opts += [(n, csc(c).get("seLinuxOptions")) for n, c in containers(pod)]
-    for where, o in opts:
-        if not o:
-            continue
-        if o.get("type", "") not in SELINUX_TYPES:
-            bad.append(f"{where}: seLinuxOptions.type {o['type']}")
-        if o.get("user") or o.get("role"):
-            bad.append(f"{where}: seLinuxOptions.user/role set")
-    return bad
+def proc_mount(c: dict, _pod: Pod) -> list[str]:
+    mount = csc(c).get("procMount", "Default")
+    return when(mount != "Default", f"procMount {mount}")
 
 
-def proc_mount(pod: Pod) -> list[str]:
-    return [
-        f"{n}: procMount {csc(c)['procMount']}"
-        for n, c in containers(pod)
-        if csc(c).get("procMount", "Default") != "Default"
-    ]
+def baseline_seccomp(o: dict, _pod: Pod) -> list[str]:
+    unconfined = sc_field(o, "seccompProfile").get("type") == "Unconfined"
+    return when(unconfined, "seccompProfile Unconfined")
 
 
-def baseline_seccomp(pod: Pod) -> list[str]:
-    bad = []
-    if (psc(pod).get("seccompProfile") or {}).get("type") == "Unconfined":
-        bad.append("pod: seccompProfile Unconfined")
-    for n, c in containers(pod):
-        if (csc(c).get("seccompProfile") or {}).get("type") == "Unconfined":
-            bad.append(f"{n}: seccompProfile Unconfined")
-    return bad
+def sysctls(pod: Pod, _pod: Pod) -> list[str]:
+    names = [s.get("name") for s in csc(pod).get("sysctls") or []]
+    return [f"pod: sysctl {n}" for n in names if n not in SAFE_SYSCTLS]
 
 
-def sysctls(pod: Pod) -> list[str]:
-    return [
-        f"pod: sysctl {s.get('name')}"
-        for s in psc(pod).get("sysctls") or []
-        if s.get("name") not in SAFE_SYSCTLS
-    ]
-
-
-def volume_types(pod: Pod) -> list[str]:
+def volume_types(pod: Pod, _pod: Pod) -> list[str]:
     bad = []
     for v in pod.get("volumes") or []:
-        kinds = set(v) - {"name"}
-        if not kinds <= RESTRICTED_VOLUMES:
-            bad.append(f"volume {v.get('name')}: type {sorted(kinds - RESTRICTED_VOLUMES)}")
+        other = set(v) - {"name"} - RESTRICTED_VOLUMES
+        bad += when(other, f"volume {v.get('name')}: type {sorted(other)}")
     return bad
 
 
-def privilege_escalation(pod: Pod) -> list[str]:
+def privilege_escalation(c: dict, _pod: Pod) -> list[str]:
+    allowed = csc(c).get("allowPrivilegeEscalation") is not False
+    return when(allowed, "allowPrivilegeEscalation is not false")
+
+
+def pod_run_as_non_root(pod: Pod, _pod: Pod) -> list[str]:
+    return when(csc(pod).get("runAsNonRoot") is False, "pod: runAsNonRoot false")
+
+
+def run_as_non_root(c: dict, pod: Pod) -> list[str]:
+    value = csc(c).get("runAsNonRoot", csc(pod).get("runAsNonRoot"))
+    return when(value is not True, "runAsNonRoot not true (pod or container)")
+
+
+def run_as_user(o: dict, _pod: Pod) -> list[str]:
+    return when(csc(o).get("runAsUser") == 0, "runAsUser 0")
+
+
+def restricted_seccomp(c: dict, pod: Pod) -> list[str]:
+    t = sc_field(c, "seccompProfile").get("type", sc_field(pod, "seccompProfile").get("type"))
+    ok = t in ("RuntimeDefault", "Localhost")
+    return when(not ok, f"seccompProfile {t} (RuntimeDefault or Localhost required)")
+
+
+def restricted_capabilities(c: dict, _pod: Pod) -> list[str]:
+    drop = sc_field(c, "capabilities").get("drop") or []
+    bad = when("ALL" not in drop, "capabilities.drop lacks ALL")
+    beyond = added_caps(c) - {"NET_BIND_SERVICE"}
+    return bad + when(beyond, "adds capabilities beyond NET_BIND_SERVICE")
+
+
+def app_armor_profile(o: dict, _pod: Pod) -> list[str]:
+    t = sc_field(o, "appArmorProfile").get("type")
+    return when(t not in (None, "RuntimeDefault", "Localhost"), f"appArmorProfile {t}")
+
+
+def app_armor_annotations(annotations: dict, _pod: Pod) -> list[str]:
+    prefix = "container.apparmor.security.beta.kubernetes.io/"
     return [
-        f"{n}: allowPrivilegeEscalation is not false"
-        for n, c in containers(pod)
-        if csc(c).get("allowPrivilegeEscalation") is not False
+        f"annotation {key}={value}"
+        for key, value in annotations.items()
+        if key.startswith(prefix)
+        and value != "runtime/default"
+        and not value.startswith("localhost/")
     ]
 
 
-def run_as_non_root(pod: Pod) -> list[str]:
-    pod_level = psc(pod).get("runAsNonRoot")
-    bad = ["pod: runAsNonRoot false"] if pod_level is False else []
-    for n, c in containers(pod):
-        value = csc(c).get("runAsNonRoot", pod_level)
-        if value is not True:
-            bad.append(f"{n}: runAsNonRoot not true (pod or container)")
-    return bad
+def read_only_root(c: dict, _pod: Pod) -> list[str]:
+    writable = csc(c).get("readOnlyRootFilesystem") is not True
+    return when(writable, "readOnlyRootFilesystem is not true")
 
 
-def run_as_user(pod: Pod) -> list[str]:
-    bad = ["pod: runAsUser 0"] if psc(pod).get("runAsUser") == 0 else []
-    return bad + [f"{n}: runAsUser 0" for n, c in containers(pod) if csc(c).get("runAsUser") == 0]
+# Every control as (profile, scope, check), findings in this order. The
+# scope says what a check is given: "pod" the pod spec and "annotations" the
+# pod's annotations (findings as they are), "containers" each container in
+# turn (findings prefixed with its name), "both" the pod spec (prefixed
+# "pod: ") and then each container. "restricted" adds to "baseline";
+# "read-only-root" is checked on request.
+Check = Callable[[dict, Pod], list[str]]
+CONTROLS: list[tuple[str, str, Check]] = [
+    ("baseline", "both", host_process),
+    ("baseline", "pod", host_namespaces),
+    ("baseline", "containers", privileged),
+    ("baseline", "containers", baseline_capabilities),
+    ("baseline", "pod", host_path),
+    ("baseline", "containers", host_ports),
+    ("baseline", "both", selinux),
+    ("baseline", "containers", proc_mount),
+    ("baseline", "both", baseline_seccomp),
+    ("baseline", "pod", sysctls),
+    ("restricted", "pod", volume_types),
+    ("restricted", "containers", privilege_escalation),
+    ("restricted", "pod", pod_run_as_non_root),
+    ("restricted", "containers", run_as_non_root),
+    ("restricted", "both", run_as_user),
+    ("restricted", "containers", restricted_seccomp),
+    ("restricted", "containers", restricted_capabilities),
+    ("baseline", "both", app_armor_profile),
+    ("baseline", "annotations", app_armor_annotations),
+    ("read-only-root", "containers", read_only_root),
+]
 
 
-def restricted_seccomp(pod: Pod) -> list[str]:
-    pod_type = (psc(pod).get("seccompProfile") or {}).get("type")
-    bad = []
-    for n, c in containers(pod):
-        t = (csc(c).get("seccompProfile") or {}).get("type", pod_type)
-        if t not in ("RuntimeDefault", "Localhost"):
-            bad.append(f"{n}: seccompProfile {t} (RuntimeDefault or Localhost required)")
-    return bad
-
-
-def restricted_capabilities(pod: Pod) -> list[str]:
-    bad = []
-    for n, c in containers(pod):
-        caps = csc(c).get("capabilities") or {}
-        if "ALL" not in (caps.get("drop") or []):
-            bad.append(f"{n}: capabilities.drop lacks ALL")
-        if set(caps.get("add") or []) - {"NET_BIND_SERVICE"}:
-            bad.append(f"{n}: adds capabilities beyond NET_BIND_SERVICE")
-    return bad
-
-
-def read_only_root(pod: Pod) -> list[str]:
-    return [
-        f"{n}: readOnlyRootFilesystem is not true"
-        for n, c in containers(pod)
-        if csc(c).get("readOnlyRootFilesystem") is not True
-    ]
-
-
-BASELINE: list[Callable[[Pod], list[str]]] = [
-    host_process, host_namespaces, privileged, baseline_capabilities, host_path,
-    host_ports, selinux, proc_mount, baseline_seccomp, sysctls,
-]  # fmt: skip
-RESTRICTED = BASELINE + [
-    volume_types, privilege_escalation, run_as_non_root, run_as_user,
-    restricted_seccomp, restricted_capabilities,
-]  # fmt: skip
+def subjects(scope: str, pod: Pod, annotations: dict) -> Iterator[tuple[str, dict]]:
+    """(prefix of its findings, what a check of this scope looks at)."""
+    if scope == "pod":
+        yield "", pod
+    elif scope == "annotations":
+        yield "", annotations
+    else:
+        if scope == "both":
+            yield "pod: ", pod
+        for field in ("initContainers", "containers", "ephemeralContainers"):
+            for c in pod.get(field) or []:
+                yield f"{c.get('name', '?')}: ", c
 
 
 def pod_templates(doc: dict) -> Iterator[tuple[str, Pod, dict]]:
@@ -246,12 +239,18 @@ def pod_templates(doc: dict) -> Iterator[tuple[str, Pod, dict]]:
 
 
 def check_pod(pod: Pod, annotations: dict, level: str, read_only: bool) -> list[str]:
-    controls = RESTRICTED if level == "restricted" else BASELINE
-    bad = [v for control in controls for v in control(pod)]
-    bad += app_armor(pod, annotations)
+    profiles = {"baseline"}
+    if level == "restricted":
+        profiles.add("restricted")
     if read_only:
-        bad += read_only_root(pod)
-    return bad
+        profiles.add("read-only-root")
+    return [
+        prefix + finding
+        for profile, scope, check in CONTROLS
+        if profile in profiles
+        for prefix, subject in subjects(scope, pod, annotations)
+        for finding in check(subject, pod)
+    ]
 
 
 def main(argv: list[str]) -> int:
