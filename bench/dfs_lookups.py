@@ -13,7 +13,10 @@ one batch, three ways:
 Baseline: os.stat of the same paths from one Python thread, cold (through a
 third mount) and warm.
 
-  python bench/dfs_lookups.py WRITE_DIR READ_DIR STAT_DIR [--keys 20000]
+With --master HOST:PORT, the cold batch's LOOKUP round trips per key, read
+from the MooseFS master's counters of READ_DIR's mount.
+
+  python bench/dfs_lookups.py WRITE_DIR READ_DIR STAT_DIR [--keys 20000] [--master H:P]
 """
 
 from __future__ import annotations
@@ -21,11 +24,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 
 import numpy as np
 
 import kvtier
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dfs_metadata_sweep import master_lookups  # noqa: E402
 
 FP = {"model": "bench/dfs-lookup", "kv_dtype": "bfloat16"}
 
@@ -54,6 +61,7 @@ def main() -> None:
     p.add_argument("--keys", type=int, default=20_000)
     p.add_argument("--threads", type=int, default=16)
     p.add_argument("--stat-sample", type=int, default=2000, help="paths in the os.stat baseline")
+    p.add_argument("--master", default="", help="HOST:PORT of the MooseFS master (ops per key)")
     args = p.parse_args()
 
     n = args.keys
@@ -72,7 +80,12 @@ def main() -> None:
     out["store_s"] = time.perf_counter() - t
 
     with kvtier.Store(args.read_dir, FP, read_threads=args.threads, lookup_cache_s=0.0) as b:
+        before = master_lookups(args.master, args.read_dir) if args.master else None
         out["cold_keys_per_s"] = timed_contains(b, keys, len(present))
+        if before is not None:
+            after = master_lookups(args.master, args.read_dir)
+            if after is not None and after >= before:
+                out["cold_master_lookups_per_key"] = round((after - before) / n, 3)
         out["warm_keys_per_s"] = timed_contains(b, keys, len(present))
     with kvtier.Store(args.read_dir, FP, read_threads=args.threads, lookup_cache_s=30.0) as b:
         b.contains(keys)  # fills the verdict cache

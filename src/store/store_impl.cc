@@ -13,15 +13,20 @@ namespace kvtier {
 
 namespace {
 
+// A large batch is cut into tasks of this many keys, which keep every read
+// worker busy; a smaller one is spread over up to kContainsSpread tasks.
 constexpr size_t kContainsPerTask = 64;
-// Lookups are spread over up to this many workers: on a network filesystem
-// each key is a round trip, so a prefix of 79 keys in two tasks of 64 waited
-// out 64 of them one after another. Not over all 32 workers: walks racing
-// through the same expired directory entries each send their own lookup
-// (MooseFS master counters, 79 cold keys: 3.24 lookups per key over 32
-// workers, about 3.0 over 8, 2.87-2.94 over 4; the built-in tier's one
-// thread: 3.0).
-constexpr size_t kContainsSpread = 4;
+// A batch is spread over up to this many tasks, so up to this many lookups
+// are in flight for it: on a network filesystem each key is a round trip.
+// The bound is what a FUSE client serves at once, with room: MooseFS's
+// mfsmount answers at most 10 requests at a time (libfuse's default worker
+// cap), and at 1 ms per direction it gave 1,100 lookups/s from 4 threads,
+// 1,800-2,100 from 8-16 and no more than 2,200-3,100 from 32-128
+// (bench/dfs_metadata_sweep.sh). A cold 196-key prefix took a median 576 ms
+// over 4 tasks, 425 ms over 8 and 274 ms over 16, with 2.73, 2.78 and 2.77
+// lookups per key (walks racing through the same expired directory entries
+// each send their own; over 32 workers, before leaf handles, 3.24).
+constexpr size_t kContainsSpread = 16;
 // Leaf directory handles (store/leaf_dirs.h): how long one is reused, which
 // bounds how late a chunk stored into a re-created leaf is seen, and how many
 // are held (one descriptor each).
