@@ -50,11 +50,20 @@
 #
 # Logs: each process's output is in STATE_DIR/log. The MooseFS daemons also
 # call syslog(), which reaches the system log only where a syslog daemon runs.
+#
+# Packages: installed with apt-get when missing. Where there is no package
+# registry (the GPU host), KVTIER_DFS_ROOT may instead name a directory with
+# the Debian packages unpacked (bench/gpu/dfs_root.sh): its wrappers/ (for
+# mfsmaster, mfschunkserver, mfsmount, mfscli, the mfs*set* tools and
+# ip) comes first on PATH, the packages count as present when those
+# programs are, and the master's empty metadata comes from there.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 # The daemons and ip live in sbin, which a test runner's PATH may lack.
 export PATH="$PATH:/usr/sbin:/sbin"
+dfs_root=${KVTIER_DFS_ROOT:-}
+[[ -z $dfs_root ]] || export PATH="$dfs_root/wrappers:$PATH"
 packages=(moosefs-master moosefs-chunkserver moosefs-client moosefs-cli)
 client_port=9421
 
@@ -72,6 +81,7 @@ usage() {
 
 packages_missing() {
   local p missing=()
+  [[ -z $dfs_root ]] || return 0  # unpacked, not installed: why_not checks the programs
   for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
       missing+=("$p")
@@ -301,7 +311,7 @@ cmd_up() {
   # a chunk loop of 60 s (the least the master accepts) instead of 300 s, and
   # high per-chunkserver delete limits (defaults 10 and 25 per loop step).
   mkdir -p "$state/master"
-  cp /var/lib/mfs/metadata.mfs.empty "$state/master/metadata.mfs"
+  cp "$dfs_root/var/lib/mfs/metadata.mfs.empty" "$state/master/metadata.mfs"
   # admin: the set-up mount sets a quota.
   echo "* / rw,alldirs,admin,maproot=0" >"$state/etc/mfsexports.cfg"
   : >"$state/etc/mfstopology.cfg"

@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# One device call: bench/dfs_bench.sh's side-by-side benchmarks on MooseFS,
+# on the GPU host. That host has no package registry, so Debian 12's
+# MooseFS, fuse3 and iproute2 packages travel in .gpu-deps-dfs/ (made here by
+# bench/gpu/dfs_prepare.sh) and are unpacked, not installed
+# (bench/gpu/dfs_root.sh); tools/dfs.sh runs them through KVTIER_DFS_ROOT.
+# kvtier (CLI and Python extension, io_uring backend) is built from the
+# source snapshot .gpu-deps-dfs/kvtier-src.tar.gz, the commit it names, not
+# from the working tree the call carries; fio 3.33 from source where the
+# host has no fio. Then, for each delay (ms per direction), one cluster of
+# 1 master, 2 chunkservers and 3 FUSE mounts:
+#
+#   store   `kvtier bench` vs fio, same files, threads, engine and O_DIRECT
+#           mode (64 x 8 MiB, 4 threads, median of 3 alternating pairs)
+#   tier    kvtier's vLLM tier vs vLLM's built-in `fs` tier
+#           (bench/vllm_tier_vs_builtin.py through bench/gpu/vllm_entry.py):
+#           50,000 tokens of Llama-3.3-70B at TP 8 (196 chunks of 10 MiB),
+#           stored through mount 0, load-1 through mount 1 and load-20
+#           through mount 2, so every load starts cold, as on another node
+#
+#   OUT=dir [DELAYS="0 0.5 2"] [PARTS="store tier"] bash bench/gpu/dfs_bench.sh
+#
+# Everything goes to $OUT/dfs-bench.txt (and the terminal); $OUT/dfs-ldd.txt
+# says what the carried programs link there. A delay is not started once
+# BUDGET_S seconds (default 480) have passed, so the cluster always comes
+# down inside a 600 s call. Sizes: STORE_SIZE, STORE_COUNT, STORE_THREADS,
+# STORE_REPEAT, STORE_BACKENDS (io_uring), STORE_MODES (direct,buffered),
+# PREFIX_TOKENS, TIER_THREADS, TIER_REPEAT.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-/tmp/kvtier-gpu-out}
+deps=$PWD/.gpu-deps-dfs
+mkdir -p "$OUT"
+
+# Run the snapshot's copy of this script, so a working tree that others
+# are editing never changes what is built or measured.
+if [[ -z ${KVTIER_DFS_SNAPSHOT:-} ]]; then
+  commit=$(cat "$deps/kvtier-src.commit")
+  src=/tmp/kvtier-dfs-src-$commit  # kept while the host stays warm
+  if [[ ! -d $src ]]; then
+    mkdir -p "$src.part" && tar -xzf "$deps/kvtier-src.tar.gz" -C "$src.part" && mv "$src.part" "$src"
+  fi
+  ln -sfn "$deps" "$src/.gpu-deps-dfs"
+  KVTIER_DFS_SNAPSHOT=$commit OUT=$OUT exec bash "$src/bench/gpu/dfs_bench.sh" "$@"
+fi
+
+DELAYS=${DELAYS:-"0 0.5 2"}
+PARTS=${PARTS:-"store tier"}
+BUDGET_S=${BUDGET_S:-480}
+STORE_SIZE=${STORE_SIZE:-8M}
+STORE_COUNT=${STORE_COUNT:-64}
+STORE_THREADS=${STORE_THREADS:-4}
+STORE_REPEAT=${STORE_REPEAT:-3}
+STORE_BACKENDS=${STORE_BACKENDS:-io_uring}
+STORE_MODES=${STORE_MODES:-direct,buffered}
+PREFIX_TOKENS=${PREFIX_TOKENS:-50000}
+TIER_THREADS=${TIER_THREADS:-16}
+TIER_REPEAT=${TIER_REPEAT:-1}
+exec > >(tee -a "$OUT/dfs-bench.txt") 2>&1
+
+echo "== dfs on the GPU host: kvtier $KVTIER_DFS_SNAPSHOT, $(nproc) cores," \
+  "$(. /etc/os-release && echo "$PRETTY_NAME"), kernel $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "== load $(cut -d' ' -f1-3 /proc/loadavg); memory $(free -g | awk '/^Mem/ { print $2 " GiB, " $7 " GiB available" }');" \
+  "chunks on $(df -h --output=source,fstype,size,avail /var/tmp | tail -1)"
+
+# ---- MooseFS, fio, kvtier -----------------------------------------------------
+# shellcheck source=bench/gpu/dfs_root.sh
+source bench/gpu/dfs_root.sh
+if ! command -v fio >/dev/null; then
+  fio_dir=/tmp/kvtier-dfs-fio
+  if [[ ! -x $fio_dir/fio ]]; then
+    rm -rf "$fio_dir" && mkdir -p "$fio_dir"
+    tar -xzf "$deps/fio/fio-src.tar.gz" -C "$fio_dir"
+    (cd "$fio_dir" && ./configure >"$OUT/fio-build.txt" 2>&1 &&
+      make -s -j"$(nproc)" fio >>"$OUT/fio-build.txt" 2>&1)
+  fi
+  export PATH=$fio_dir:$PATH
+fi
+echo "== $(fio --version), cc $(cc -dumpfullversion), python $(python3 -c 'import sys; print(sys.version.split()[0])')"
+
+# CMake finds liburing through this stand-in for pkg-config (the host has
+# neither; the headers and static library travel).
+tools=/tmp/kvtier-dfs-tools
+mkdir -p "$tools"
+cat >"$tools/pkg-config" <<EOF
+#!/bin/sh
+p=$deps/uring
+case " \$* " in *" --version "*) echo 1.8.1; exit 0 ;; esac
+case " \$* " in *" liburing "*) ;; *) exit 1 ;; esac
+for a in "\$@"; do
+  case \$a in
+    --modversion) echo 2.3 ;;
+    --variable=prefix) echo \$p ;;
+    --variable=includedir) echo \$p/include ;;
+    --variable=libdir) echo \$p/lib ;;
+    --libs) echo "-L\$p/lib -luring" ;;
+    --libs-only-L) echo "-L\$p/lib" ;;
+    --libs-only-l) echo "-luring" ;;
+    --cflags | --cflags-only-I) echo "-I\$p/include" ;;
+  esac
+done
+exit 0
+EOF
+chmod +x "$tools/pkg-config"
+python3 -m pip install -q --no-index --no-deps --upgrade --target "$tools/nanobind" "$deps"/wheels/nanobind-*.whl
+t_build=$SECONDS
+PYTHONPATH=$tools/nanobind cmake -S . -B build/gpu-dfs -DCMAKE_BUILD_TYPE=Release \
+  -DKVTIER_BUILD_TESTS=OFF -DKVTIER_BUILD_PYTHON=ON -DPython_EXECUTABLE="$(command -v python3)" \
+  -DPKG_CONFIG_EXECUTABLE="$tools/pkg-config" -DKVTIER_THIRD_PARTY_INCLUDE="$deps/include" \
+  >"$OUT/cmake.txt" 2>&1 || { cat "$OUT/cmake.txt"; exit 1; }
+grep -q "io_uring backend enabled" "$OUT/cmake.txt" || { echo "built without io_uring" >&2; exit 1; }
+cmake --build build/gpu-dfs -j"$(nproc)" --target kvtier_cli _kvtier >>"$OUT/cmake.txt" 2>&1 ||
+  { tail -40 "$OUT/cmake.txt"; exit 1; }
+echo "== kvtier built in $((SECONDS - t_build)) s"
+KVTIER=$PWD/build/gpu-dfs/src/cli/kvtier
+
+# Python: vLLM's carried files and wheels (once per warm host), kvtier from
+# this build.
+site=/tmp/kvtier-dfs-site
+if [[ ! -f $site/.ready ]]; then
+  rm -rf "$site"
+  python3 -m pip install -q --no-deps --no-index --target "$site" "$deps"/vllm/wheels/*.whl
+  tar -xzf "$deps/vllm/vllm-trim.tar.gz" -C "$site"
+  touch "$site/.ready"
+fi
+rm -rf "$site/kvtier"
+cp -r python/kvtier "$site/"
+cp build/gpu-dfs/src/python/_kvtier*.so "$site/kvtier/"
+export PYTHONPATH=$site
+python3 -c 'import kvtier, vllm; print("== vllm", vllm.__version__, "kvtier from", kvtier.__file__)'
+
+bash tools/dfs.sh check
+
+# ---- the benchmarks -------------------------------------------------------------
+cluster=/var/tmp/kvtier-dfs-cluster
+trap 'bash tools/dfs.sh down "$cluster" >/dev/null 2>&1 || true' EXIT
+want() { [[ " $PARTS " == *" $1 "* ]]; }
+part() { "$@" || echo "!! $1 failed with status $?"; }
+
+auto_pick() {
+  python3 - "$1" <<'EOF'
+import sys, kvtier
+with kvtier.Store(sys.argv[1], {"model": "bench/auto-pick"}) as s:
+    print(f"auto picks: loads {s.io_backend} direct_io={s.load_direct_io}, "
+          f"stores direct_io={s.store_direct_io}")
+EOF
+}
+
+store_bench() {
+  "$KVTIER" bench --dir "$1" --size "$STORE_SIZE" --count "$STORE_COUNT" \
+    --threads "$STORE_THREADS" --repeat "$STORE_REPEAT" --backends "$STORE_BACKENDS" \
+    --modes "$STORE_MODES"
+}
+
+tier_bench() {
+  python3 bench/gpu/vllm_entry.py --dirs "${MNT[0]}/tier" \
+    --load-dirs "${MNT[1]}/tier" "${MNT[2]}/tier" --prefix-tokens "$PREFIX_TOKENS" \
+    --threads "$TIER_THREADS" --repeat "$TIER_REPEAT"
+}
+
+for d in $DELAYS; do
+  echo
+  if ((SECONDS > BUDGET_S)); then
+    echo "!! delay $d ms skipped: $SECONDS s gone, BUDGET_S=$BUDGET_S"
+    continue
+  fi
+  echo "=================== delay $d ms per direction (at $SECONDS s, load $(cut -d' ' -f1 /proc/loadavg)) ==================="
+  t_up=$SECONDS
+  bash tools/dfs.sh up "$cluster" --mounts 3 --delay-ms "$d" >"$cluster.env"
+  # shellcheck disable=SC1090
+  source "$cluster.env"
+  read -ra MNT <<<"$DFS_MOUNTS"
+  echo "up in $((SECONDS - t_up)) s"
+  auto_pick "${MNT[0]}"
+  if want store; then
+    echo "--- store and load vs fio ($STORE_COUNT x $STORE_SIZE, $STORE_THREADS threads," \
+      "$STORE_BACKENDS x $STORE_MODES, median of $STORE_REPEAT alternating pairs; at $SECONDS s)"
+    mkdir -p "${MNT[0]}/kb"
+    part store_bench "${MNT[0]}/kb"
+  fi
+  if want tier; then
+    echo "--- vLLM tier: kvtier vs built-in fs ($PREFIX_TOKENS tokens; at $SECONDS s)"
+    part tier_bench
+  fi
+  t_down=$SECONDS
+  bash tools/dfs.sh down "$cluster" >/dev/null
+  echo "down in $((SECONDS - t_down)) s; load $(cut -d' ' -f1-3 /proc/loadavg)"
+done
+left=$(grep -c " $cluster/" /proc/self/mounts || true)
+echo "== done at $SECONDS s, $(date -u +%Y-%m-%dT%H:%MZ); mounts left under the cluster: $left"

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Gathers here (a Debian 12 machine with its package registry) what
+# bench/gpu/dfs_bench.sh needs on the GPU host, which has no registry and no
+# network, into the git-ignored folder .gpu-deps-dfs/ (the device call
+# carries it; about 30 MiB):
+#
+#   debs/      Debian 12's moosefs-{master,chunkserver,client,cli,common},
+#              fuse3, libfuse3-3 and iproute2 (`apt-get download`), plus the
+#              packages of every library their programs link beyond glibc
+#              (found with ldd here): unpacked on the host by dfs_root.sh
+#   include/   header-only build dependencies (xxhash, nlohmann-json, CLI11,
+#              OpenSSL's headers; the host has libcrypto.so.3 but no -dev)
+#   uring/     liburing's headers and static library (the host has none)
+#   wheels/    nanobind, for the Python extension's build
+#   vllm/      vLLM 0.33.0's Python files that the tier benchmark imports,
+#              and cp312 wheels of its imports the host's image lacks
+#   fio/       fio 3.33's source (Debian 12's version), built on the host
+#              when it has no fio: FIO_SRC=DIR names a git clone of fio
+#
+#   kvtier-src.tar.gz   the source of a commit (`git archive`), which
+#              dfs_bench.sh builds and runs, and kvtier-src.commit naming it
+#
+#   FIO_SRC=path/to/fio.git bash bench/gpu/dfs_prepare.sh [COMMIT]
+#   bash bench/gpu/dfs_prepare.sh --snapshot [COMMIT]   # the source only
+#
+# Needs the test venv made by tools/setup.sh (vllm 0.33.0 and kvtier
+# installed), or VLLM_PYTHON naming another such interpreter.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+deps=.gpu-deps-dfs
+py=${VLLM_PYTHON:-$HOME/.cache/kvtier/venv/bin/python}
+
+snapshot() {  # snapshot COMMIT
+  local commit
+  commit=$(git rev-parse --short=12 "$1")
+  git archive --format=tar.gz -o "$deps/kvtier-src.tar.gz" "$commit"
+  echo "$commit" >"$deps/kvtier-src.commit"
+  echo "kvtier source: $commit"
+}
+if [[ ${1:-} == --snapshot ]]; then
+  snapshot "${2:-HEAD}"
+  exit 0
+fi
+rm -rf "$deps" && mkdir -p "$deps/debs" "$deps/include" "$deps/uring/include" \
+  "$deps/uring/lib" "$deps/wheels" "$deps/vllm/wheels" "$deps/fio"
+
+# ---- the filesystem's packages and the libraries they link ----------------
+packages=(moosefs-master moosefs-chunkserver moosefs-client moosefs-cli moosefs-common
+  fuse3 libfuse3-3 iproute2)
+# apt-get download writes into the current directory, as the _apt user
+# where it can (it cannot here: a warning, not an error).
+(cd "$deps/debs" && apt-get download -q "${packages[@]}" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
+unpacked=$(mktemp -d)
+trap 'rm -rf "$unpacked"' EXIT
+for f in "$deps"/debs/*.deb; do dpkg-deb -x "$f" "$unpacked"; done
+# The libraries the programs tools/dfs.sh runs link, beyond those of glibc
+# itself, by package (dpkg knows a library by its /usr path: merged /usr).
+programs=(usr/sbin/mfsmaster usr/sbin/mfschunkserver usr/bin/mfsmount usr/bin/mfstools bin/ip
+  bin/fusermount3)
+libpkgs=$(
+  for prog in "${programs[@]}"; do ldd "$unpacked/$prog"; done |
+    awk '$2 == "=>" && $3 ~ /^\// { print $3 }' | sort -u |
+    grep -Ev '/(libc|libm|libpthread|libdl|librt|libresolv)\.so' |
+    while read -r lib; do
+      dpkg -S "$lib" 2>/dev/null || dpkg -S "/usr$lib" 2>/dev/null || echo "unowned: $lib" >&2
+    done | cut -d: -f1 | sort -u
+)
+for p in $libpkgs; do
+  [[ " ${packages[*]} " == *" $p "* ]] || (cd "$deps/debs" && apt-get download -q "$p" 2>&1 |
+    grep -v '^W: Download is performed unsandboxed' || true)
+done
+# apt-get names a file by the URL-quoted version ("1%3a2.66-4"); plain names
+# travel more safely.
+for f in "$deps"/debs/*%3a*; do [[ ! -e $f ]] || mv "$f" "${f//%3a/_}"; done
+
+# ---- kvtier's build dependencies ------------------------------------------
+cp /usr/include/xxhash.h /usr/include/xxh3.h "$deps/include/"
+cp -r /usr/include/nlohmann /usr/include/CLI "$deps/include/"
+cp -r /usr/include/openssl "$deps/include/"
+cp /usr/include/x86_64-linux-gnu/openssl/*.h "$deps/include/openssl/"
+cp -r /usr/include/liburing.h /usr/include/liburing "$deps/uring/include/"
+cp /usr/lib/x86_64-linux-gnu/liburing.a "$deps/uring/lib/"
+python3 -m pip download -q --no-deps -d "$deps/wheels" nanobind==3.1.0
+
+# ---- vLLM's files and the wheels the host's image lacks --------------------
+# The image already has the others of bench/gpu/vllm-bench-reqs.txt
+# (aiohttp, transformers, tokenizers, pillow, ...; the device's package list).
+on_host=" aiohappyeyeballs aiohttp aiosignal annotated-doc anyio attrs certifi cloudpickle
+  frozenlist h11 huggingface-hub idna multidict packaging pillow prometheus-client propcache
+  psutil py-cpuinfo pyyaml regex requests safetensors tokenizers tqdm transformers urllib3
+  uvloop yarl "
+reqs=$(mktemp)
+while read -r line; do
+  name=$(echo "${line%%==*}" | tr 'A-Z_' 'a-z-')
+  [[ -z $line || $line == \#* || $on_host == *" $name "* ]] || echo "$line"
+done <bench/gpu/vllm-bench-reqs.txt >"$reqs"
+platforms=()
+for p in manylinux_2_34 manylinux_2_31 manylinux_2_28 manylinux_2_27 manylinux_2_26 \
+  manylinux_2_24 manylinux_2_17 manylinux2014 manylinux_2_5 manylinux1; do
+  platforms+=(--platform "${p}_x86_64")
+done
+python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+  "${platforms[@]}" --platform any -d "$deps/vllm/wheels" -r "$reqs"
+rm -f "$reqs"
+list=$(mktemp)
+"$py" bench/gpu/vllm_files.py "$list" >/dev/null
+site=$("$py" -c 'import os, vllm; print(os.path.dirname(os.path.dirname(vllm.__file__)))')
+tar -C "$site" -czf "$deps/vllm/vllm-trim.tar.gz" -T "$list"
+rm -f "$list"
+
+# ---- fio ---------------------------------------------------------------------
+if [[ -n ${FIO_SRC:-} ]]; then
+  git -C "$FIO_SRC" archive --format=tar.gz -o "$PWD/$deps/fio/fio-src.tar.gz" fio-3.33
+fi
+snapshot "${1:-HEAD}"
+ls "$deps/debs"
+du -sh "$deps" "$deps"/*
