@@ -6,12 +6,18 @@
 # rotated every round (A B C D E, B C D E A, ...). Chunks are stored through
 # mount 0 and loaded through mount 1 (--load-dir: another node, cold client
 # caches). Prints the raw runs, then per delay the median store and load
-# GB/s per choice and auto / best explicit.
+# GB/s per choice and auto / best explicit. LOCAL_DIRS (e.g. "/var/tmp
+# /dev/shm") are measured the same way in the same run, stored and loaded
+# in place (so buffered loads there read the page cache of what was just
+# stored). Before the rounds at each delay, PROBE_BENCH (the
+# kvtier-rtt-probe-bench binary, if set) runs PROBE_ROUNDS (20) rounds of the
+# FUSE store rule's round-trip probe, old against new, on mount 0.
 #
 #   bash bench/dfs_auto.sh [RESULTS_FILE]
 #
 # Environment: DELAYS ("0 0.5 2"), ROUNDS (5), SIZE (8M), COUNT (64),
-# THREADS (4), KVTIER (build/release/src/cli/kvtier). Needs root.
+# THREADS (4), KVTIER (build/release/src/cli/kvtier), LOCAL_DIRS (""),
+# PROBE_BENCH (""), PROBE_ROUNDS (20). Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DELAYS=${DELAYS:-"0 0.5 2"}
@@ -20,6 +26,9 @@ SIZE=${SIZE:-8M}
 COUNT=${COUNT:-64}
 THREADS=${THREADS:-4}
 KVTIER=${KVTIER:-build/release/src/cli/kvtier}
+LOCAL_DIRS=${LOCAL_DIRS:-}
+PROBE_BENCH=${PROBE_BENCH:-}
+PROBE_ROUNDS=${PROBE_ROUNDS:-20}
 OUT=${1:-bench/results/dfs-auto-$(date -u +%Y%m%d-%H%M).txt}
 [[ -x $KVTIER ]] || { echo "build $KVTIER first (or set KVTIER)" >&2; exit 1; }
 bash tools/dfs.sh check >/dev/null || { bash tools/dfs.sh check; exit 3; }
@@ -34,21 +43,37 @@ exec > >(tee "$OUT") 2>&1
 choices=("auto auto" "threadpool direct" "threadpool buffered" "io_uring direct" "io_uring buffered")
 echo "== dfs_auto: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD)"
 echo "== $COUNT x $SIZE chunks, $THREADS threads, stored via mount 0, loaded via mount 1, $ROUNDS rounds"
+
+# ROUNDS interleaved rounds of every choice; RUN lines name the filesystem.
+rounds() {
+  local label=$1 dir=$2 load_dir=$3 r i backend mode json
+  for ((r = 0; r < ROUNDS; r++)); do
+    for ((i = 0; i < ${#choices[@]}; i++)); do
+      read -r backend mode <<<"${choices[(i + r) % ${#choices[@]}]}"
+      json=$("$KVTIER" bench --dir "$dir" --load-dir "$load_dir" --size "$SIZE" --count "$COUNT" \
+        --threads "$THREADS" --repeat 1 --no-fio --json --backends "$backend" --modes "$mode" ||
+        echo '{"runs": []}')
+      echo "RUN fs=$label round=$r load=$(cut -d' ' -f1 /proc/loadavg) $(echo "$json" | tr -d ' \n')"
+    done
+  done
+}
+
+for d in $LOCAL_DIRS; do
+  mkdir -p "$d/kvtier-dfs-auto"
+  rounds "local:$d" "$d/kvtier-dfs-auto" "$d/kvtier-dfs-auto"
+  rm -rf "$d/kvtier-dfs-auto"
+done
 for d in $DELAYS; do
   bash tools/dfs.sh up "$cluster" --mounts 2 --delay-ms "$d" >"$work/env"
   # shellcheck disable=SC1091
   source "$work/env"
   read -r m0 m1 <<<"$DFS_MOUNTS"
   mkdir -p "$m0/kb"
-  for ((r = 0; r < ROUNDS; r++)); do
-    for ((i = 0; i < ${#choices[@]}; i++)); do
-      read -r backend mode <<<"${choices[(i + r) % ${#choices[@]}]}"
-      json=$("$KVTIER" bench --dir "$m0/kb" --load-dir "$m1/kb" --size "$SIZE" --count "$COUNT" \
-        --threads "$THREADS" --repeat 1 --no-fio --json --backends "$backend" --modes "$mode" ||
-        echo '{"runs": []}')
-      echo "RUN delay=$d round=$r load=$(cut -d' ' -f1 /proc/loadavg) $(echo "$json" | tr -d ' \n')"
-    done
-  done
+  if [[ -n $PROBE_BENCH ]]; then
+    mkdir -p "$m0/probe"
+    "$PROBE_BENCH" "$m0/probe" "$PROBE_ROUNDS" 250 | sed "s/^/PROBE fs=moosefs-${d}ms /"
+  fi
+  rounds "moosefs-${d}ms" "$m0/kb" "$m1/kb"
   bash tools/dfs.sh down "$cluster" >/dev/null
 done
 
@@ -57,7 +82,7 @@ python3 - "$OUT" <<'EOF'
 import json, re, statistics, sys
 runs = {}
 for line in open(sys.argv[1]):
-    m = re.match(r"RUN delay=(\S+) round=\d+ load=\S+ (\{.*\})$", line.strip())
+    m = re.match(r"RUN fs=(\S+) round=\d+ load=\S+ (\{.*\})$", line.strip())
     if not m:
         continue
     runs_ = json.loads(m.group(2))["runs"]
@@ -69,14 +94,19 @@ for line in open(sys.argv[1]):
     if j["load_failures"]:
         print(f"!! load failures: {key}")
 for d in dict.fromkeys(k[0] for k in runs):
-    print(f"\n-- {d} ms per direction: median GB/s (runs)")
+    print(f"\n-- {d}: median GB/s (runs)")
     row = {c: v for (dd, c), v in runs.items() if dd == d}
+    autos = row.get("auto auto", [])
     for op in ("store", "load"):
         med = {c: statistics.median(r[f"{op}_GBps"] for r in v) for c, v in row.items()}
         best = max(v for c, v in med.items() if c != "auto auto")
         cells = "  ".join(f"{c}: {v:.3f} ({len(row[c])})" for c, v in med.items())
-        a = row.get("auto auto", [{}])[0]
-        chose = f"loads {a.get('backend_effective')} {'direct' if a.get('load_direct') else 'buffered'}, stores {'direct' if a.get('store_direct') else 'buffered'}"
+        if op == "store":
+            n = sum(1 for a in autos if a.get("store_direct"))
+            chose = f"direct in {n} of {len(autos)} opens"
+        else:
+            picks = {f"{a.get('backend_effective')} {'direct' if a.get('load_direct') else 'buffered'}" for a in autos}
+            chose = ", ".join(sorted(picks))
         print(f"{op}: {cells}")
-        print(f"{op}: auto / best explicit = {med.get('auto auto', 0) / best:.2f}  (auto chose {chose})")
+        print(f"{op}: auto / best explicit = {med.get('auto auto', 0) / best:.2f}  (auto: {chose})")
 EOF

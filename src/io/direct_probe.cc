@@ -32,20 +32,42 @@ bool ProbeDirectIo(Env* env, const std::string& dir, uint64_t writer_id) {
   return ok;
 }
 
-int64_t ProbeRoundTripNs(Env* env, const std::string& dir, uint64_t writer_id) {
+RoundTripPlan DefaultRoundTripPlan(int64_t enough_ns) {
+  constexpr int64_t kMs = 1000000;
+  return {16, 4 * kMs, 200 * kMs, enough_ns};
+}
+
+int64_t LeastRoundTripNs(Env* env, const RoundTripPlan& plan,
+                         const std::function<bool(int)>& lookup) {
+  const uint64_t start = env->MonotonicNanos();
+  int64_t best = -1;
+  for (int i = 0; i < plan.max_lookups; ++i) {
+    if (i > 0) {
+      if (static_cast<int64_t>(env->MonotonicNanos() - start) + plan.gap_ns >= plan.budget_ns) {
+        break;
+      }
+      env->SleepMicros(static_cast<uint64_t>(plan.gap_ns / 1000));
+    }
+    const uint64_t t0 = env->MonotonicNanos();
+    if (!lookup(i)) break;
+    const auto ns = static_cast<int64_t>(env->MonotonicNanos() - t0);
+    if (best < 0 || ns < best) best = ns;
+    if (best < plan.enough_ns) break;
+  }
+  return best;
+}
+
+int64_t ProbeRoundTripNs(Env* env, const std::string& dir, uint64_t writer_id,
+                         const RoundTripPlan& plan) {
   std::unique_ptr<Dir> d;
   if (!env->OpenDir(dir, &d).ok()) return -1;
   const std::string base =
       std::string(kTempPrefix) + "rtt-probe." + HexEncode(&writer_id, sizeof(writer_id)) + ".";
-  int64_t best = -1;
-  for (int i = 0; i < 5; ++i) {
+  return LeastRoundTripNs(env, plan, [&](int i) {
     FileInfo info;
-    const uint64_t t0 = env->MonotonicNanos();
     d->Stat(base + std::to_string(i), &info);  // NotFound: the answer is the time
-    const auto ns = static_cast<int64_t>(env->MonotonicNanos() - t0);
-    if (best < 0 || ns < best) best = ns;
-  }
-  return best;
+    return true;
+  });
 }
 
 }  // namespace kvtier

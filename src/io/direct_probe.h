@@ -3,6 +3,7 @@
 #define KVTIER_SRC_IO_DIRECT_PROBE_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "kvtier/env.h"
@@ -14,12 +15,40 @@ namespace kvtier {
 // and NFS mounts refuse; they get buffered I/O.
 bool ProbeDirectIo(Env* env, const std::string& dir, uint64_t writer_id);
 
-// One round trip to the filesystem's server, in ns: the least of a few
+// How a round trip is sampled. A busy machine can only make a lookup slower,
+// never faster, so the least sample is the estimate, and what matters is that
+// at least one sample ran undelayed. Lookups made back to back share one
+// scheduler stall (on the 2-core VM at load average 28, all 5 of them came in
+// above 0.5 ms in one Open in 3, with the server ~0.1 ms away), so the
+// samples are spread out: a pause between lookups lets the stalls pass and
+// wakes the prober as a sleeper, which the scheduler runs promptly.
+struct RoundTripPlan {
+  int max_lookups;    // at most this many lookups
+  int64_t gap_ns;     // pause between two lookups
+  int64_t budget_ns;  // no lookup starts once this much time has passed
+  // Stop as soon as one lookup is faster than this (0: never): the least can
+  // only fall, so the decision it feeds is already made.
+  int64_t enough_ns;
+};
+
+// Store::Open's plan: at most 16 lookups 4 ms apart within 200 ms. Costs one
+// lookup where the server is near and the machine is not stalled; up to
+// 16 x (round trip + 4 ms) where it is far (~130 ms at 4.3 ms a lookup).
+RoundTripPlan DefaultRoundTripPlan(int64_t enough_ns);
+
+// The least time, in ns of env's monotonic clock, that `lookup` took over the
+// samples `plan` allows, pausing with env->SleepMicros between them.
+// `lookup(i)` makes the i-th lookup and returns false if it could not be
+// made, which ends the sampling. -1 if no lookup was made.
+int64_t LeastRoundTripNs(Env* env, const RoundTripPlan& plan,
+                         const std::function<bool(int)>& lookup);
+
+// One round trip to the filesystem's server, in ns: LeastRoundTripNs over
 // lookups of names that do not exist, each one entry of the open directory
-// (a network client caches no miss for them, so each asks the server; the
-// least is the one the machine's load delayed least). -1 if `dir` cannot be
-// opened.
-int64_t ProbeRoundTripNs(Env* env, const std::string& dir, uint64_t writer_id);
+// (a network client caches no miss for them, so each asks the server). -1
+// if `dir` cannot be opened.
+int64_t ProbeRoundTripNs(Env* env, const std::string& dir, uint64_t writer_id,
+                         const RoundTripPlan& plan);
 
 }  // namespace kvtier
 

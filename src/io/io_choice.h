@@ -36,7 +36,8 @@ struct AutoIoRule {
   bool load_uring;    // loads: io_uring when they use O_DIRECT (buffered: the thread pool)
   bool store_direct;  // stores: probe O_DIRECT, use it if the probe passes
   // Stores use O_DIRECT too (if the probe passed) when one metadata round
-  // trip to the filesystem (ProbeRoundTripNs) takes less than this; 0: never.
+  // trip to the filesystem (ProbeRoundTripNs, the least of spread-out
+  // lookups) takes less than this; 0: never.
   int64_t store_direct_below_rtt_ns;
 };
 

@@ -111,10 +111,13 @@ Status Store::Open(const std::string& root, const Fingerprint& fingerprint,
     }
   }
   // On FUSE, stores take O_DIRECT only when the server is a short round
-  // trip away (io/io_choice.cc).
-  const int64_t rtt_ns = direct_ok && WantsRoundTripProbe(rule, options.direct_io)
-                             ? ProbeRoundTripNs(env, ns_dir, writer_id)
-                             : -1;
+  // trip away (io/io_choice.cc); the probe's samples are spread out so that
+  // a loaded machine does not hide a near server (io/direct_probe.h).
+  const int64_t rtt_ns =
+      direct_ok && WantsRoundTripProbe(rule, options.direct_io)
+          ? ProbeRoundTripNs(env, ns_dir, writer_id,
+                             DefaultRoundTripPlan(rule.store_direct_below_rtt_ns))
+          : -1;
   const IoChoice io =
       ResolveIoChoice(rule, options.direct_io, options.io_backend, direct_ok, uring_ok, rtt_ns);
   auto impl =

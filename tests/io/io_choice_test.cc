@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <sys/vfs.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "io/direct_probe.h"
@@ -150,13 +151,116 @@ TEST(IoChoice, ProbeOnlyWhereAutoWantsDirect) {
 TEST(IoChoice, RoundTripProbeAnswersAndLeavesNothing) {
   testing::ScratchDir dir;
   ASSERT_FALSE(dir.path().empty());
-  const int64_t ns = ProbeRoundTripNs(Env::Default(), dir.path(), 42);
+  const int64_t ns = ProbeRoundTripNs(Env::Default(), dir.path(), 42, DefaultRoundTripPlan(0));
   EXPECT_GE(ns, 0);
   EXPECT_LT(ns, 1000LL * 1000 * 1000);  // a local lookup: far below a second
   std::vector<DirEntry> entries;
   ASSERT_TRUE(Env::Default()->ListDir(dir.path(), &entries).ok());
   EXPECT_TRUE(entries.empty());
-  EXPECT_EQ(ProbeRoundTripNs(Env::Default(), dir.path() + "/missing", 42), -1);
+  EXPECT_EQ(ProbeRoundTripNs(Env::Default(), dir.path() + "/missing", 42, DefaultRoundTripPlan(0)),
+            -1);
+}
+
+// A clock that only the test moves: each scripted lookup takes its time,
+// each pause its length, so the sampling is checked with injected timings.
+class ScriptedClockEnv : public EnvWrapper {
+ public:
+  ScriptedClockEnv() : EnvWrapper(Env::Default()) {}
+  uint64_t MonotonicNanos() override { return now_; }
+  void SleepMicros(uint64_t micros) override {
+    now_ += micros * 1000;
+    ++pauses_;
+  }
+  void Advance(int64_t ns) { now_ += static_cast<uint64_t>(ns); }
+  int pauses() const { return pauses_; }
+
+ private:
+  uint64_t now_ = 1000;
+  int pauses_ = 0;
+};
+
+struct Sampled {
+  int64_t least_ns;
+  int lookups;
+  int pauses;
+};
+
+// Runs the default plan (enough_ns: FUSE's threshold) over `times`, one per
+// lookup; lookups past the script's end fail.
+Sampled SampleScript(const std::vector<int64_t>& times) {
+  ScriptedClockEnv env;
+  int lookups = 0;
+  const int64_t least = LeastRoundTripNs(
+      &env, DefaultRoundTripPlan(AutoIoFor(FsClass::kFuse).store_direct_below_rtt_ns), [&](int i) {
+        EXPECT_EQ(i, lookups);
+        if (i >= static_cast<int>(times.size())) return false;
+        env.Advance(times[i]);
+        ++lookups;
+        return true;
+      });
+  return {least, lookups, env.pauses()};
+}
+
+bool FuseStoresDirect(int64_t rtt_ns) {
+  return ResolveIoChoice(AutoIoFor(FsClass::kFuse), DirectIoMode::kAuto, IoBackendKind::kAuto, true,
+                         true, rtt_ns)
+      .store_direct;
+}
+
+constexpr int64_t kUs = 1000;
+constexpr int64_t kMs = 1000 * kUs;
+
+TEST(RoundTripProbe, NearServerOnAnIdleMachineCostsOneLookup) {
+  const Sampled s = SampleScript({100 * kUs, 100 * kUs});
+  EXPECT_EQ(s.least_ns, 100 * kUs);
+  EXPECT_EQ(s.lookups, 1);
+  EXPECT_EQ(s.pauses, 0);
+  EXPECT_TRUE(FuseStoresDirect(s.least_ns));
+}
+
+TEST(RoundTripProbe, NearServerOnALoadedMachineStillFound) {
+  // The case that picked buffered stores at load 28: the first lookups all
+  // held up by the scheduler (0.6-9 ms), one later one not.
+  std::vector<int64_t> times = {900 * kUs, 2 * kMs,    600 * kUs, 9 * kMs,   3 * kMs,
+                                700 * kUs, 1500 * kUs, 5 * kMs,   120 * kUs, 800 * kUs};
+  const Sampled s = SampleScript(times);
+  EXPECT_EQ(s.least_ns, 120 * kUs);
+  EXPECT_EQ(s.lookups, 9);  // stopped at the first one under 0.5 ms
+  EXPECT_EQ(s.pauses, 8);
+  EXPECT_TRUE(FuseStoresDirect(s.least_ns));
+  // What 5 lookups back to back concluded from the same first five.
+  int64_t least_of_five = *std::min_element(times.begin(), times.begin() + 5);
+  EXPECT_FALSE(FuseStoresDirect(least_of_five));
+}
+
+TEST(RoundTripProbe, FarServerIsNeverMistakenForNear) {
+  // 0.5 ms per direction: every lookup at least ~1.1 ms, some delayed more;
+  // the plan takes all 16 and the least stays far.
+  std::vector<int64_t> times(20, 1200 * kUs);
+  times[3] = 1100 * kUs;
+  times[7] = 6 * kMs;
+  const Sampled s = SampleScript(times);
+  EXPECT_EQ(s.least_ns, 1100 * kUs);
+  EXPECT_EQ(s.lookups, 16);
+  EXPECT_EQ(s.pauses, 15);
+  EXPECT_FALSE(FuseStoresDirect(s.least_ns));
+}
+
+TEST(RoundTripProbe, TimeBudgetBoundsAFarServer) {
+  // 30 ms a lookup (a WAN-distant server): 200 ms admit 6 lookups with
+  // their 4 ms pauses (6 x 30 + 5 x 4 = 200 ms; a 7th would start after 204).
+  const Sampled s = SampleScript(std::vector<int64_t>(20, 30 * kMs));
+  EXPECT_EQ(s.lookups, 6);
+  EXPECT_EQ(s.least_ns, 30 * kMs);
+  EXPECT_FALSE(FuseStoresDirect(s.least_ns));
+}
+
+TEST(RoundTripProbe, FailedLookupEndsTheSampling) {
+  EXPECT_EQ(SampleScript({}).least_ns, -1);
+  EXPECT_FALSE(FuseStoresDirect(-1));
+  const Sampled s = SampleScript({2 * kMs, 3 * kMs});
+  EXPECT_EQ(s.least_ns, 2 * kMs);
+  EXPECT_EQ(s.lookups, 2);
 }
 
 TEST(IoChoice, StoreOnTmpfsPicksBufferedThreadPool) {
