@@ -4,9 +4,19 @@
 // them from each namespace, the order rotating per round, with the same
 // threads and jobs in flight. Ratios are per round (adjacent runs), then the
 // median, so a machine whose load drifts still compares like with like.
+// The process's CPU seconds per GB loaded (user + system) are printed too:
+// on a shared machine they show the cost when other work takes the cores.
+//
+// --micro instead times the primitives alone, one thread, on a 512 KiB
+// buffer in cache, interleaved in short bursts (best burst, thread CPU
+// time): XXH3-128, the MAC (ChaCha20-Poly1305 with no plaintext), GMAC,
+// AES-256-GCM decryption, and memcpy, as the store's own code calls them.
 //
 //   kvtier-crypto-bench --dir /dev/shm/cb [--size 8M] [--count 64]
 //                       [--threads 4] [--rounds 5] [--direct auto|on|off]
+//                       [--segment 512K]
+//   kvtier-crypto-bench --micro [--seconds 2]
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -14,6 +24,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -21,7 +32,9 @@
 #include <string>
 #include <vector>
 
+#include "crypto/chunk_cipher.h"
 #include "kvtier/store.h"
+#include "util/hash.h"
 
 namespace {
 
@@ -38,6 +51,84 @@ struct Buf {
 
 double Now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// CPU seconds (user + system) this process has used.
+double CpuSeconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  auto sec = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return sec(u.ru_utime) + sec(u.ru_stime);
+}
+
+double ThreadCpuNow() {
+  timespec t{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
+}
+
+// The primitives alone (see the top of the file). Prints one JSON line.
+int Micro(double seconds) {
+  constexpr size_t kBuf = 512 << 10;
+  std::vector<char> in(kBuf), out(kBuf);
+  std::mt19937 rng(2);
+  for (char& c : in) c = static_cast<char>(rng());
+  kvtier::ChunkKey key{};
+  key[0] = 1;
+  kvtier::Nonce nonce{};
+  kvtier::ChunkCipher cipher;
+  bool ok = true;
+  volatile uint64_t sink = 0;
+  const char* names[] = {"xxh3_128", "mac_chacha20_poly1305", "gmac_aes256gcm", "aes256gcm_decrypt",
+                         "memcpy"};
+  auto run = [&](int which) {
+    switch (which) {
+      case 0: {
+        kvtier::Xxh3Stream h;
+        h.Update(in.data(), kBuf);
+        sink = sink + h.Digest().lo;
+        break;
+      }
+      case 1:
+      case 2: {
+        auto alg = which == 1 ? kvtier::AuthAlgorithm::kChaCha20Poly1305
+                              : kvtier::AuthAlgorithm::kAes256Gcm;
+        kvtier::Tag tag{};
+        ok = ok && cipher.Begin(alg, key, nonce, true) && cipher.Aad(in.data(), kBuf) &&
+             cipher.SealTag(&tag);
+        sink = sink + tag[0];
+        break;
+      }
+      case 3:
+        ok = ok && cipher.Begin(kvtier::AuthAlgorithm::kAes256Gcm, key, nonce, false) &&
+             cipher.Crypt(in.data(), out.data(), kBuf);
+        sink = sink + static_cast<uint64_t>(out[7]);
+        break;
+      default:
+        std::memcpy(out.data(), in.data(), kBuf);
+        sink = sink + static_cast<uint64_t>(out[kBuf - 1]);
+    }
+  };
+  constexpr int kKinds = 5, kReps = 16;  // one burst: 8 MiB through one primitive
+  double best[kKinds] = {};
+  const double end = Now() + seconds;
+  while (Now() < end) {
+    for (int k = 0; k < kKinds; ++k) {
+      const double t0 = ThreadCpuNow();
+      for (int r = 0; r < kReps; ++r) run(k);
+      const double gbps = static_cast<double>(kBuf) * kReps / (ThreadCpuNow() - t0) / 1e9;
+      best[k] = std::max(best[k], gbps);
+    }
+  }
+  if (!ok) {
+    std::fprintf(stderr, "libcrypto failed\n");
+    return 1;
+  }
+  std::printf("{\"micro_gbps_one_thread_512k_in_cache\":{");
+  for (int k = 0; k < kKinds; ++k) std::printf("%s\"%s\":%.2f", k ? "," : "", names[k], best[k]);
+  std::printf("},\"mac_over_xxh3\":%.3f,\"mac_over_gmac\":%.3f}\n", best[1] / best[0],
+              best[1] / best[2]);
+  return 0;
 }
 
 uint64_t ParseSize(const std::string& s) {
@@ -105,7 +196,13 @@ double Median(std::vector<double> v) {
 int main(int argc, char** argv) {
   std::string dir, direct = "auto";
   size_t size = 8 << 20;
+  size_t segment = kvtier::kDefaultSegmentBytes;
   int count = 64, threads = 4, rounds = 5;
+  double seconds = 2;
+  if (argc >= 2 && std::string(argv[1]) == "--micro") {
+    if (argc == 4 && std::string(argv[2]) == "--seconds") seconds = std::atof(argv[3]);
+    return Micro(seconds);
+  }
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i], v = argv[i + 1];
     if (a == "--dir")
@@ -120,6 +217,8 @@ int main(int argc, char** argv) {
       rounds = std::atoi(v.c_str());
     else if (a == "--direct")
       direct = v;
+    else if (a == "--segment")
+      segment = ParseSize(v);
     else {
       std::fprintf(stderr, "unknown flag %s\n", a.c_str());
       return 2;
@@ -128,8 +227,8 @@ int main(int argc, char** argv) {
   if (dir.empty() || count < 1 || threads < 1 || rounds < 1 || size == 0) {
     std::fprintf(stderr,
                  "usage: %s --dir D [--size 8M] [--count N] [--threads T] [--rounds R] "
-                 "[--direct auto|on|off]\n",
-                 argv[0]);
+                 "[--direct auto|on|off] [--segment BYTES]\n       %s --micro [--seconds S]\n",
+                 argv[0], argv[0]);
     return 2;
   }
   namespace fs = std::filesystem;
@@ -164,6 +263,7 @@ int main(int argc, char** argv) {
                   : direct == "off" ? kvtier::DirectIoMode::kOff
                                     : kvtier::DirectIoMode::kAuto;
     o.max_queued_write_bytes = UINT64_MAX;
+    o.segment_bytes = segment;
     if (m > 0) o.auth_key_file = keys;
     o.encrypt = m == 2;
     fs::create_directories(dir + "/" + names[m]);
@@ -185,11 +285,14 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<Buf>> bufs;
   for (int i = 0; i < threads; ++i) bufs.push_back(std::make_unique<Buf>(size));
   std::vector<double> gbps[3], mac_ratio, enc_ratio;
+  double cpu_s[3] = {};
   for (int r = 0; r < rounds; ++r) {
     double g[3];
     for (int k = 0; k < 3; ++k) {
       int m = (r + k) % 3;
+      const double c0 = CpuSeconds();
       g[m] = LoadAll(stores[m].get(), count, size, &bufs);
+      cpu_s[m] += CpuSeconds() - c0;
       if (g[m] == 0) {
         std::fprintf(stderr, "load %s missed\n", names[m]);
         return 1;
@@ -199,17 +302,21 @@ int main(int argc, char** argv) {
     mac_ratio.push_back(g[1] / g[0]);
     enc_ratio.push_back(g[2] / g[0]);
   }
+  const double loaded_gb = static_cast<double>(size) * count * rounds / 1e9;
   std::printf(
-      "{\"dir\":\"%s\",\"size\":%zu,\"count\":%d,\"threads\":%d,\"rounds\":%d,"
+      "{\"dir\":\"%s\",\"size\":%zu,\"segment\":%zu,\"count\":%d,\"threads\":%d,\"rounds\":%d,"
       "\"io_backend\":\"%s\","
       "\"load_gbps\":{\"plain\":%.3f,\"mac\":%.3f,\"encrypt\":%.3f},"
       "\"store_gbps\":{\"plain\":%.3f,\"mac\":%.3f,\"encrypt\":%.3f},"
       "\"ratio_mac\":%.3f,\"ratio_encrypt\":%.3f,"
-      "\"ratio_mac_min\":%.3f,\"ratio_encrypt_min\":%.3f}\n",
-      dir.c_str(), size, count, threads, rounds, stores[0]->io_backend_name(), Median(gbps[0]),
-      Median(gbps[1]), Median(gbps[2]), store_gbps[0], store_gbps[1], store_gbps[2],
-      Median(mac_ratio), Median(enc_ratio), *std::min_element(mac_ratio.begin(), mac_ratio.end()),
-      *std::min_element(enc_ratio.begin(), enc_ratio.end()));
+      "\"ratio_mac_min\":%.3f,\"ratio_encrypt_min\":%.3f,"
+      "\"load_cpu_s_per_gb\":{\"plain\":%.4f,\"mac\":%.4f,\"encrypt\":%.4f}}\n",
+      dir.c_str(), size, segment, count, threads, rounds, stores[0]->io_backend_name(),
+      Median(gbps[0]), Median(gbps[1]), Median(gbps[2]), store_gbps[0], store_gbps[1],
+      store_gbps[2], Median(mac_ratio), Median(enc_ratio),
+      *std::min_element(mac_ratio.begin(), mac_ratio.end()),
+      *std::min_element(enc_ratio.begin(), enc_ratio.end()), cpu_s[0] / loaded_gb,
+      cpu_s[1] / loaded_gb, cpu_s[2] / loaded_gb);
   for (auto& s : stores) s->Close();
   fs::remove_all(dir);
   return 0;

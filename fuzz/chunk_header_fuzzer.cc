@@ -24,7 +24,8 @@ bool SameHeader(const ChunkHeader& a, const ChunkHeader& b) {
          a.payload_length == b.payload_length && a.payload_checksum == b.payload_checksum &&
          a.fingerprint == b.fingerprint && a.created_ns == b.created_ns &&
          a.writer_id == b.writer_id && a.key == b.key && a.flags == b.flags &&
-         a.auth_key_id == b.auth_key_id && a.nonce == b.nonce && a.tag == b.tag;
+         a.auth_key_id == b.auth_key_id && a.auth_alg == b.auth_alg && a.nonce == b.nonce &&
+         a.tag == b.tag;
 }
 
 void CheckDecoded(const char* buf, size_t len) {
@@ -36,7 +37,9 @@ void CheckDecoded(const char* buf, size_t len) {
   }
   if (why != VerifyError::kNone || h.key.size() > kMaxKeyLength ||
       h.payload_length > kMaxChunkBytes || kFixedHeaderSize + h.key.size() > len ||
-      (h.encrypted() && !h.authenticated())) {
+      (h.encrypted() && !h.authenticated()) ||
+      (h.encrypted() && h.auth_alg != AuthAlgorithm::kAes256Gcm) ||
+      static_cast<uint8_t>(h.auth_alg) > static_cast<uint8_t>(AuthAlgorithm::kChaCha20Poly1305)) {
     std::abort();
   }
   if (h.authenticated() &&
@@ -65,6 +68,7 @@ std::vector<char> Built(FuzzedDataProvider* in) {
                             in->ConsumeIntegral<uint8_t>()};
   h.flags = in->PickValueInArray(kFlags);
   h.auth_key_id = in->ConsumeIntegral<uint64_t>();
+  h.auth_alg = static_cast<AuthAlgorithm>(in->ConsumeIntegralInRange<uint8_t>(0, 2));
   in->ConsumeData(h.nonce.data(), h.nonce.size());
   in->ConsumeData(h.tag.data(), h.tag.size());
   h.key = in->ConsumeRandomLengthString(512);

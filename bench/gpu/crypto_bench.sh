@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One device call (docs/SECURITY.md, bench/RESULTS.md "Authenticated and
-# encrypted chunks"): loads of plain, MAC'd and encrypted chunks side by side
+# encrypted chunks"): the primitives alone (--micro), then loads of plain,
+# MAC'd and encrypted chunks side by side
 # (bench/crypto_bench.cc) on the GPU host's /dev/shm and local disk, then the
 # seed's 50,000-token load with encryption next to the prefill it saves
 # (seed_repro.py --seal none encrypt). The host has no package registry:
@@ -28,6 +29,9 @@ cmake --build build/gpu-crypto -j"$(nproc)" --target kvtier-crypto-bench >/dev/n
   df -hT /dev/shm /var/tmp | tail -n +2
 } | tee "$OUT/host-crypto.txt"
 bench=build/gpu-crypto/kvtier-crypto-bench
+# The primitives alone, one thread in cache (XXH3, the ChaCha20-Poly1305
+# MAC, GMAC, AES-GCM decryption, memcpy): the paired figures for the cells.
+$bench --micro --seconds 2 | tee -a "$OUT/crypto.jsonl"
 for t in 4 16; do
   $bench --dir /dev/shm/kvtier-cb --size 32M --count 64 --threads "$t" --rounds 5 \
     | tee -a "$OUT/crypto.jsonl"

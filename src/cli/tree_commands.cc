@@ -21,12 +21,14 @@ namespace {
 using nlohmann::json;
 
 // The fingerprint digest a namespace directory claims, if readable.
-bool NamespaceDigest(const std::string& ns_dir, Hash128* out, std::string* model) {
+bool NamespaceDigest(const std::string& ns_dir, Hash128* out, std::string* model,
+                     bool* authenticated = nullptr) {
   Fingerprint fp;
   if (!ReadNamespaceFingerprint(Env::Default(), ns_dir, &fp).ok()) return false;
   *out = Hash128{fp.digest_lo(), fp.digest_hi()};
   json j = json::parse(fp.canonical(), nullptr, false);
   if (j.is_object() && j.contains("model") && j["model"].is_string()) *model = j["model"];
+  if (authenticated != nullptr) *authenticated = j.is_object() && j.contains("auth_key_id");
   return true;
 }
 
@@ -148,7 +150,9 @@ int VerifyCommand(const std::string& given_root, bool delete_bad, bool as_json,
     return 2;
   }
   const bool tty = ::isatty(STDERR_FILENO) && !as_json;
-  std::map<std::string, Hash128> digests;
+  // Per namespace: its fingerprint digest and whether a key file opened it
+  // (then only authenticated chunks are good there).
+  std::map<std::string, std::pair<Hash128, bool>> digests;
   uint64_t good = 0, bad = 0, removed = 0;
   json bad_list = json::array();
   for (size_t i = 0; i < files.size(); ++i) {
@@ -156,11 +160,13 @@ int VerifyCommand(const std::string& given_root, bool delete_bad, bool as_json,
     if (!digests.count(ns)) {
       Hash128 d;
       std::string model;
-      digests[ns] = NamespaceDigest(ns, &d, &model) ? d : Hash128{};
+      bool auth = false;
+      digests[ns] = NamespaceDigest(ns, &d, &model, &auth) ? std::make_pair(d, auth)
+                                                           : std::make_pair(Hash128{}, false);
     }
-    const Hash128& want = digests[ns];
+    const auto& [want, auth_ns] = digests[ns];
     ChunkReport r = VerifyChunkFile(env, path, (want.lo | want.hi) ? &want : nullptr, delete_bad,
-                                    key_file.empty() ? nullptr : &keys);
+                                    key_file.empty() ? nullptr : &keys, auth_ns);
     if (r.ok) {
       ++good;
     } else {

@@ -18,23 +18,26 @@ constexpr size_t kMaxRun = 1u << 30;
 }  // namespace
 
 ChunkCipher::ChunkCipher()
-    : ctx_(EVP_CIPHER_CTX_new()), cipher_(EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr)) {}
+    : ctx_(EVP_CIPHER_CTX_new()),
+      gcm_(EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr)),
+      poly_(EVP_CIPHER_fetch(nullptr, "ChaCha20-Poly1305", nullptr)) {}
 
 ChunkCipher::~ChunkCipher() {
   EVP_CIPHER_CTX_free(Ctx(ctx_));  // also wipes the key schedule
-  EVP_CIPHER_free(static_cast<EVP_CIPHER*>(cipher_));
+  EVP_CIPHER_free(static_cast<EVP_CIPHER*>(gcm_));
+  EVP_CIPHER_free(static_cast<EVP_CIPHER*>(poly_));
 }
 
 bool ChunkCipher::NewNonce(Nonce* nonce) {
   return RAND_bytes(nonce->data(), static_cast<int>(nonce->size())) == 1;
 }
 
-bool ChunkCipher::Begin(const ChunkKey& key, const Nonce& nonce, bool seal) {
+bool ChunkCipher::Begin(AuthAlgorithm alg, const ChunkKey& key, const Nonce& nonce, bool seal) {
   ok_ = false;
-  if (ctx_ == nullptr || cipher_ == nullptr) return false;
-  // The default IV length of GCM in EVP is 12 bytes, the nonce's size.
-  ok_ = EVP_CipherInit_ex2(Ctx(ctx_), static_cast<EVP_CIPHER*>(cipher_), key.data(), nonce.data(),
-                           seal ? 1 : 0, nullptr) == 1;
+  auto* cipher = static_cast<EVP_CIPHER*>(alg == AuthAlgorithm::kAes256Gcm ? gcm_ : poly_);
+  if (ctx_ == nullptr || cipher == nullptr) return false;
+  // The default IV length of both AEADs in EVP is 12 bytes, the nonce's size.
+  ok_ = EVP_CipherInit_ex2(Ctx(ctx_), cipher, key.data(), nonce.data(), seal ? 1 : 0, nullptr) == 1;
   return ok_;
 }
 
@@ -68,7 +71,7 @@ bool ChunkCipher::SealTag(Tag* tag) {
   int outl = 0;
   unsigned char none[16];
   ok_ = ok_ && EVP_CipherFinal_ex(Ctx(ctx_), none, &outl) == 1 &&
-        EVP_CIPHER_CTX_ctrl(Ctx(ctx_), EVP_CTRL_GCM_GET_TAG, static_cast<int>(tag->size()),
+        EVP_CIPHER_CTX_ctrl(Ctx(ctx_), EVP_CTRL_AEAD_GET_TAG, static_cast<int>(tag->size()),
                             tag->data()) == 1;
   return ok_;
 }
@@ -78,7 +81,7 @@ bool ChunkCipher::OpenTag(const Tag& tag) {
   Tag copy = tag;  // the ctrl takes a non-const pointer
   int outl = 0;
   unsigned char none[16];
-  ok_ = EVP_CIPHER_CTX_ctrl(Ctx(ctx_), EVP_CTRL_GCM_SET_TAG, static_cast<int>(copy.size()),
+  ok_ = EVP_CIPHER_CTX_ctrl(Ctx(ctx_), EVP_CTRL_AEAD_SET_TAG, static_cast<int>(copy.size()),
                             copy.data()) == 1 &&
         EVP_CipherFinal_ex(Ctx(ctx_), none, &outl) == 1;
   return ok_;

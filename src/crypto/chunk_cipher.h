@@ -1,11 +1,14 @@
-// ChunkCipher: AES-256-GCM over one chunk, fed in payload order as its
+// ChunkCipher: one chunk's AEAD (OpenSSL EVP), fed in payload order as its
 // segments move, so the work runs while each segment is still in cache.
 //
-// Authenticated chunks put header and payload in GCM's associated data
-// (GMAC: nothing is encrypted); encrypted chunks put the header there and
-// encrypt the payload. GCM rather than HMAC: with AES-NI and carry-less
-// multiply, OpenSSL runs it at several GB/s per core, while SHA-256 (HMAC)
-// ran at 0.94 GB/s on the 2-core VM, slower than the loads it would check.
+// Authenticated-only chunks put header and payload in ChaCha20-Poly1305's
+// associated data with no plaintext (RFC 8439's AEAD: Poly1305 under a
+// one-time key that ChaCha20 derives from the chunk key and nonce); nothing
+// is encrypted. Encrypted chunks use AES-256-GCM with the header as
+// associated data and the payload encrypted. Why each (docs/SECURITY.md):
+// Poly1305 ran at about twice GMAC's speed on the 2-core VM, where loads
+// are CPU-bound, and AES-GCM decrypts faster than ChaCha20-Poly1305 with
+// AES-NI; SHA-256 (HMAC) ran at 0.94 GB/s, slower than the loads.
 //
 // One per worker; not safe for concurrent use.
 #ifndef KVTIER_SRC_CRYPTO_CHUNK_CIPHER_H_
@@ -18,7 +21,7 @@
 
 namespace kvtier {
 
-inline constexpr size_t kNonceBytes = 12;  // GCM's 96-bit IV
+inline constexpr size_t kNonceBytes = 12;  // the 96-bit nonce of both AEADs
 inline constexpr size_t kTagBytes = 16;
 using Nonce = std::array<unsigned char, kNonceBytes>;
 using Tag = std::array<unsigned char, kTagBytes>;
@@ -33,9 +36,11 @@ class ChunkCipher {
   // A fresh random nonce (RAND_bytes). False if the generator fails.
   static bool NewNonce(Nonce* nonce);
 
-  // Starts a chunk: `seal` to write one, else to open one. Every call
-  // below returns false once libcrypto has failed; the chunk is then bad.
-  bool Begin(const ChunkKey& key, const Nonce& nonce, bool seal);
+  // Starts a chunk with `alg`: `seal` to write one, else to open one.
+  // REQUIRES: a nonce never used before with this key when sealing. Every
+  // call below returns false once libcrypto has failed; the chunk is then
+  // bad.
+  bool Begin(AuthAlgorithm alg, const ChunkKey& key, const Nonce& nonce, bool seal);
   // Authenticated, not encrypted. All of it must come before Crypt.
   bool Aad(const void* data, size_t len);
   // Encrypts (seal) or decrypts (open) len bytes; in == out is allowed.
@@ -45,8 +50,9 @@ class ChunkCipher {
   bool OpenTag(const Tag& tag);
 
  private:
-  void* ctx_;     // EVP_CIPHER_CTX, kept opaque so OpenSSL stays out of headers
-  void* cipher_;  // EVP_CIPHER (AES-256-GCM), fetched once
+  void* ctx_;   // EVP_CIPHER_CTX, kept opaque so OpenSSL stays out of headers
+  void* gcm_;   // EVP_CIPHER AES-256-GCM, fetched once
+  void* poly_;  // EVP_CIPHER ChaCha20-Poly1305, fetched once
   bool ok_ = false;
 };
 

@@ -7,32 +7,38 @@
 namespace kvtier {
 
 NamespaceKeys::~NamespaceKeys() {
-  for (Entry& e : entries_) OPENSSL_cleanse(e.key.data(), e.key.size());
+  for (Entry& e : entries_) {
+    OPENSSL_cleanse(e.gcm.data(), e.gcm.size());
+    OPENSSL_cleanse(e.poly.data(), e.poly.size());
+  }
 }
 
 Status NamespaceKeys::Derive(const KeyRing& ring, const Hash128& fingerprint_digest,
                              NamespaceKeys* out) {
   // info = label + the digest's 16 bytes (lo then hi, little-endian, as in
-  // chunk headers).
-  std::string info = "kvtier chunk key v1";
+  // chunk headers). The GCM label is the one chunks were sealed under before
+  // the MAC moved to ChaCha20-Poly1305, so encrypted chunks stay readable.
+  std::string digest;
   for (uint64_t half : {fingerprint_digest.lo, fingerprint_digest.hi}) {
-    for (int i = 0; i < 8; ++i) info.push_back(static_cast<char>(half >> (8 * i)));
+    for (int i = 0; i < 8; ++i) digest.push_back(static_cast<char>(half >> (8 * i)));
   }
   out->entries_.clear();
   for (const AuthKey& k : ring.keys()) {
-    Entry e{k.id, {}};
-    if (!Hkdf(k.secret, info, e.key.data(), e.key.size())) {
-      return Status::IOError("libcrypto: HKDF failed", 0);
-    }
-    out->entries_.push_back(e);
-    OPENSSL_cleanse(e.key.data(), e.key.size());
+    Entry e{k.id, {}, {}};
+    const bool ok =
+        Hkdf(k.secret, "kvtier chunk key v1" + digest, e.gcm.data(), e.gcm.size()) &&
+        Hkdf(k.secret, "kvtier chunk mac key v2" + digest, e.poly.data(), e.poly.size());
+    if (ok) out->entries_.push_back(e);
+    OPENSSL_cleanse(e.gcm.data(), e.gcm.size());
+    OPENSSL_cleanse(e.poly.data(), e.poly.size());
+    if (!ok) return Status::IOError("libcrypto: HKDF failed", 0);
   }
   return Status::OK();
 }
 
-const ChunkKey* NamespaceKeys::Find(uint64_t id) const {
+const ChunkKey* NamespaceKeys::Find(uint64_t id, AuthAlgorithm alg) const {
   for (const Entry& e : entries_) {
-    if (e.id == id) return &e.key;
+    if (e.id == id) return &e.For(alg);
   }
   return nullptr;
 }

@@ -1,7 +1,9 @@
-// NamespaceKeys: the per-namespace chunk keys, one per key of a KeyRing,
-// derived with HKDF-SHA256 from the key and the namespace's fingerprint
-// digest. A chunk sealed in one namespace therefore fails authentication in
-// every other, even for a tenant holding the same key file.
+// NamespaceKeys: the per-namespace chunk keys, two per key of a KeyRing
+// (one per AEAD: AES-256-GCM for encrypted chunks, ChaCha20-Poly1305 for
+// authenticated-only ones, so no key serves two ciphers), derived with
+// HKDF-SHA256 from the key and the namespace's fingerprint digest. A chunk
+// sealed in one namespace therefore fails authentication in every other,
+// even for a tenant holding the same key file.
 // Immutable once derived; safe to share between threads.
 #ifndef KVTIER_SRC_CRYPTO_NAMESPACE_KEYS_H_
 #define KVTIER_SRC_CRYPTO_NAMESPACE_KEYS_H_
@@ -13,12 +15,13 @@
 #include <vector>
 
 #include "crypto/key_ring.h"
+#include "format/chunk_format.h"
 #include "kvtier/fingerprint.h"
 #include "util/hash.h"
 
 namespace kvtier {
 
-inline constexpr size_t kChunkKeyBytes = 32;  // AES-256
+inline constexpr size_t kChunkKeyBytes = 32;  // AES-256 and ChaCha20 alike
 using ChunkKey = std::array<unsigned char, kChunkKeyBytes>;
 
 class NamespaceKeys {
@@ -33,14 +36,18 @@ class NamespaceKeys {
 
   // The key chunks are sealed with (the ring's first) and its id.
   uint64_t write_id() const { return entries_.front().id; }
-  const ChunkKey& write_key() const { return entries_.front().key; }
-  // The key of this id, or nullptr when the ring has none.
-  const ChunkKey* Find(uint64_t id) const;
+  const ChunkKey& write_key(AuthAlgorithm alg) const { return entries_.front().For(alg); }
+  // The key of this id for `alg`, or nullptr when the ring has none.
+  const ChunkKey* Find(uint64_t id, AuthAlgorithm alg) const;
 
  private:
   struct Entry {
     uint64_t id;
-    ChunkKey key;
+    ChunkKey gcm;   // info "kvtier chunk key v1": AES-256-GCM
+    ChunkKey poly;  // info "kvtier chunk mac key v2": ChaCha20-Poly1305
+    const ChunkKey& For(AuthAlgorithm alg) const {
+      return alg == AuthAlgorithm::kAes256Gcm ? gcm : poly;
+    }
   };
   std::vector<Entry> entries_;
 };

@@ -21,7 +21,8 @@ constexpr size_t kOffCreated = 64;        // i64, ns since the epoch
 constexpr size_t kOffWriter = 72;         // u64
 constexpr size_t kOffAuthKeyId = 80;      // u64, authenticated chunks
 constexpr size_t kOffNonce = 88;          // 12 bytes
-constexpr size_t kOffTag = 100;           // 16 bytes; 116..120 stay zero
+constexpr size_t kOffTag = 100;           // 16 bytes
+constexpr size_t kOffAuthAlg = 116;       // u8, authenticated chunks; 117..120 stay zero
 constexpr size_t kOffHeaderSum = 120;     // u64, XXH3-128 low half of [0, 128 + key), field as 0
 
 void Put16(char* p, uint16_t v) {
@@ -97,6 +98,7 @@ void EncodeHeader(const ChunkHeader& h, char* buf) {
     Put64(buf + kOffAuthKeyId, h.auth_key_id);
     std::memcpy(buf + kOffNonce, h.nonce.data(), h.nonce.size());
     std::memcpy(buf + kOffTag, h.tag.data(), h.tag.size());
+    buf[kOffAuthAlg] = static_cast<char>(h.auth_alg);
   }
   std::copy(h.key.begin(), h.key.end(), buf + kFixedHeaderSize);
   Put64(buf + kOffHeaderSum, HeaderSum(buf, kFixedHeaderSize + h.key.size()));
@@ -128,6 +130,14 @@ Status DecodeHeader(const char* buf, size_t len, ChunkHeader* out, VerifyError* 
        flags != (kFlagAuthenticated | kFlagEncrypted))) {
     return fail(VerifyError::kBadVersion, "unknown checksum type or flags");
   }
+  // Authenticated-only chunks of either algorithm decode (the reader counts
+  // the retired one as an auth failure); encrypted ones are AES-256-GCM.
+  const uint8_t alg =
+      (flags & kFlagAuthenticated) != 0 ? static_cast<uint8_t>(buf[kOffAuthAlg]) : 0;
+  if (alg > static_cast<uint8_t>(AuthAlgorithm::kChaCha20Poly1305) ||
+      ((flags & kFlagEncrypted) != 0 && alg != 0)) {
+    return fail(VerifyError::kBadVersion, "unknown authentication algorithm");
+  }
   uint64_t payload_length = GetN(buf + kOffPayloadLength, 8);
   if (payload_length > kMaxChunkBytes) return fail(VerifyError::kLengthMismatch, "payload length");
   if (GetN(buf + kOffPayloadOffset, 8) != HeaderSize(key_length)) {
@@ -142,6 +152,7 @@ Status DecodeHeader(const char* buf, size_t len, ChunkHeader* out, VerifyError* 
   out->writer_id = GetN(buf + kOffWriter, 8);
   out->flags = flags;
   out->auth_key_id = out->authenticated() ? GetN(buf + kOffAuthKeyId, 8) : 0;
+  out->auth_alg = static_cast<AuthAlgorithm>(alg);
   out->nonce = {};
   out->tag = {};
   if (out->authenticated()) {

@@ -29,14 +29,23 @@ inline constexpr size_t kMaxChunkBytes = 1ULL << 36;  // 64 GiB: anything larger
 
 enum class ChecksumType : uint8_t { kNone = 0, kXxh3_128 = 1 };
 
-// Header flags (byte 11). An authenticated chunk carries an AES-256-GCM tag
-// over header and payload (docs/SECURITY.md); an encrypted one also has its
-// payload encrypted. Encrypted implies authenticated: the only valid values
-// are 0, kFlagAuthenticated and both.
+// Header flags (byte 11). An authenticated chunk carries a tag over header
+// and payload (docs/SECURITY.md); an encrypted one also has its payload
+// encrypted. Encrypted implies authenticated: the only valid values are 0,
+// kFlagAuthenticated and both.
 inline constexpr uint8_t kFlagAuthenticated = 1;
 inline constexpr uint8_t kFlagEncrypted = 2;
 inline constexpr size_t kAuthNonceBytes = 12;
 inline constexpr size_t kAuthTagBytes = 16;
+
+// Which AEAD made an authenticated chunk's tag (byte 116). Encrypted chunks
+// use AES-256-GCM; authenticated-only chunks use ChaCha20-Poly1305 with the
+// whole chunk as associated data (a Poly1305 MAC whose one-time key ChaCha20
+// derives from the chunk's nonce), faster than GMAC in OpenSSL 3.0 on the
+// CPUs measured (bench/RESULTS.md).
+// Zero is what builds before the field wrote for every authenticated chunk:
+// an authenticated-only chunk with it (GMAC) is no longer accepted.
+enum class AuthAlgorithm : uint8_t { kAes256Gcm = 0, kChaCha20Poly1305 = 1 };
 
 struct ChunkHeader {
   uint16_t version = kFormatVersion;
@@ -47,10 +56,11 @@ struct ChunkHeader {
   int64_t created_ns = 0;
   uint64_t writer_id = 0;
   std::string key;
-  // Authenticated chunks only (zero otherwise): which key sealed it, the
-  // chunk's random GCM nonce, and the tag.
+  // Authenticated chunks only (zero otherwise): which key and algorithm
+  // sealed it, the chunk's random nonce, and the tag.
   uint8_t flags = 0;
   uint64_t auth_key_id = 0;
+  AuthAlgorithm auth_alg = AuthAlgorithm::kAes256Gcm;
   std::array<uint8_t, kAuthNonceBytes> nonce{};
   std::array<uint8_t, kAuthTagBytes> tag{};
   bool authenticated() const { return (flags & kFlagAuthenticated) != 0; }

@@ -12,7 +12,7 @@
 namespace kvtier {
 
 ChunkReport VerifyChunkFile(Env* env, const std::string& path, const Hash128* expected_fp,
-                            bool delete_bad, const KeyRing* keys) {
+                            bool delete_bad, const KeyRing* keys, bool auth_namespace) {
   ChunkReport r;
   r.path = path;
   FileInfo info;
@@ -55,6 +55,14 @@ ChunkReport VerifyChunkFile(Env* env, const std::string& path, const Hash128* ex
   }
   if (r.header.payload_length > info.size) {
     r.why = VerifyError::kTruncated;
+    if (delete_bad) r.removed = env->Unlink(path).ok();
+    return r;
+  }
+  // What a writer without the key can make: a load in this namespace
+  // rejects it, so verify does too.
+  if (auth_namespace && !r.header.authenticated()) {
+    r.why = VerifyError::kAuth;
+    r.error = "auth: plain chunk in an authenticated namespace";
     if (delete_bad) r.removed = env->Unlink(path).ok();
     return r;
   }

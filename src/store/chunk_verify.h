@@ -28,8 +28,12 @@ struct ChunkReport {
 // fingerprint must match it; the file name must match the header's key.
 // An authenticated chunk needs `keys` (its namespace's keys are derived
 // from them); without, it is reported as reason auth and never deleted.
+// `auth_namespace`: the chunk's namespace was opened with a key file (its
+// fingerprint has auth_key_id), so a plain chunk there is bad (reason auth)
+// whatever its checksum, as it is to the store's loads.
 ChunkReport VerifyChunkFile(Env* env, const std::string& path, const Hash128* expected_fp,
-                            bool delete_bad, const KeyRing* keys = nullptr);
+                            bool delete_bad, const KeyRing* keys = nullptr,
+                            bool auth_namespace = false);
 
 // Called for every entry of every leaf fan-out directory: its namespace
 // directory, path, name and lstat (files, temp files, and anything else

@@ -48,13 +48,17 @@ Status CreateTemp(Dir* dir, const std::string& tmp, uint32_t mode, bool* direct,
 
 // Authenticated namespaces: starts the chunk's tag over its header, which
 // is encoded here with everything but the tag (known only at the end).
+// Encrypted chunks are AES-256-GCM; authenticated-only ones carry a
+// ChaCha20-Poly1305 tag (format/chunk_format.h says why).
 Status BeginSeal(ChunkIoContext* ctx, const ChunkIoOptions& opts, ChunkHeader* header) {
   header->flags = kFlagAuthenticated | (opts.encrypt ? kFlagEncrypted : 0);
   header->checksum_type = ChecksumType::kNone;  // the tag covers the payload
   header->auth_key_id = opts.keys->write_id();
+  header->auth_alg = opts.encrypt ? AuthAlgorithm::kAes256Gcm : AuthAlgorithm::kChaCha20Poly1305;
   if (ctx->cipher == nullptr) ctx->cipher = std::make_unique<ChunkCipher>();
   if (!ChunkCipher::NewNonce(&header->nonce) ||
-      !ctx->cipher->Begin(opts.keys->write_key(), header->nonce, /*seal=*/true)) {
+      !ctx->cipher->Begin(header->auth_alg, opts.keys->write_key(header->auth_alg), header->nonce,
+                          /*seal=*/true)) {
     return Status::IOError("libcrypto: cannot start a chunk", EIO);
   }
   ctx->header.Clear(HeaderSize(header->key.size()));
@@ -106,7 +110,7 @@ Status WriteSealedPayload(ChunkIoContext* ctx, const ChunkIoOptions& opts, File*
 // gate: past the deadline the caller may have freed them. (The writes read
 // them in the kernel, which fails cleanly on unmapped memory, and what they
 // wrote late is never published.)
-// Authenticated chunks take the same path with the GCM tag in place of the
+// Authenticated chunks take the same path with the tag in place of the
 // checksum; encrypted ones write their segments through WriteSealedPayload.
 Status WritePayloadAndHeader(ChunkIoContext* ctx, const ChunkIoOptions& opts, File* file,
                              bool direct, std::string_view key, const PayloadPieces& pieces,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -62,8 +64,6 @@ def test_plain_chunk_planted_in_an_authenticated_namespace_is_a_miss(tmp_path, f
     root.mkdir()
     victim = kvtier.Store(str(root), fingerprint, auth_key_file=keys)
     published = (Path(victim.namespace_dir) / "fingerprint.json").read_text()
-    import json
-
     attacker = kvtier.Store(str(root), json.loads(published))
     assert attacker.namespace_dir == victim.namespace_dir
     poison = np.full(4096, 7, np.uint8)
@@ -73,6 +73,47 @@ def test_plain_chunk_planted_in_an_authenticated_namespace_is_a_miss(tmp_path, f
     assert victim.stats()["verify_failures_total.auth"] == 1
     attacker.close()
     victim.close()
+
+
+CLI = os.environ.get("KVTIER_CLI", "build/release/src/cli/kvtier")
+
+
+@pytest.mark.skipif(not os.access(CLI, os.X_OK), reason=f"kvtier CLI not built at {CLI}")
+def test_verify_flags_a_plain_chunk_in_an_authenticated_namespace(tmp_path, fingerprint):
+    """`kvtier verify` judges a chunk as loads do: in a namespace opened with
+    a key file, a plain chunk with a valid checksum is bad (with the key file
+    or without), while a plain namespace's chunks stay good."""
+    keys = key_file(tmp_path, "keys", "ef" * 32 + "\n")
+    root = tmp_path / "root"
+    root.mkdir()
+    data = np.arange(8192, dtype=np.uint8)
+    with kvtier.Store(str(root), fingerprint, auth_key_file=keys) as victim:
+        assert victim.put(b"sealed", data)
+        published = json.loads((Path(victim.namespace_dir) / "fingerprint.json").read_text())
+    with kvtier.Store(str(root), published) as attacker:
+        assert attacker.put(b"planted", data)
+    with kvtier.Store(str(root), {**fingerprint, "model": "org/plain"}) as plain:
+        assert plain.put(b"plain", data)
+
+    def verify(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [CLI, "verify", str(root), "--json", *args], capture_output=True, text=True, timeout=120
+        )
+
+    for args in ([], ["--auth-key-file", keys]):
+        r = verify(*args)
+        assert r.returncode == 1, r.stderr
+        out = json.loads(r.stdout)
+        assert out["checked"] == 3
+        planted = [b for b in out["bad_chunks"] if b["reason"].startswith("auth: plain chunk")]
+        assert len(planted) == 1 and not planted[0]["removed"]
+        # Without the key file the sealed chunk cannot be checked either.
+        assert out["good"] == (2 if args else 1)
+    r = verify("--auth-key-file", keys, "--delete-bad")
+    assert r.returncode == 1 and json.loads(r.stdout)["removed"] == 1
+    r = verify("--auth-key-file", keys)
+    assert r.returncode == 0, r.stdout
+    assert json.loads(r.stdout)["good"] == 2
 
 
 @pytest.mark.parametrize(

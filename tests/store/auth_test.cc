@@ -13,8 +13,11 @@
 #include <iterator>
 #include <tuple>
 
+#include "crypto/chunk_cipher.h"
+#include "crypto/namespace_keys.h"
 #include "format/chunk_format.h"
 #include "layout/layout.h"
+#include "store/chunk_verify.h"
 #include "test_util.h"
 #include "util/aligned_buffer.h"
 #include "util/hash.h"
@@ -225,6 +228,87 @@ TEST_F(Auth, EncryptedFileHoldsNoPlaintext) {
   EXPECT_FALSE(keyless->Get("k", out.data(), kLen));
   EXPECT_EQ(Metric(*keyless, "verify_failures_total.auth"), 1);
   EXPECT_TRUE(fs::exists(ChunkPath(*sealed, "k")));  // not the keyless reader's to remove
+}
+
+// A MAC'd chunk as builds before the ChaCha20-Poly1305 MAC wrote it: GMAC
+// (AES-256-GCM over header and payload as associated data) under the
+// namespace's GCM key, algorithm byte zero. Genuine, so only the algorithm
+// rule keeps it out: a miss counted under auth, and removed so the key can
+// be stored again.
+TEST_F(Auth, RetiredGmacChunkIsAMissAndIsReplaced) {
+  auto s = Open(key_a_);
+  std::vector<char> data = Secret();
+  ASSERT_TRUE(s->Put("k", data.data(), kLen));
+  const std::string path = ChunkPath(*s, "k");
+  EXPECT_NE(ReadAll(path).find(kPattern), std::string::npos);
+  KeyRing ring;
+  ASSERT_TRUE(LoadKeyFile(Env::Default(), key_a_, &ring).ok());
+  const Fingerprint fp = Published(*s);
+  NamespaceKeys keys;
+  ASSERT_TRUE(NamespaceKeys::Derive(ring, Hash128{fp.digest_lo(), fp.digest_hi()}, &keys).ok());
+  std::string bytes = ReadAll(path);
+  ChunkHeader h;
+  VerifyError why = VerifyError::kNone;
+  ASSERT_TRUE(DecodeHeader(bytes.data(), bytes.size(), &h, &why).ok());
+  ASSERT_EQ(h.auth_alg, AuthAlgorithm::kChaCha20Poly1305);
+  h.auth_alg = AuthAlgorithm::kAes256Gcm;
+  h.tag = {};
+  std::vector<char> hdr(HeaderSize(h.key.size()), '\0');
+  EncodeHeader(h, hdr.data());
+  const std::string aad = AuthenticatedHeaderBytes(hdr.data(), h.key.size());
+  ChunkCipher gmac;
+  ASSERT_TRUE(gmac.Begin(AuthAlgorithm::kAes256Gcm,
+                         *keys.Find(h.auth_key_id, AuthAlgorithm::kAes256Gcm), h.nonce, true));
+  ASSERT_TRUE(gmac.Aad(aad.data(), aad.size()));
+  ASSERT_TRUE(gmac.Aad(data.data(), kLen));
+  ASSERT_TRUE(gmac.SealTag(&h.tag));
+  std::fill(hdr.begin(), hdr.end(), '\0');
+  EncodeHeader(h, hdr.data());
+  std::copy(hdr.begin(), hdr.end(), bytes.begin());
+  WriteAll(path, bytes);
+  // The same chunk made by hand checks out as GMAC (so the file is what an
+  // earlier build wrote, and the test fails if the rule goes).
+  gmac.Begin(AuthAlgorithm::kAes256Gcm, *keys.Find(h.auth_key_id, AuthAlgorithm::kAes256Gcm),
+             h.nonce, false);
+  gmac.Aad(aad.data(), aad.size());
+  gmac.Aad(bytes.data() + HeaderSize(1), kLen);
+  ASSERT_TRUE(gmac.OpenTag(h.tag));
+
+  std::vector<char> out(kLen);
+  EXPECT_FALSE(s->Get("k", out.data(), kLen));
+  EXPECT_EQ(Metric(*s, "verify_failures_total.auth"), 1);
+  EXPECT_FALSE(fs::exists(path));
+  ASSERT_TRUE(s->Put("k", data.data(), kLen));
+  ASSERT_TRUE(s->Get("k", out.data(), kLen));
+  EXPECT_EQ(out, data);
+}
+
+// `kvtier verify` over an authenticated namespace: a plain chunk planted
+// there with a valid XXH3 checksum is bad (as loads see it), with or without
+// the key file; the namespace's own chunks are good with it.
+TEST_F(Auth, VerifyFlagsAPlainChunkInAnAuthenticatedNamespace) {
+  auto victim = Open(key_a_);
+  std::vector<char> data = Payload(kLen, 5);
+  ASSERT_TRUE(victim->Put("good", data.data(), kLen));
+  const Fingerprint fp = Published(*victim);
+  auto attacker = OpenStore(root_.path(), {}, fp);
+  ASSERT_TRUE(attacker->Put("planted", data.data(), kLen));
+  KeyRing ring;
+  ASSERT_TRUE(LoadKeyFile(Env::Default(), key_a_, &ring).ok());
+  const Hash128 digest{fp.digest_lo(), fp.digest_hi()};
+  const std::string planted = ChunkPath(*victim, "planted");
+  for (const KeyRing* keys : {static_cast<const KeyRing*>(&ring), (const KeyRing*)nullptr}) {
+    ChunkReport r = VerifyChunkFile(Env::Default(), planted, &digest, false, keys, true);
+    EXPECT_FALSE(r.ok);
+    EXPECT_EQ(r.why, VerifyError::kAuth);
+  }
+  // Without knowing the namespace is authenticated, its checksum passes.
+  EXPECT_TRUE(VerifyChunkFile(Env::Default(), planted, &digest, false, &ring).ok);
+  EXPECT_TRUE(
+      VerifyChunkFile(Env::Default(), ChunkPath(*victim, "good"), &digest, false, &ring, true).ok);
+  ChunkReport r = VerifyChunkFile(Env::Default(), planted, &digest, true, &ring, true);
+  EXPECT_TRUE(r.removed);
+  EXPECT_FALSE(fs::exists(planted));
 }
 
 // Rotation: [K2, K1] keeps K1's namespace, reads K1's chunks, writes with
