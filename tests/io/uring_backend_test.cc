@@ -25,7 +25,7 @@ namespace {
 using kvtier::testing::Payload;
 using kvtier::testing::ScratchDir;
 
-constexpr size_t kSeg = 64 * 1024;
+constexpr size_t kSeg = size_t{64} * 1024;
 
 std::unique_ptr<IoBackend> Uring(unsigned depth, UringSubmitFn submit = nullptr) {
   std::unique_ptr<IoBackend> b;
@@ -34,29 +34,24 @@ std::unique_ptr<IoBackend> Uring(unsigned depth, UringSubmitFn submit = nullptr)
   return b;
 }
 
-#define REQUIRE_URING(b) \
-  if ((b) == nullptr) GTEST_SKIP() << "io_uring not available here"
-
-void WriteFile(const std::string& path, const std::vector<char>& data) {
-  std::unique_ptr<File> f;
-  ASSERT_TRUE(Env::Default()->OpenFile(path, kOpenWrite | kOpenCreateExclusive, &f).ok());
-  struct iovec iov {
-    const_cast<char*>(data.data()), data.size()
-  };
-  ASSERT_TRUE(f->WriteV(0, &iov, 1).ok());
-}
-
-// n segment reads of `file` into `out` (n * kSeg bytes), each op's index
-// recorded as on_done reports it.
-struct Reads {
-  Reads(File* file, size_t n) : out(n * kSeg, 'S'), iovs(n), ops(n) {
+// n segment transfers between `file` and `buf` (n * kSeg bytes): reads into
+// a buffer of 'S', or writes of `write_from`'s first n segments. Each op's
+// index is recorded as on_done reports it.
+struct Transfers {
+  Transfers(File* file, size_t n, const std::vector<char>* write_from = nullptr)
+      : buf(write_from != nullptr ? *write_from : std::vector<char>(n * kSeg, 'S')),
+        iovs(n),
+        ops(n) {
     for (size_t k = 0; k < n; ++k) {
-      iovs[k] = iovec{out.data() + k * kSeg, kSeg};
-      ops[k] = IoOp{file, false, k * kSeg, &iovs[k], 1, 0, {}};
+      iovs[k] = iovec{buf.data() + k * kSeg, kSeg};
+      ops[k] = IoOp{file, write_from != nullptr, k * kSeg, &iovs[k], 1, 0, {}};
     }
     done_fn = [this](size_t k) { done.push_back(k); };
   }
-  void Run(IoBackend* b) { b->Execute(ops.data(), ops.size(), &done_fn); }
+  // With report false, Execute gets no on_done.
+  void Run(IoBackend* b, bool report = true) {
+    b->Execute(ops.data(), ops.size(), report ? &done_fn : nullptr);
+  }
   // Each index reported once.
   bool EachDoneOnce() const {
     std::vector<int> seen(ops.size(), 0);
@@ -65,95 +60,103 @@ struct Reads {
     }
     return done.size() == ops.size();
   }
-  std::vector<char> out;
+  std::vector<char> buf;
   std::vector<struct iovec> iovs;
   std::vector<IoOp> ops;
   std::vector<size_t> done;
   IoDoneFn done_fn;
 };
 
-TEST(UringBackend, ReadsEverySegmentMoreThanTheDepth) {
-  auto b = Uring(8);
-  REQUIRE_URING(b);
-  ScratchDir dir;
-  const auto data = Payload(40 * kSeg, 1);
-  WriteFile(dir.path() + "/f", data);
-  std::unique_ptr<File> f;
-  ASSERT_TRUE(Env::Default()->OpenFile(dir.path() + "/f", kOpenRead, &f).ok());
+// Every test gets a ring of depth 8 (skipped where io_uring is not
+// available) and a scratch directory; MakeSource writes payload bytes to a
+// file there and opens it for reading.
+class UringBackend : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ring_ = Uring(8);
+    if (ring_ == nullptr) GTEST_SKIP() << "io_uring not available here";
+  }
+
+  std::string Path(const std::string& name) const { return dir_.path() + "/" + name; }
+
+  // A new file `name` for writing only.
+  void Create(const std::string& name, std::unique_ptr<File>* f) {
+    ASSERT_TRUE(Env::Default()->OpenFile(Path(name), kOpenWrite | kOpenCreateExclusive, f).ok());
+  }
+
+  // data_ = Payload(bytes, seed), written to `name`, which source_ reads.
+  void MakeSource(size_t bytes, uint32_t seed, const std::string& name = "f") {
+    data_ = Payload(bytes, seed);
+    std::unique_ptr<File> w;
+    ASSERT_NO_FATAL_FAILURE(Create(name, &w));
+    struct iovec iov {
+      data_.data(), data_.size()
+    };
+    ASSERT_TRUE(w->WriteV(0, &iov, 1).ok());
+    ASSERT_TRUE(Env::Default()->OpenFile(Path(name), kOpenRead, &source_).ok());
+  }
+
+  std::unique_ptr<IoBackend> ring_;
+  ScratchDir dir_;
+  std::vector<char> data_;
+  std::unique_ptr<File> source_;
+};
+
+TEST_F(UringBackend, ReadsEverySegmentMoreThanTheDepth) {
+  ASSERT_NO_FATAL_FAILURE(MakeSource(40 * kSeg, 1));
   for (int round = 0; round < 3; ++round) {  // the same ring, reused
-    Reads r(f.get(), 40);
-    r.Run(b.get());
+    Transfers r(source_.get(), 40);
+    r.Run(ring_.get());
     for (const IoOp& op : r.ops) {
       EXPECT_TRUE(op.status.ok()) << op.status.ToString();
       EXPECT_EQ(op.transferred, kSeg);
     }
     EXPECT_TRUE(r.EachDoneOnce());
-    EXPECT_EQ(r.out, data);
+    EXPECT_EQ(r.buf, data_);
   }
 }
 
-TEST(UringBackend, WritesThenReadsBack) {
-  auto b = Uring(4);
-  REQUIRE_URING(b);
-  ScratchDir dir;
+TEST_F(UringBackend, WritesThenReadsBack) {
+  ring_ = Uring(4);
+  ASSERT_NE(ring_, nullptr);
   const auto data = Payload(13 * kSeg, 2);
   std::unique_ptr<File> w;
-  ASSERT_TRUE(
-      Env::Default()->OpenFile(dir.path() + "/w", kOpenWrite | kOpenCreateExclusive, &w).ok());
-  std::vector<struct iovec> iovs(13);
-  std::vector<IoOp> ops(13);
-  for (size_t k = 0; k < 13; ++k) {
-    iovs[k] = iovec{const_cast<char*>(data.data()) + k * kSeg, kSeg};
-    ops[k] = IoOp{w.get(), true, k * kSeg, &iovs[k], 1, 0, {}};
-  }
-  b->Execute(ops.data(), ops.size(), nullptr);
-  for (const IoOp& op : ops) {
+  ASSERT_NO_FATAL_FAILURE(Create("w", &w));
+  Transfers writes(w.get(), 13, &data);
+  writes.Run(ring_.get(), /*report=*/false);
+  for (const IoOp& op : writes.ops) {
     EXPECT_TRUE(op.status.ok()) << op.status.ToString();
     EXPECT_EQ(op.transferred, kSeg);
   }
   std::unique_ptr<File> f;
-  ASSERT_TRUE(Env::Default()->OpenFile(dir.path() + "/w", kOpenRead, &f).ok());
-  Reads r(f.get(), 13);
-  r.Run(b.get());
-  EXPECT_EQ(r.out, data);
+  ASSERT_TRUE(Env::Default()->OpenFile(Path("w"), kOpenRead, &f).ok());
+  Transfers r(f.get(), 13);
+  r.Run(ring_.get());
+  EXPECT_EQ(r.buf, data);
 }
 
-TEST(UringBackend, ShortReadAtEndOfFile) {
-  auto b = Uring(8);
-  REQUIRE_URING(b);
-  ScratchDir dir;
-  const auto data = Payload(kSeg + kSeg / 2 + 7, 3);  // ends inside the second segment
-  WriteFile(dir.path() + "/f", data);
-  std::unique_ptr<File> f;
-  ASSERT_TRUE(Env::Default()->OpenFile(dir.path() + "/f", kOpenRead, &f).ok());
-  Reads r(f.get(), 4);
-  r.Run(b.get());
+TEST_F(UringBackend, ShortReadAtEndOfFile) {
+  ASSERT_NO_FATAL_FAILURE(MakeSource(kSeg + kSeg / 2 + 7, 3));  // ends inside segment 2
+  Transfers r(source_.get(), 4);
+  r.Run(ring_.get());
   EXPECT_TRUE(r.EachDoneOnce());
   const size_t want[] = {kSeg, kSeg / 2 + 7, 0, 0};
   for (size_t k = 0; k < 4; ++k) {
     EXPECT_TRUE(r.ops[k].status.ok()) << k << ": " << r.ops[k].status.ToString();
     EXPECT_EQ(r.ops[k].transferred, want[k]) << k;
   }
-  EXPECT_EQ(std::memcmp(r.out.data(), data.data(), data.size()), 0);
-  EXPECT_EQ(r.out[data.size()], 'S');  // nothing written past the end of file
+  EXPECT_EQ(std::memcmp(r.buf.data(), data_.data(), data_.size()), 0);
+  EXPECT_EQ(r.buf[data_.size()], 'S');  // nothing written past the end of file
 }
 
-TEST(UringBackend, FailedTransfersFailTheirOpsOnly) {
-  auto b = Uring(8);
-  REQUIRE_URING(b);
-  ScratchDir dir;
-  const auto data = Payload(20 * kSeg, 4);
-  WriteFile(dir.path() + "/good", data);
+TEST_F(UringBackend, FailedTransfersFailTheirOpsOnly) {
+  ASSERT_NO_FATAL_FAILURE(MakeSource(20 * kSeg, 4, "good"));
   // Reading a descriptor opened for writing only: every CQE is -EBADF.
   std::unique_ptr<File> wonly;
-  ASSERT_TRUE(Env::Default()
-                  ->OpenFile(dir.path() + "/wonly", kOpenWrite | kOpenCreateExclusive, &wonly)
-                  .ok());
-  std::unique_ptr<File> good;
-  ASSERT_TRUE(Env::Default()->OpenFile(dir.path() + "/good", kOpenRead, &good).ok());
-  Reads r(good.get(), 20);
+  ASSERT_NO_FATAL_FAILURE(Create("wonly", &wonly));
+  Transfers r(source_.get(), 20);
   for (size_t k = 0; k < 20; k += 3) r.ops[k].file = wonly.get();
-  r.Run(b.get());
+  r.Run(ring_.get());
   EXPECT_TRUE(r.EachDoneOnce());
   for (size_t k = 0; k < 20; ++k) {
     if (k % 3 == 0) {
@@ -161,41 +164,35 @@ TEST(UringBackend, FailedTransfersFailTheirOpsOnly) {
       EXPECT_EQ(r.ops[k].transferred, 0u);
     } else {
       EXPECT_TRUE(r.ops[k].status.ok()) << k;
-      EXPECT_EQ(std::memcmp(r.out.data() + k * kSeg, data.data() + k * kSeg, kSeg), 0) << k;
+      EXPECT_EQ(std::memcmp(r.buf.data() + k * kSeg, data_.data() + k * kSeg, kSeg), 0) << k;
     }
   }
   // Nothing of that call is left in the ring: the next one sees only its own.
-  Reads again(good.get(), 20);
-  again.Run(b.get());
+  Transfers again(source_.get(), 20);
+  again.Run(ring_.get());
   EXPECT_TRUE(again.EachDoneOnce());
-  EXPECT_EQ(again.out, data);
+  EXPECT_EQ(again.buf, data_);
 }
 
-TEST(UringBackend, FaultEnvFilesRunThroughTheWrapperBesideKernelOps) {
-  auto b = Uring(8);
-  REQUIRE_URING(b);
-  ScratchDir dir;
-  const auto data = Payload(16 * kSeg, 5);
-  WriteFile(dir.path() + "/f", data);
+TEST_F(UringBackend, FaultEnvFilesRunThroughTheWrapperBesideKernelOps) {
+  ASSERT_NO_FATAL_FAILURE(MakeSource(16 * kSeg, 5));
   FaultInjectionEnv fenv(Env::Default());
   std::unique_ptr<File> wrapped;
-  std::unique_ptr<File> plain;
-  ASSERT_TRUE(fenv.OpenFile(dir.path() + "/f", kOpenRead, &wrapped).ok());
-  ASSERT_TRUE(Env::Default()->OpenFile(dir.path() + "/f", kOpenRead, &plain).ok());
+  ASSERT_TRUE(fenv.OpenFile(Path("f"), kOpenRead, &wrapped).ok());
   ASSERT_LT(wrapped->NativeHandle(), 0);
 
   fenv.SetShortTransfer(1000);  // every wrapped read comes back in 1000-byte steps
-  Reads r(plain.get(), 16);
+  Transfers r(source_.get(), 16);
   for (size_t k = 0; k < 16; k += 2) r.ops[k].file = wrapped.get();
-  r.Run(b.get());
+  r.Run(ring_.get());
   EXPECT_TRUE(r.EachDoneOnce());
   for (const IoOp& op : r.ops) EXPECT_TRUE(op.status.ok() && op.transferred == kSeg);
-  EXPECT_EQ(r.out, data);
+  EXPECT_EQ(r.buf, data_);
 
   fenv.SetError(FaultOp::kRead, EIO);
-  Reads bad(plain.get(), 16);
+  Transfers bad(source_.get(), 16);
   for (size_t k = 0; k < 16; k += 2) bad.ops[k].file = wrapped.get();
-  bad.Run(b.get());
+  bad.Run(ring_.get());
   EXPECT_TRUE(bad.EachDoneOnce());
   for (size_t k = 0; k < 16; ++k) {
     if (k % 2 == 0) {
@@ -223,39 +220,35 @@ int RefusingSubmit(struct io_uring* ring) {
   return io_uring_submit(ring);
 }
 
-TEST(UringBackend, RefusedSubmissionsRunSynchronouslyAndLeaveTheRingEmpty) {
-  auto b = Uring(8, &RefusingSubmit);
-  REQUIRE_URING(b);
-  ScratchDir dir;
-  const auto data = Payload(24 * kSeg, 6);
-  WriteFile(dir.path() + "/f", data);
-  std::unique_ptr<File> f;
-  ASSERT_TRUE(Env::Default()->OpenFile(dir.path() + "/f", kOpenRead, &f).ok());
+TEST_F(UringBackend, RefusedSubmissionsRunSynchronouslyAndLeaveTheRingEmpty) {
+  ring_ = Uring(8, &RefusingSubmit);
+  ASSERT_NE(ring_, nullptr);
+  ASSERT_NO_FATAL_FAILURE(MakeSource(24 * kSeg, 6));
 
   // Refused a few times, then accepted: the retries carry the ops through.
   g_refuse = 2;
-  Reads retried(f.get(), 24);
-  retried.Run(b.get());
+  Transfers retried(source_.get(), 24);
+  retried.Run(ring_.get());
   EXPECT_TRUE(retried.EachDoneOnce());
-  EXPECT_EQ(retried.out, data);
+  EXPECT_EQ(retried.buf, data_);
 
   // Refused for good: every op still completes (synchronously), and the
   // entries queued in the refusing ring are never sent later.
   g_refuse = 1000000;
   {
-    Reads refused(f.get(), 24);
-    refused.Run(b.get());
+    Transfers refused(source_.get(), 24);
+    refused.Run(ring_.get());
     EXPECT_TRUE(refused.EachDoneOnce());
     for (const IoOp& op : refused.ops) EXPECT_TRUE(op.status.ok() && op.transferred == kSeg);
-    EXPECT_EQ(refused.out, data);
+    EXPECT_EQ(refused.buf, data_);
   }  // its buffers and ops are gone now; a stale entry would point at them
   g_refuse = 0;
   g_calls = 0;
   g_max_ready = 0;
-  Reads after(f.get(), 24);
-  after.Run(b.get());
+  Transfers after(source_.get(), 24);
+  after.Run(ring_.get());
   EXPECT_TRUE(after.EachDoneOnce());
-  EXPECT_EQ(after.out, data);
+  EXPECT_EQ(after.buf, data_);
   EXPECT_GT(g_calls.load(), 0);       // through the ring again, not all synchronous
   EXPECT_LE(g_max_ready.load(), 8u);  // never more than the depth waiting
 }
@@ -289,12 +282,12 @@ class PipeFile final : public File {
   bool ok_ = false;
 };
 
-TEST(UringBackend, RefillsAsOpsCompleteNotBatchByBatch) {
+TEST_F(UringBackend, RefillsAsOpsCompleteNotBatchByBatch) {
   // Depth 2, four one-byte reads on four pipes. Op 1 completes while op 0
   // is still waiting: op 2 must be submitted then (a batch-at-a-time
   // engine would wait for op 0 first and never submit again here).
-  auto b = Uring(2, &RefusingSubmit);
-  REQUIRE_URING(b);
+  ring_ = Uring(2, &RefusingSubmit);
+  ASSERT_NE(ring_, nullptr);
   g_refuse = 0;
   g_calls = 0;
   PipeFile pipes[4];
@@ -321,7 +314,7 @@ TEST(UringBackend, RefillsAsOpsCompleteNotBatchByBatch) {
   });
   std::vector<size_t> order;
   IoDoneFn done = [&](size_t k) { order.push_back(k); };
-  b->Execute(ops, 4, &done);
+  ring_->Execute(ops, 4, &done);
   feeder.join();
   EXPECT_TRUE(refilled.load()) << "op 2 waited for op 0";
   EXPECT_EQ(std::string(out, 4), "abcd");
@@ -329,11 +322,10 @@ TEST(UringBackend, RefillsAsOpsCompleteNotBatchByBatch) {
   EXPECT_EQ(order[0], 1u);  // handed over as it landed, before op 0
 }
 
-TEST(UringBackend, StoreLoadsManySegmentsInOrderOfTheChecksum) {
+TEST_F(UringBackend, StoreLoadsManySegmentsInOrderOfTheChecksum) {
   // 1 MiB chunks in 4 KiB segments: 257 transfers per chunk through a ring
   // of 8, landing in any order, hashed in payload order. A flipped byte deep
   // in the payload must still be caught.
-  ScratchDir dir;
   StoreOptions opts;
   opts.io_backend = IoBackendKind::kUring;
   opts.direct_io = DirectIoMode::kOn;
@@ -342,7 +334,7 @@ TEST(UringBackend, StoreLoadsManySegmentsInOrderOfTheChecksum) {
   opts.write_threads = 1;
   opts.lookup_cache_ns = 0;
   std::unique_ptr<Store> store;
-  Status s = Store::Open(dir.path(), kvtier::testing::TestFingerprint(), opts, &store);
+  Status s = Store::Open(dir_.path(), kvtier::testing::TestFingerprint(), opts, &store);
   if (!s.ok()) GTEST_SKIP() << "io_uring + O_DIRECT not available here: " << s.ToString();
   ASSERT_STREQ(store->io_backend_name(), "io_uring");
   const size_t len = (1 << 20) + 1000;  // and an unaligned tail
@@ -358,8 +350,9 @@ TEST(UringBackend, StoreLoadsManySegmentsInOrderOfTheChecksum) {
   const std::string path = LocateChunk(store->namespace_dir(), "k3").path;
   {
     std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(4096 + 700 * 1024);  // payload offset (one 4 KiB header) + 700 KiB
-    f.put(static_cast<char>(0x5a ^ Payload(len, 103)[700 * 1024]));
+    const size_t at = size_t{700} * 1024;
+    f.seekp(static_cast<std::streamoff>(4096 + at));  // payload offset (one 4 KiB header) + at
+    f.put(static_cast<char>(0x5a ^ Payload(len, 103)[at]));
   }
   EXPECT_FALSE(store->Get("k3", out.data(), len));
   EXPECT_TRUE(store->Get("k4", out.data(), len));

@@ -41,70 +41,74 @@ class CountingEnv final : public EnvWrapper {
 
 void Touch(const fs::path& p) { std::ofstream(p) << "x"; }
 
-ChunkLocation Loc(const std::string& ns, const std::string& leaf, const std::string& name) {
-  return ChunkLocation{ns + "/" + leaf, name, ns + "/" + leaf + "/" + name};
-}
+// A scratch namespace directory ns_, an env that counts walks and opens,
+// and chunk paths in ns_ by leaf and name.
+class LeafDirsTest : public ::testing::Test {
+ protected:
+  // Makes the leaf directory ns_/<leaf> and, given a name, a chunk in it.
+  void Add(const std::string& leaf, const std::string& chunk = "") {
+    fs::create_directories(ns_ + "/" + leaf);
+    if (!chunk.empty()) Touch(ns_ + "/" + leaf + "/" + chunk);
+  }
+  ChunkLocation Loc(const std::string& leaf, const std::string& name) const {
+    return ChunkLocation{ns_ + "/" + leaf, name, ns_ + "/" + leaf + "/" + name};
+  }
+  // Stat of ns_/<leaf>/<name> through `leaves` at time `now`, into info_.
+  Status Stat(LeafDirs& leaves, const std::string& leaf, const std::string& name, uint64_t now) {
+    return leaves.Stat(Loc(leaf, name), now, &info_);
+  }
 
-TEST(LeafDirs, OneWalkPerLeafWhileFresh) {
-  ScratchDir dir;
-  const std::string ns = dir.path() + "/ns";
-  fs::create_directories(ns + "/ab/cd");
-  Touch(ns + "/ab/cd/k1.kv");
-  CountingEnv env;
-  LeafDirs leaves(&env, kTtl, 16);
-  FileInfo info;
-  EXPECT_TRUE(leaves.Stat(Loc(ns, "ab/cd", "k1.kv"), 0, &info).ok());
-  EXPECT_TRUE(info.IsRegular());
-  EXPECT_TRUE(leaves.Stat(Loc(ns, "ab/cd", "k2.kv"), 10, &info).IsNotFound());
-  EXPECT_TRUE(leaves.Stat(Loc(ns, "ab/cd", "k1.kv"), kTtl - 1, &info).ok());
-  EXPECT_EQ(env.open_dirs, 1);
-  EXPECT_TRUE(leaves.Stat(Loc(ns, "ab/cd", "k1.kv"), kTtl, &info).ok());  // expired
-  EXPECT_EQ(env.open_dirs, 2);
+  ScratchDir dir_;
+  const std::string ns_ = dir_.path() + "/ns";
+  CountingEnv env_;
+  FileInfo info_;
+};
+
+TEST_F(LeafDirsTest, OneWalkPerLeafWhileFresh) {
+  Add("ab/cd", "k1.kv");
+  LeafDirs leaves(&env_, kTtl, 16);
+  EXPECT_TRUE(Stat(leaves, "ab/cd", "k1.kv", 0).ok());
+  EXPECT_TRUE(info_.IsRegular());
+  EXPECT_TRUE(Stat(leaves, "ab/cd", "k2.kv", 10).IsNotFound());
+  EXPECT_TRUE(Stat(leaves, "ab/cd", "k1.kv", kTtl - 1).ok());
+  EXPECT_EQ(env_.open_dirs, 1);
+  EXPECT_TRUE(Stat(leaves, "ab/cd", "k1.kv", kTtl).ok());  // expired
+  EXPECT_EQ(env_.open_dirs, 2);
   // A missing leaf is a miss and is not held.
-  EXPECT_TRUE(leaves.Stat(Loc(ns, "ee/ff", "k3.kv"), kTtl, &info).IsNotFound());
+  EXPECT_TRUE(Stat(leaves, "ee/ff", "k3.kv", kTtl).IsNotFound());
   EXPECT_EQ(leaves.size(), 1u);
 }
 
-TEST(LeafDirs, RemovedLeafIsAMissUntilItsHandleExpires) {
-  ScratchDir dir;
-  const std::string ns = dir.path() + "/ns";
-  fs::create_directories(ns + "/ab/cd");
-  Touch(ns + "/ab/cd/k.kv");
-  CountingEnv env;
-  LeafDirs leaves(&env, kTtl, 16);
-  FileInfo info;
-  ASSERT_TRUE(leaves.Stat(Loc(ns, "ab/cd", "k.kv"), 0, &info).ok());
+TEST_F(LeafDirsTest, RemovedLeafIsAMissUntilItsHandleExpires) {
+  Add("ab/cd", "k.kv");
+  LeafDirs leaves(&env_, kTtl, 16);
+  ASSERT_TRUE(Stat(leaves, "ab/cd", "k.kv", 0).ok());
   // Another node deletes the chunk and the leaf; another stores it again.
-  fs::remove_all(ns + "/ab/cd");
-  EXPECT_TRUE(leaves.Stat(Loc(ns, "ab/cd", "k.kv"), 1, &info).IsNotFound());
-  fs::create_directories(ns + "/ab/cd");
-  Touch(ns + "/ab/cd/k.kv");
+  fs::remove_all(ns_ + "/ab/cd");
+  EXPECT_TRUE(Stat(leaves, "ab/cd", "k.kv", 1).IsNotFound());
+  Add("ab/cd", "k.kv");
   // Within the ttl the held handle names the removed directory: stale miss.
-  EXPECT_TRUE(leaves.Stat(Loc(ns, "ab/cd", "k.kv"), kTtl - 1, &info).IsNotFound());
+  EXPECT_TRUE(Stat(leaves, "ab/cd", "k.kv", kTtl - 1).IsNotFound());
   // Past it the leaf is walked again and the chunk is found.
-  EXPECT_TRUE(leaves.Stat(Loc(ns, "ab/cd", "k.kv"), kTtl, &info).ok());
+  EXPECT_TRUE(Stat(leaves, "ab/cd", "k.kv", kTtl).ok());
 }
 
-TEST(LeafDirs, TableStaysWithinItsBound) {
-  ScratchDir dir;
-  const std::string ns = dir.path() + "/ns";
-  CountingEnv env;
-  LeafDirs leaves(&env, kTtl, 4);
-  FileInfo info;
+TEST_F(LeafDirsTest, TableStaysWithinItsBound) {
+  LeafDirs leaves(&env_, kTtl, 4);
   for (int i = 0; i < 10; ++i) {
     std::string leaf = "0";
     leaf += std::to_string(i);
     leaf += "/aa";
-    fs::create_directories(ns + "/" + leaf);
-    EXPECT_TRUE(leaves.Stat(Loc(ns, leaf, "x.kv"), 0, &info).IsNotFound());
+    Add(leaf);
+    EXPECT_TRUE(Stat(leaves, leaf, "x.kv", 0).IsNotFound());
     EXPECT_LE(leaves.size(), 4u);
   }
   // No caching at all with a ttl of 0: every call walks.
-  LeafDirs uncached(&env, 0, 4);
-  const int before = env.open_dirs;
-  EXPECT_TRUE(uncached.Stat(Loc(ns, "00/aa", "x.kv"), 0, &info).IsNotFound());
-  EXPECT_TRUE(uncached.Stat(Loc(ns, "00/aa", "x.kv"), 0, &info).IsNotFound());
-  EXPECT_EQ(env.open_dirs - before, 2);
+  LeafDirs uncached(&env_, 0, 4);
+  const int before = env_.open_dirs;
+  EXPECT_TRUE(Stat(uncached, "00/aa", "x.kv", 0).IsNotFound());
+  EXPECT_TRUE(Stat(uncached, "00/aa", "x.kv", 0).IsNotFound());
+  EXPECT_EQ(env_.open_dirs - before, 2);
   EXPECT_EQ(uncached.size(), 0u);
 }
 
@@ -125,32 +129,22 @@ class SoftFdLimit {
   bool ok_ = false;
 };
 
-TEST(LeafDirs, HoldsAnEighthOfTheDescriptorLimitAndGivesThemBackWhenOut) {
-  ScratchDir dir;
-  const std::string ns = dir.path() + "/ns";
-  for (int i = 0; i < 40; ++i) {
-    std::string leaf = ns + "/aa/";
-    leaf += std::to_string(10 + i);
-    fs::create_directories(leaf);
-    Touch(leaf + "/k.kv");
-  }
-  CountingEnv env;
+TEST_F(LeafDirsTest, HoldsAnEighthOfTheDescriptorLimitAndGivesThemBackWhenOut) {
+  for (int i = 0; i < 40; ++i) Add("aa/" + std::to_string(10 + i), "k.kv");
   {
     SoftFdLimit limit(160);
     ASSERT_TRUE(limit.ok());
-    LeafDirs leaves(&env, kTtl, 512);  // 160 / 8 = 20 at most
-    FileInfo info;
+    LeafDirs leaves(&env_, kTtl, 512);  // 160 / 8 = 20 at most
     for (int i = 0; i < 40; ++i) {
-      EXPECT_TRUE(leaves.Stat(Loc(ns, "aa/" + std::to_string(10 + i), "k.kv"), 0, &info).ok());
+      EXPECT_TRUE(Stat(leaves, "aa/" + std::to_string(10 + i), "k.kv", 0).ok());
       EXPECT_LE(leaves.size(), 20u);
     }
   }
   // A table allowed more than the process has left: when the next open
   // finds no descriptor, the held ones are given back and it succeeds.
-  LeafDirs leaves(&env, kTtl, 512);
-  FileInfo info;
+  LeafDirs leaves(&env_, kTtl, 512);
   for (int i = 0; i < 20; ++i) {
-    ASSERT_TRUE(leaves.Stat(Loc(ns, "aa/" + std::to_string(10 + i), "k.kv"), 0, &info).ok());
+    ASSERT_TRUE(Stat(leaves, "aa/" + std::to_string(10 + i), "k.kv", 0).ok());
   }
   ASSERT_EQ(leaves.size(), 20u);
   // A limit at the lowest free descriptor: the next open fails (EMFILE).
@@ -159,32 +153,30 @@ TEST(LeafDirs, HoldsAnEighthOfTheDescriptorLimitAndGivesThemBackWhenOut) {
   ::close(next);
   SoftFdLimit limit(static_cast<rlim_t>(next));
   ASSERT_TRUE(limit.ok());
-  EXPECT_TRUE(leaves.Stat(Loc(ns, "aa/45", "k.kv"), 0, &info).ok());
+  EXPECT_TRUE(Stat(leaves, "aa/45", "k.kv", 0).ok());
   EXPECT_EQ(leaves.size(), 1u);
 }
 
-TEST(LeafEnv, ChunkOpensGoThroughTheLeafOthersThroughTheBase) {
-  ScratchDir dir;
-  const std::string ns = dir.path() + "/ns";
-  fs::create_directories(ns + "/ab/cd");
-  Touch(ns + "/ab/cd/k1.kv");
-  Touch(ns + "/ab/cd/k2.kv");
-  Touch(ns + "/fingerprint.json");
-  CountingEnv base;
-  LeafDirs leaves(&base, 60'000'000'000LL, 16);
-  LeafEnv env(&base, &leaves, ns);
+using LeafEnvTest = LeafDirsTest;
+
+TEST_F(LeafEnvTest, ChunkOpensGoThroughTheLeafOthersThroughTheBase) {
+  Add("ab/cd", "k1.kv");
+  Add("ab/cd", "k2.kv");
+  Touch(ns_ + "/fingerprint.json");
+  LeafDirs leaves(&env_, 60'000'000'000LL, 16);
+  LeafEnv env(&env_, &leaves, ns_);
   std::unique_ptr<File> f;
-  EXPECT_TRUE(env.OpenFile(ns + "/ab/cd/k1.kv", kOpenRead, &f).ok());
-  EXPECT_TRUE(env.OpenFile(ns + "/ab/cd/k2.kv", kOpenRead, &f).ok());
-  EXPECT_TRUE(env.OpenFile(ns + "/ab/cd/k3.kv", kOpenRead, &f).IsNotFound());
-  EXPECT_EQ(base.open_dirs, 1);
-  EXPECT_EQ(base.open_files, 0);
-  EXPECT_TRUE(env.OpenFile(ns + "/fingerprint.json", kOpenRead, &f).ok());
-  EXPECT_TRUE(env.OpenFile(ns + "/ab/cd", kOpenRead, &f).ok());  // not a chunk path
-  EXPECT_EQ(base.open_files, 2);
+  EXPECT_TRUE(env.OpenFile(ns_ + "/ab/cd/k1.kv", kOpenRead, &f).ok());
+  EXPECT_TRUE(env.OpenFile(ns_ + "/ab/cd/k2.kv", kOpenRead, &f).ok());
+  EXPECT_TRUE(env.OpenFile(ns_ + "/ab/cd/k3.kv", kOpenRead, &f).IsNotFound());
+  EXPECT_EQ(env_.open_dirs, 1);
+  EXPECT_EQ(env_.open_files, 0);
+  EXPECT_TRUE(env.OpenFile(ns_ + "/fingerprint.json", kOpenRead, &f).ok());
+  EXPECT_TRUE(env.OpenFile(ns_ + "/ab/cd", kOpenRead, &f).ok());  // not a chunk path
+  EXPECT_EQ(env_.open_files, 2);
   // A symlink under a chunk name is refused through the handle as by path.
-  fs::create_symlink("/etc/passwd", ns + "/ab/cd/link.kv");
-  Status s = env.OpenFile(ns + "/ab/cd/link.kv", kOpenRead, &f);
+  fs::create_symlink("/etc/passwd", ns_ + "/ab/cd/link.kv");
+  Status s = env.OpenFile(ns_ + "/ab/cd/link.kv", kOpenRead, &f);
   EXPECT_FALSE(s.ok());
   EXPECT_EQ(s.err(), ELOOP);
 }
