@@ -18,7 +18,10 @@
 #
 # Sizes (environment): PREFIX_TOKENS (50000), TIER_THREADS (16), TIER_REPEAT (1),
 # STORE_SIZE (8M), STORE_COUNT (64), STORE_THREADS (4), STORE_REPEAT (3),
-# LOOKUP_KEYS (20000), EVICT_N (10000); PARTS ("store tier evict lookup")
+# LOOKUP_KEYS (20000), EVICT_N (10000), TIER_OPTS (kvtier tier options as
+# KEY=JSON words, e.g. "io_timeout_s=300": on a machine so loaded that
+# storing the 2 GB prefix in one job outlasts the default 30 s deadline, the
+# job fails and so does the run); PARTS ("store tier evict lookup")
 # picks the parts to run. Binaries: KVTIER, EVICTOR_BENCH
 # (default build/release), PY (the project's venv). Needs root (tools/dfs.sh
 # check says why not). Everything brought up is brought down on exit.
@@ -32,6 +35,7 @@ EVICT_DELAY=${EVICT_DELAY:-0.5}
 PREFIX_TOKENS=${PREFIX_TOKENS:-50000}
 TIER_THREADS=${TIER_THREADS:-16}
 TIER_REPEAT=${TIER_REPEAT:-1}  # runs per tier, alternating (medians)
+TIER_OPTS=${TIER_OPTS:-}
 STORE_SIZE=${STORE_SIZE:-8M}
 STORE_COUNT=${STORE_COUNT:-64}
 STORE_THREADS=${STORE_THREADS:-4}
@@ -59,7 +63,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 mkdir -p "$(dirname "$OUT")"
-exec > >(tee "$OUT") 2>&1
+# The temporary directory is named WORK in what is printed.
+exec > >(sed -u "s|$work|WORK|g" | tee "$OUT") 2>&1
 
 up() {
   bash tools/dfs.sh up "$cluster" --mounts 3 --delay-ms "$1" >"$work/env"
@@ -95,9 +100,11 @@ store_bench() {
 }
 
 tier_bench() {
+  local opts=() o
+  for o in $TIER_OPTS; do opts+=(--kvtier-opt "$o"); done
   "$PY" bench/vllm_tier_vs_builtin.py --dirs "${MNT[0]}/tier" \
     --load-dirs "${MNT[1]}/tier" "${MNT[2]}/tier" --prefix-tokens "$PREFIX_TOKENS" \
-    --threads "$TIER_THREADS" --repeat "$TIER_REPEAT"
+    --threads "$TIER_THREADS" --repeat "$TIER_REPEAT" "${opts[@]}"
 }
 
 evictor_bench() {
