@@ -17,6 +17,12 @@
 #           50,000 tokens of Llama-3.3-70B at TP 8 (196 chunks of 10 MiB),
 #           stored through mount 0, load-1 through mount 1 and load-20
 #           through mount 2, so every load starts cold, as on another node
+#   sglang  kvtier's SGLang HiCache backend vs SGLang's `file` backend
+#           (bench/sglang_vs_file.py, as bench/dfs_sglang.sh runs it: stored
+#           through mount 0, fetched through mount 1), at SGLANG_DELAYS
+#           only (default 0.5); needs .gpu-deps-dfs/sglang (SGLANG=1
+#           bench/gpu/dfs_prepare.sh). It runs on the CPU, as in CI: the GPU
+#           is hidden from it and vLLM's platform pinned as in vllm_entry.py
 #
 #   OUT=dir [DELAYS="0 0.5 2"] [PARTS="store tier"] bash bench/gpu/dfs_bench.sh
 #
@@ -56,6 +62,8 @@ STORE_MODES=${STORE_MODES:-direct,buffered}
 PREFIX_TOKENS=${PREFIX_TOKENS:-50000}
 TIER_THREADS=${TIER_THREADS:-16}
 TIER_REPEAT=${TIER_REPEAT:-1}
+SGLANG_DELAYS=${SGLANG_DELAYS:-0.5}
+SGLANG_REPEATS=${SGLANG_REPEATS:-3}
 exec > >(tee -a "$OUT/dfs-bench.txt") 2>&1
 
 echo "== dfs on the GPU host: kvtier $KVTIER_DFS_SNAPSHOT, $(nproc) cores," \
@@ -123,6 +131,11 @@ if [[ ! -f $site/.ready ]]; then
   tar -xzf "$deps/vllm/vllm-trim.tar.gz" -C "$site"
   touch "$site/.ready"
 fi
+if [[ " $PARTS " == *" sglang "* && ! -f $site/.sglang-ready ]]; then
+  python3 -m pip install -q --no-deps --no-index --target "$site" "$deps"/sglang/wheels/*.whl
+  tar -xzf "$deps/sglang/sglang-trim.tar.gz" -C "$site"
+  touch "$site/.sglang-ready"
+fi
 rm -rf "$site/kvtier"
 cp -r python/kvtier "$site/"
 cp build/gpu-dfs/src/python/_kvtier*.so "$site/kvtier/"
@@ -158,6 +171,19 @@ tier_bench() {
     --threads "$TIER_THREADS" --repeat "$TIER_REPEAT"
 }
 
+sglang_bench() {
+  CUDA_VISIBLE_DEVICES="" python3 - --dirs "${MNT[0]}/sglbench" --fetch-dirs "${MNT[1]}/sglbench" \
+    --repeats "$SGLANG_REPEATS" <<'EOF'
+import runpy, sys
+import vllm.platforms
+from vllm.platforms.interface import UnspecifiedPlatform
+vllm.platforms._current_platform = UnspecifiedPlatform()
+vllm.platforms.current_platform = vllm.platforms._current_platform
+sys.argv = ["bench/sglang_vs_file.py", *sys.argv[1:]]
+runpy.run_path("bench/sglang_vs_file.py", run_name="__main__")
+EOF
+}
+
 for d in $DELAYS; do
   echo
   if ((SECONDS > BUDGET_S)); then
@@ -181,6 +207,11 @@ for d in $DELAYS; do
   if want tier; then
     echo "--- vLLM tier: kvtier vs built-in fs ($PREFIX_TOKENS tokens; at $SECONDS s)"
     part tier_bench
+  fi
+  if want sglang && [[ " $SGLANG_DELAYS " == *" $d "* ]]; then
+    echo "--- SGLang: kvtier backend vs file backend (repeats $SGLANG_REPEATS; at $SECONDS s)"
+    mkdir -p "${MNT[0]}/sglbench"
+    part sglang_bench
   fi
   t_down=$SECONDS
   bash tools/dfs.sh down "$cluster" >/dev/null

@@ -14,6 +14,9 @@
 #   wheels/    nanobind, for the Python extension's build
 #   vllm/      vLLM 0.33.0's Python files that the tier benchmark imports,
 #              and cp312 wheels of its imports the host's image lacks
+#   sglang/    with SGLANG=1: SGLang 0.5.23's Python files (and the further
+#              vLLM files it imports) that bench/sglang_vs_file.py loads, and
+#              wheels of its imports the host lacks
 #   fio/       fio 3.33's source (Debian 12's version), built on the host
 #              when it has no fio: FIO_SRC=DIR names a git clone of fio
 #
@@ -107,6 +110,48 @@ list=$(mktemp)
 site=$("$py" -c 'import os, vllm; print(os.path.dirname(os.path.dirname(vllm.__file__)))')
 tar -C "$site" -czf "$deps/vllm/vllm-trim.tar.gz" -T "$list"
 rm -f "$list"
+
+# ---- SGLang's files ----------------------------------------------------------
+# Found by running bench/sglang_vs_file.py on a tiny prefix and listing the
+# sglang and vllm files it loaded. SGLang's host-pool check counts this
+# machine's cgroup headroom, which other jobs here use up: for the listing
+# only (nothing is measured), the check is told 64 GiB.
+if [[ ${SGLANG:-0} == 1 ]]; then
+  mkdir -p "$deps/sglang/wheels"
+  python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+    "${platforms[@]}" --platform any -d "$deps/sglang/wheels" compressed-tensors==0.18.0 \
+    gguf==0.19.0 ipython==9.18.1 traitlets==5.16.1 loguru==0.7.3 orjson==3.13.0 dill==0.4.1
+  list=$(mktemp)
+  tmp=$(mktemp -d)
+  "$py" - "$list" "$tmp" >/dev/null <<'PY'
+import contextlib, io, os, runpy, sys
+sys.path.insert(0, "tests/python")
+import sglang_harness  # noqa: F401  (its torchvision stand-in first)
+import sglang.srt.mem_cache.pool_host.base as base
+base.available_host_memory_bytes = lambda *a, **k: 64 << 30
+sys.argv = ["bench/sglang_vs_file.py", "--dirs", sys.argv[2], "--tokens", "2048",
+            "--layers", "1", "--repeats", "1", "--concurrency", "2"]
+out, tmp = sys.argv[1], sys.argv[2]
+with contextlib.redirect_stdout(io.StringIO()):
+    runpy.run_path("bench/sglang_vs_file.py", run_name="__main__")
+import sglang
+site = os.path.dirname(os.path.dirname(sglang.__file__))
+files = set()
+for m in list(sys.modules.values()):
+    p = getattr(m, "__file__", None) or ""
+    for pkg in ("sglang", "vllm"):
+        if p.startswith(os.path.join(site, pkg) + os.sep):
+            files.add(os.path.relpath(p, site))
+for name in os.listdir(site):
+    if name.startswith("sglang-") and name.endswith(".dist-info"):
+        files.update(os.path.join(name, f) for f in os.listdir(os.path.join(site, name)))
+with open(out, "w") as f:
+    f.write("\n".join(sorted(files)) + "\n")
+PY
+  tar -C "$site" -czf "$deps/sglang/sglang-trim.tar.gz" -T "$list"
+  echo "$(wc -l <"$list") sglang and vllm files"
+  rm -rf "$list" "$tmp"
+fi
 
 # ---- fio ---------------------------------------------------------------------
 if [[ -n ${FIO_SRC:-} ]]; then
