@@ -109,4 +109,20 @@ for d in dict.fromkeys(k[0] for k in runs):
             chose = ", ".join(sorted(picks))
         print(f"{op}: {cells}")
         print(f"{op}: auto / best explicit = {med.get('auto auto', 0) / best:.2f}  (auto: {chose})")
+        # Pooled by what ran (stores: direct or buffered, whatever the
+        # backend; loads: backend and direct), since cells running the same
+        # code differ by more than 10% on a loaded machine.
+        def what(r):
+            if op == "store":
+                return "direct" if r["store_direct"] else "buffered"
+            return f"{r['backend_effective']} {'direct' if r['load_direct'] else 'buffered'}"
+        pool = {}
+        for c, v in row.items():
+            for r in v:
+                pool.setdefault(what(r), []).append(r[f"{op}_GBps"])
+        pmed = {w: statistics.median(v) for w, v in pool.items()}
+        picks = {what(a) for a in autos}
+        ratio = min(pmed[w] for w in picks) / max(pmed.values())
+        cells = "  ".join(f"{w}: {v:.3f} ({len(pool[w])})" for w, v in pmed.items())
+        print(f"{op} pooled: {cells}  auto's pick(s) {sorted(picks)} / best = {ratio:.2f}")
 EOF

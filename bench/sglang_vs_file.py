@@ -39,7 +39,23 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "pytho
 import sglang_harness as h  # noqa: E402
 import torch  # noqa: E402
 
+import kvtier  # noqa: E402
+
 BATCH = 128  # SGLang's STORAGE_BATCH_SIZE
+
+
+def cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes, all their threads."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
 
 
 def drop_cache(root: str) -> None:
@@ -121,7 +137,8 @@ def run(kind: str, root: str, fetch_root: str, args) -> dict[str, float]:
 
     def attach(path: str):
         if kind == "kvtier":
-            return h.attach("dynamic", h.kvtier_extra(path), pool)
+            extra = h.kvtier_extra(path, io_timeout_s=args.io_timeout_s)
+            return h.attach("dynamic", extra, pool)
         return h.attach("file", {"file_storage_path": path}, pool)
 
     writer = attach(root)
@@ -143,16 +160,25 @@ def run(kind: str, root: str, fetch_root: str, args) -> dict[str, float]:
         assert got == want, f"{kind}: loaded pages differ from the stored ones"
 
     nbytes = pages * len(want[0])
+    watch = {"bench": [os.getpid()], **args.cpu_pids}
     for cache in ("cold", "warm"):
         singles, concs = [], []
+        cpu = {f"{cache}_{m}": dict.fromkeys(watch, 0.0) for m in ("single", "conc")}
+
+        def charge(key: str, before: dict[str, float], cpu=cpu) -> None:
+            for w, pids in watch.items():
+                cpu[key][w] += cpu_s(pids) - before[w]
+
         for _ in range(args.repeats):
             if cache == "cold":
                 drop_cache(fetch_root)
             for d in dsts:
                 zero(pool, d)
+            before = {w: cpu_s(p) for w, p in watch.items()}
             t = time.perf_counter()
             n = prefetch(kind, backend, pool, prefixes[0], dsts[0])
             singles.append(time.perf_counter() - t)
+            charge(f"{cache}_single", before)
             assert n == pages, f"{kind}: {n}/{pages} pages loaded"
             check(dsts[0])
             if cache == "cold":
@@ -163,12 +189,14 @@ def run(kind: str, root: str, fetch_root: str, args) -> dict[str, float]:
                 counts[i] = prefetch(kind, backend, pool, prefixes[i], dsts[i])
 
             threads = [threading.Thread(target=one, args=(i,)) for i in range(args.concurrency)]
+            before = {w: cpu_s(p) for w, p in watch.items()}
             t = time.perf_counter()
             for th in threads:
                 th.start()
             for th in threads:
                 th.join()
             concs.append(time.perf_counter() - t)
+            charge(f"{cache}_conc", before)
             assert counts == [pages] * args.concurrency, f"{kind}: {counts}"
             for d in dsts:
                 check(d)
@@ -176,6 +204,10 @@ def run(kind: str, root: str, fetch_root: str, args) -> dict[str, float]:
         out[f"{cache}_single_GBps"] = nbytes / out[f"{cache}_single_s"] / 1e9
         out[f"{cache}_conc_s"] = statistics.median(concs)
         out[f"{cache}_conc_GBps"] = nbytes * args.concurrency / out[f"{cache}_conc_s"] / 1e9
+        for key, per in cpu.items():
+            # CPU seconds per repeat, and the wall seconds they were spent in.
+            wall = sum(singles if key.endswith("single") else concs) / args.repeats
+            out[f"{key}_cpu"] = {w: v / args.repeats for w, v in per.items()} | {"wall": wall}
     if kind == "kvtier":
         s = backend.stats()
         bad = sum(v for k, v in s.items() if k.startswith("verify_failures_total"))
@@ -202,13 +234,62 @@ def main() -> None:
     ap.add_argument("--head-dim", type=int, default=128)
     ap.add_argument("--concurrency", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument(
+        "--cpu-pids",
+        nargs="*",
+        default=[],
+        metavar="NAME=PID[,PID...]",
+        help="also report the CPU seconds these processes (e.g. the reading mount's FUSE "
+        "daemon) spent during each timed fetch, beside this process's own",
+    )
+    ap.add_argument(
+        "--sglang-reserve-gb",
+        type=float,
+        help="host memory (GiB) SGLang keeps free beside its host pool; its own default is "
+        "10 GiB (HICACHE_HOST_MEMORY_RESERVE_BYTES), which refuses any pool on a 24 GB "
+        "machine with less than 10 GiB available",
+    )
+    ap.add_argument(
+        "--io-timeout-s",
+        type=float,
+        default=kvtier.DEFAULT_IO_TIMEOUT_S,
+        help="kvtier's per-job I/O deadline: 20 concurrent prefetches queue their 128-page "
+        "jobs behind each other, so on a slow mount the last ones wait longer than the "
+        "default before a worker reaches them",
+    )
     args = ap.parse_args()
+    args.cpu_pids = {
+        name: [int(p) for p in pids.split(",") if p]
+        for name, pids in (w.split("=", 1) for w in args.cpu_pids)
+    }
     per_token = 2 * args.layers * args.heads * args.head_dim * 2
+    pages = -(-args.tokens // args.page_size)
+    pool_bytes = (pages * (args.concurrency + 1) + 1) * args.page_size * per_token
+    avail = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemAvailable:"):
+                avail = int(line.split()[1]) * 1024
+    # After sglang_harness, which must be imported before anything from sglang.
+    import sglang.srt.mem_cache.pool_host.base as sglang_pool_host
+
+    if args.sglang_reserve_gb is not None:
+        sglang_pool_host.HICACHE_HOST_MEMORY_RESERVE_BYTES = int(args.sglang_reserve_gb * 2**30)
+    reserve = sglang_pool_host.HICACHE_HOST_MEMORY_RESERVE_BYTES
     print(
         f"# {args.tokens} tokens, page {args.page_size} tokens, {per_token} B/token bf16 "
         f"({args.layers} layers x {args.heads} KV heads x {args.head_dim}), "
-        f"{args.concurrency} concurrent, median of {args.repeats}"
+        f"{args.concurrency} concurrent, median of {args.repeats}; "
+        f"host pool {pool_bytes / 1e9:.2f} GB, MemAvailable {avail / 1e9:.2f} GB, "
+        f"SGLang's reserve {reserve / 2**30:g} GiB; kvtier io_timeout_s {args.io_timeout_s:g}"
     )
+    if pool_bytes + reserve > avail:
+        sys.exit(
+            f"sglang_vs_file: the host pool ({pool_bytes / 1e9:.2f} GB) and SGLang's reserve "
+            f"({reserve / 2**30:g} GiB) do not fit in the available memory "
+            f"({avail / 1e9:.2f} GB); pass fewer --layers or a smaller --sglang-reserve-gb"
+        )
+    sys.stdout.flush()
     fetch_dirs = args.fetch_dirs or args.dirs
     if len(fetch_dirs) != len(args.dirs):
         ap.error("--fetch-dirs needs one path per --dirs entry")
@@ -232,6 +313,10 @@ def main() -> None:
                     f"kvtier {k[key + '_s']:.3f} s ({k[key + '_GBps']:.2f} GB/s)\t"
                     f"speedup {f[key + '_s'] / k[key + '_s']:.2f}x"
                 )
+                for kind, r in res.items():
+                    c = r[key + "_cpu"]
+                    cells = " ".join(f"{w} {v:.2f}" for w, v in c.items())
+                    print(f"{label}\t{key}\t{kind} CPU s per fetch: {cells}")
         print(
             f"{label}\tstore\tfile {f['store_GBps']:.2f} GB/s\tkvtier {k['store_GBps']:.2f} GB/s"
             f"\tkvtier chunks verified: {k['verified_chunks']}"
