@@ -171,9 +171,12 @@ tier_bench() {
     --threads "$TIER_THREADS" --repeat "$TIER_REPEAT"
 }
 
+# bench/dfs_sglang.sh's arguments (its IO_TIMEOUT_S and RESERVE_GB defaults).
 sglang_bench() {
   CUDA_VISIBLE_DEVICES="" python3 - --dirs "${MNT[0]}/sglbench" --fetch-dirs "${MNT[1]}/sglbench" \
-    --repeats "$SGLANG_REPEATS" <<'EOF'
+    --repeats "$SGLANG_REPEATS" --io-timeout-s 600 --sglang-reserve-gb 1 \
+    --cpu-pids "mfsmount1=${MNT_PIDS[1]}" "chunkservers=${DFS_CHUNKSERVER_PIDS// /,}" \
+    "master=$DFS_MASTER_PID" <<'EOF'
 import runpy, sys
 import vllm.platforms
 from vllm.platforms.interface import UnspecifiedPlatform
@@ -196,6 +199,7 @@ for d in $DELAYS; do
   # shellcheck disable=SC1090
   source "$cluster.env"
   read -ra MNT <<<"$DFS_MOUNTS"
+  read -ra MNT_PIDS <<<"$DFS_MOUNT_PIDS"
   echo "up in $((SECONDS - t_up)) s"
   auto_pick "${MNT[0]}"
   if want store; then

@@ -114,8 +114,8 @@ rm -f "$list"
 # ---- SGLang's files ----------------------------------------------------------
 # Found by running bench/sglang_vs_file.py on a tiny prefix and listing the
 # sglang and vllm files it loaded. SGLang's host-pool check counts this
-# machine's cgroup headroom, which other jobs here use up: for the listing
-# only (nothing is measured), the check is told 64 GiB.
+# machine's free memory, which other jobs here use up: for the listing only
+# (nothing is measured), the check is told 64 GiB and the reserve is 0.
 if [[ ${SGLANG:-0} == 1 ]]; then
   mkdir -p "$deps/sglang/wheels"
   python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
@@ -130,7 +130,7 @@ import sglang_harness  # noqa: F401  (its torchvision stand-in first)
 import sglang.srt.mem_cache.pool_host.base as base
 base.available_host_memory_bytes = lambda *a, **k: 64 << 30
 sys.argv = ["bench/sglang_vs_file.py", "--dirs", sys.argv[2], "--tokens", "2048",
-            "--layers", "1", "--repeats", "1", "--concurrency", "2"]
+            "--layers", "1", "--repeats", "1", "--concurrency", "2", "--sglang-reserve-gb", "0"]
 out, tmp = sys.argv[1], sys.argv[2]
 with contextlib.redirect_stdout(io.StringIO()):
     runpy.run_path("bench/sglang_vs_file.py", run_name="__main__")
