@@ -129,9 +129,9 @@ sys.path.insert(0, "tests/python")
 import sglang_harness  # noqa: F401  (its torchvision stand-in first)
 import sglang.srt.mem_cache.pool_host.base as base
 base.available_host_memory_bytes = lambda *a, **k: 64 << 30
-sys.argv = ["bench/sglang_vs_file.py", "--dirs", sys.argv[2], "--tokens", "2048",
-            "--layers", "1", "--repeats", "1", "--concurrency", "2", "--sglang-reserve-gb", "0"]
 out, tmp = sys.argv[1], sys.argv[2]
+sys.argv = ["bench/sglang_vs_file.py", "--dirs", tmp, "--tokens", "2048", "--layers", "1",
+            "--repeats", "1", "--concurrency", "2", "--sglang-reserve-gb", "0"]
 with contextlib.redirect_stdout(io.StringIO()):
     runpy.run_path("bench/sglang_vs_file.py", run_name="__main__")
 import sglang
