@@ -42,8 +42,10 @@ void CheckDecoded(const char* buf, size_t len) {
       static_cast<uint8_t>(h.auth_alg) > static_cast<uint8_t>(AuthAlgorithm::kChaCha20Poly1305)) {
     std::abort();
   }
-  if (h.authenticated() &&
-      AuthenticatedHeaderBytes(buf, h.key.size()).size() != kFixedHeaderSize + h.key.size()) {
+  if (h.authenticated() && AuthenticatedHeaderBytes(buf, h.key.size(), h.auth_alg).size() !=
+                               (h.auth_alg == AuthAlgorithm::kChaCha20Poly1305
+                                    ? AlignUp(kFixedHeaderSize + h.key.size(), 16)
+                                    : kFixedHeaderSize + h.key.size())) {
     std::abort();
   }
   std::vector<char> again(HeaderSize(h.key.size()), '\0');

@@ -164,8 +164,9 @@ Status DecodeHeader(const char* buf, size_t len, ChunkHeader* out, VerifyError* 
   return Status::OK();
 }
 
-std::string AuthenticatedHeaderBytes(const char* buf, size_t key_length) {
+std::string AuthenticatedHeaderBytes(const char* buf, size_t key_length, AuthAlgorithm alg) {
   std::string out(buf, kFixedHeaderSize + key_length);
+  if (alg == AuthAlgorithm::kChaCha20Poly1305) out.resize(AlignUp(out.size(), 16), '\0');
   std::memset(out.data() + kOffTag, 0, kAuthTagBytes);
   std::memset(out.data() + kOffHeaderSum, 0, 8);
   return out;

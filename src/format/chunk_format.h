@@ -105,8 +105,12 @@ Status DecodeHeader(const char* buf, size_t len, ChunkHeader* out, VerifyError* 
 
 // The header bytes an authenticated chunk's tag covers: [0, 128 + key
 // length) of an encoded header with the tag and the header checksum zeroed
-// (both are written after the tag is known). REQUIRES: buf holds them.
-std::string AuthenticatedHeaderBytes(const char* buf, size_t key_length);
+// (both are written after the tag is known); for ChaCha20-Poly1305, zero-
+// padded to a multiple of 16 bytes, so the payload after them starts on a
+// Poly1305 block: fed 130 header bytes first, OpenSSL 3.0's vector Poly1305
+// ran at half speed over the payload (6.4 vs 13 GB/s on the 2-core VM).
+// REQUIRES: buf holds them.
+std::string AuthenticatedHeaderBytes(const char* buf, size_t key_length, AuthAlgorithm alg);
 
 }  // namespace kvtier
 

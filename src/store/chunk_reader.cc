@@ -185,7 +185,7 @@ Status ReadChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts, cons
       return;
     }
     if (ctx->cipher == nullptr) ctx->cipher = std::make_unique<ChunkCipher>();
-    const std::string aad = AuthenticatedHeaderBytes(ctx->header.data(), h.key.size());
+    const std::string aad = AuthenticatedHeaderBytes(ctx->header.data(), h.key.size(), h.auth_alg);
     crypto_ok = ctx->cipher->Begin(h.auth_alg, *k, h.nonce, /*seal=*/false) &&
                 ctx->cipher->Aad(aad.data(), aad.size());
     cipher = ctx->cipher.get();

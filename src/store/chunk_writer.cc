@@ -63,7 +63,8 @@ Status BeginSeal(ChunkIoContext* ctx, const ChunkIoOptions& opts, ChunkHeader* h
   }
   ctx->header.Clear(HeaderSize(header->key.size()));
   EncodeHeader(*header, ctx->header.data());
-  const std::string aad = AuthenticatedHeaderBytes(ctx->header.data(), header->key.size());
+  const std::string aad =
+      AuthenticatedHeaderBytes(ctx->header.data(), header->key.size(), header->auth_alg);
   if (!ctx->cipher->Aad(aad.data(), aad.size())) {
     return Status::IOError("libcrypto: tag failed", EIO);
   }

@@ -255,7 +255,7 @@ TEST_F(Auth, RetiredGmacChunkIsAMissAndIsReplaced) {
   h.tag = {};
   std::vector<char> hdr(HeaderSize(h.key.size()), '\0');
   EncodeHeader(h, hdr.data());
-  const std::string aad = AuthenticatedHeaderBytes(hdr.data(), h.key.size());
+  const std::string aad = AuthenticatedHeaderBytes(hdr.data(), h.key.size(), h.auth_alg);
   ChunkCipher gmac;
   ASSERT_TRUE(gmac.Begin(AuthAlgorithm::kAes256Gcm,
                          *keys.Find(h.auth_key_id, AuthAlgorithm::kAes256Gcm), h.nonce, true));
