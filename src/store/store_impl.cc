@@ -20,12 +20,12 @@ constexpr size_t kContainsPerTask = 64;
 // are in flight for it: on a network filesystem each key is a round trip.
 // The bound is what a FUSE client serves at once, with room: MooseFS's
 // mfsmount answers at most 10 requests at a time (libfuse's default worker
-// cap), and at 1 ms per direction it gave 1,100 lookups/s from 4 threads,
-// 1,800-2,100 from 8-16 and no more than 2,200-3,100 from 32-128
+// cap): at 1 ms per direction, 750-1,600 lookups/s from 4 threads and at
+// most 1,900-3,200 from 16 to 128 in three loaded runs
 // (bench/dfs_metadata_sweep.sh). A cold 196-key prefix took a median 576 ms
-// over 4 tasks, 425 ms over 8 and 274 ms over 16, with 2.73, 2.78 and 2.77
-// lookups per key (walks racing through the same expired directory entries
-// each send their own; over 32 workers, before leaf handles, 3.24).
+// over 4 tasks, 425 ms over 8 and 274 ms over 16 (380 vs 234 ms in a second
+// run), for 1-5% more lookups per key: walks racing through the same
+// expired directory entries each send their own lookup.
 constexpr size_t kContainsSpread = 16;
 // Leaf directory handles (store/leaf_dirs.h): how long one is reused, which
 // bounds how late a chunk stored into a re-created leaf is seen, and how many
