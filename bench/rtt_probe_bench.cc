@@ -2,7 +2,8 @@
 // one it replaced, side by side on one directory: every round runs both,
 // the order alternating, and prints what each measured and how long it took.
 // The old probe took the least of 5 lookups back to back; the new one spreads
-// up to 16 over 200 ms and stops at the first under the threshold. On a
+// up to 16 over 500 ms (pauses doubling from 2 ms) and stops at the first
+// under the threshold. On a
 // mount whose server is near (MooseFS without added delay) every answer
 // should be under the threshold; the count of rounds where it is not is the
 // count of Opens that would have stored buffered by mistake.
@@ -43,7 +44,7 @@ int main(int argc, char** argv) {
   kvtier::Env* env = kvtier::Env::Default();
   const int64_t threshold = kvtier::AutoIoFor(kvtier::FsClass::kFuse).store_direct_below_rtt_ns;
   const RoundTripPlan plans[2] = {
-      {5, 0, std::numeric_limits<int64_t>::max(), 0},  // before: 5 back to back
+      {5, 0, 0, std::numeric_limits<int64_t>::max(), 0},  // before: 5 back to back
       kvtier::DefaultRoundTripPlan(threshold),
   };
   const char* names[2] = {"five_back_to_back", "spread"};

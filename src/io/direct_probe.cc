@@ -1,5 +1,6 @@
 #include "io/direct_probe.h"
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 
@@ -34,19 +35,19 @@ bool ProbeDirectIo(Env* env, const std::string& dir, uint64_t writer_id) {
 
 RoundTripPlan DefaultRoundTripPlan(int64_t enough_ns) {
   constexpr int64_t kMs = 1000000;
-  return {16, 4 * kMs, 200 * kMs, enough_ns};
+  return {16, 2 * kMs, 64 * kMs, 500 * kMs, enough_ns};
 }
 
 int64_t LeastRoundTripNs(Env* env, const RoundTripPlan& plan,
                          const std::function<bool(int)>& lookup) {
   const uint64_t start = env->MonotonicNanos();
   int64_t best = -1;
+  int64_t gap = plan.first_gap_ns;
   for (int i = 0; i < plan.max_lookups; ++i) {
     if (i > 0) {
-      if (static_cast<int64_t>(env->MonotonicNanos() - start) + plan.gap_ns >= plan.budget_ns) {
-        break;
-      }
-      env->SleepMicros(static_cast<uint64_t>(plan.gap_ns / 1000));
+      if (static_cast<int64_t>(env->MonotonicNanos() - start) + gap >= plan.budget_ns) break;
+      env->SleepMicros(static_cast<uint64_t>(gap / 1000));
+      gap = std::min(gap * 2, plan.max_gap_ns);
     }
     const uint64_t t0 = env->MonotonicNanos();
     if (!lookup(i)) break;

@@ -20,20 +20,23 @@ bool ProbeDirectIo(Env* env, const std::string& dir, uint64_t writer_id);
 // at least one sample ran undelayed. Lookups made back to back share one
 // scheduler stall (on the 2-core VM at load average 28, all 5 of them came in
 // above 0.5 ms in one Open in 3, with the server ~0.1 ms away), so the
-// samples are spread out: a pause between lookups lets the stalls pass and
-// wakes the prober as a sleeper, which the scheduler runs promptly.
+// samples are spread out: a pause between lookups lets a stall pass and
+// wakes the prober as a sleeper, which the scheduler runs promptly. The
+// pause doubles, so a few lookups cover stalls of hundreds of ms (one at
+// load 28 held every lookup for ~90 ms across a 200 ms window).
 struct RoundTripPlan {
-  int max_lookups;    // at most this many lookups
-  int64_t gap_ns;     // pause between two lookups
-  int64_t budget_ns;  // no lookup starts once this much time has passed
+  int max_lookups;       // at most this many lookups
+  int64_t first_gap_ns;  // pause after the first lookup; doubles after each
+  int64_t max_gap_ns;    // up to this
+  int64_t budget_ns;     // no lookup starts once this much time would have passed
   // Stop as soon as one lookup is faster than this (0: never): the least can
   // only fall, so the decision it feeds is already made.
   int64_t enough_ns;
 };
 
-// Store::Open's plan: at most 16 lookups 4 ms apart within 200 ms. Costs one
-// lookup where the server is near and the machine is not stalled; up to
-// 16 x (round trip + 4 ms) where it is far (~130 ms at 4.3 ms a lookup).
+// Store::Open's plan: at most 16 lookups, pauses 2, 4, 8 ... 64 ms, within
+// 500 ms. Costs one lookup where the server is near and the machine is not
+// stalled; where the server is far, the whole window (12 lookups, ~0.5 s).
 RoundTripPlan DefaultRoundTripPlan(int64_t enough_ns);
 
 // The least time, in ns of env's monotonic clock, that `lookup` took over the

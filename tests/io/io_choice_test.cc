@@ -235,22 +235,34 @@ TEST(RoundTripProbe, NearServerOnALoadedMachineStillFound) {
 
 TEST(RoundTripProbe, FarServerIsNeverMistakenForNear) {
   // 0.5 ms per direction: every lookup at least ~1.1 ms, some delayed more;
-  // the plan takes all 16 and the least stays far.
+  // the least stays far.
   std::vector<int64_t> times(20, 1200 * kUs);
   times[3] = 1100 * kUs;
   times[7] = 6 * kMs;
   const Sampled s = SampleScript(times);
   EXPECT_EQ(s.least_ns, 1100 * kUs);
-  EXPECT_EQ(s.lookups, 16);
-  EXPECT_EQ(s.pauses, 15);
+  // 12 lookups and the pauses 2+4+...+64+64... between them fill 460 ms;
+  // a 13th would start past 500.
+  EXPECT_EQ(s.lookups, 12);
+  EXPECT_EQ(s.pauses, 11);
   EXPECT_FALSE(FuseStoresDirect(s.least_ns));
 }
 
+TEST(RoundTripProbe, PausesDoubleToCoverLongStalls) {
+  // A stall that holds every lookup for 90 ms and then clears: the pauses
+  // (2, 4, 8 ... 64 ms) let later lookups land after it.
+  const Sampled s = SampleScript({90 * kMs, 90 * kMs, 90 * kMs, 100 * kUs});
+  EXPECT_EQ(s.least_ns, 100 * kUs);
+  EXPECT_EQ(s.lookups, 4);
+  EXPECT_EQ(s.pauses, 3);
+  EXPECT_TRUE(FuseStoresDirect(s.least_ns));
+}
+
 TEST(RoundTripProbe, TimeBudgetBoundsAFarServer) {
-  // 30 ms a lookup (a WAN-distant server): 200 ms admit 6 lookups with
-  // their 4 ms pauses (6 x 30 + 5 x 4 = 200 ms; a 7th would start after 204).
+  // 30 ms a lookup (a WAN-distant server): 9 lookups and 8 pauses
+  // (2+4+8+16+32+64+64+64) end at 524 ms; the 9th started at 494.
   const Sampled s = SampleScript(std::vector<int64_t>(20, 30 * kMs));
-  EXPECT_EQ(s.lookups, 6);
+  EXPECT_EQ(s.lookups, 9);
   EXPECT_EQ(s.least_ns, 30 * kMs);
   EXPECT_FALSE(FuseStoresDirect(s.least_ns));
 }
