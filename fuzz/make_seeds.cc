@@ -80,6 +80,26 @@ bool ChunkSeeds(const fs::path& out) {
     Write(out / "inspect", s.name, kRaw, file);
   }
   store.reset();
+  // Authenticated chunks (a ChaCha20-Poly1305 MAC, and AES-256-GCM
+  // encrypted), so the flags, key id, nonce, tag and algorithm fields start
+  // from what the store writes.
+  const std::string keys = root + "/keys";
+  std::ofstream(keys) << std::string(64, 'a') << "\n";
+  fs::permissions(keys, fs::perms::owner_read | fs::perms::owner_write);
+  for (bool encrypt : {false, true}) {
+    opts.auth_key_file = keys;
+    opts.encrypt = encrypt;
+    if (!Store::Open(root, fp, opts, &store).ok()) return false;
+    const std::string key = encrypt ? "sealed-encrypted" : "sealed-mac";
+    std::string payload = Noise(5000, 8);
+    if (!store->Put(key, payload.data(), payload.size())) return false;
+    std::string file = ReadAll(LocateChunk(store->namespace_dir(), key).path);
+    if (file.size() < HeaderSize(key.size())) return false;
+    const std::string name = encrypt ? "sealed_encrypted" : "sealed_mac";
+    Write(out / "chunk_header", name, kRaw, file.substr(0, HeaderSize(key.size())));
+    Write(out / "inspect", name, kRaw, file);
+    store.reset();
+  }
   fs::remove_all(root);
   // Inputs for the targets' "built" mode (fields chosen by the bytes).
   for (uint32_t i = 0; i < 3; ++i) {
