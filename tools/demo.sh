@@ -11,6 +11,10 @@
 # `kvtier bench` (store vs fio and memcpy) is its own command: see README.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Progress as it happens also when the output goes to a pipe or a file:
+# Python's stdout is block-buffered there (python -m kvtier.demo and its
+# nodes set line buffering themselves; this covers the GGUF converter).
+export PYTHONUNBUFFERED=1
 
 APT_PACKAGES=(build-essential cmake ninja-build pkg-config liburing-dev libxxhash-dev libssl-dev
   nlohmann-json3-dev libcli11-dev python3-dev python3-venv)
@@ -63,6 +67,7 @@ mkdir -p "$BUILD"
 ) >"$BUILD/demo-build.log" 2>&1 &
 build_pid=$!
 trap '[ -z "$build_pid" ] || kill "$build_pid" 2>/dev/null || true' EXIT
+echo "demo: building kvtier in $BUILD (log: $BUILD/demo-build.log)"
 if [ ! -f "$stamp" ]; then
   echo "demo: installing Python packages into $VENV (first run only)"
   "$PY" -m pip install -q --no-compile "${PIP_DEPS[@]}"

@@ -3,6 +3,7 @@
 ``python -m kvtier.demo --root DIR`` runs node A, then node B, each in its
 own process with its own Store on DIR (see :mod:`kvtier.demo.nodes`), and
 prints what B gained and whether it answered exactly as without the cache.
+Each node's progress lines (its stdout, which it inherits) come as it goes.
 This module itself needs neither torch nor transformers; the nodes do.
 """
 
@@ -51,13 +52,17 @@ def _mb(n: float) -> str:
     return f"{n / 1e6:.1f} MB"
 
 
-def report(a: dict[str, Any], b: dict[str, Any], print_: Any = print) -> bool:
-    """Print both nodes' results; True if every answer matched."""
+def report_a(a: dict[str, Any], print_: Any = print) -> None:
+    """Print node A's result."""
     print_(
         f"node A (pid {a['pid']}): {a['hits_before']}/{a['chunks']} chunks found; "
         f"prefilled {a['context_tokens']} context tokens in {a['prefill_s']:.2f} s; "
         f"stored {a['stored']} chunks ({_mb(a['written_bytes'])}) in {a['store_s']:.2f} s"
     )
+
+
+def report_b(b: dict[str, Any], print_: Any = print) -> bool:
+    """Print node B's results; True if every answer matched."""
     print_(f"node B (pid {b['pid']}), its own Store on the same directory:")
     same = True
     for i, q in enumerate(b["questions"], 1):

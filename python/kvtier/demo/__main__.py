@@ -8,10 +8,13 @@ import sys
 import time
 from pathlib import Path
 
-from kvtier.demo import report, run_node
+from kvtier.demo import report_a, report_b, run_node
 
 
 def main() -> int:
+    # Progress lines as they happen, also when stdout is a pipe or a file
+    # (block-buffered otherwise: nothing for minutes). The nodes run this too.
+    sys.stdout.reconfigure(line_buffering=True)
     if len(sys.argv) > 1 and sys.argv[1] in ("node-a", "node-b"):
         from kvtier.demo import nodes
 
@@ -40,9 +43,8 @@ def main() -> int:
         model_cache=args.model_cache,
     )
     t0 = time.perf_counter()
-    a = run_node("node-a", args.root, **kw)
-    b = run_node("node-b", args.root, **kw)
-    same = report(a, b)
+    report_a(run_node("node-a", args.root, **kw))
+    same = report_b(run_node("node-b", args.root, **kw))
     print(f"demo: both nodes in {time.perf_counter() - t0:.1f} s")
     return 0 if same else 1
 

@@ -79,23 +79,32 @@ def greedy(lm: Any, ids: list[int], cache: Any, new_tokens: int, eos: int) -> tu
     return ttft, tokens
 
 
+def progress(node: str, message: str) -> None:
+    """One line to stdout; the parent passes it through as it comes."""
+    print(f"{node}: {message}")
+
+
 def open_store(root: str, lm: Any, chunk_tokens: int, digest: str) -> kvtier.Store:
     fp = kv_chunks.fingerprint(lm.config, lm.dtype, chunk_tokens, digest)
     return kvtier.Store(root, fp, read_threads=4, write_threads=4)
 
 
 def node_a(root: str, context_tokens: int, chunk_tokens: int, cache_dir: Path | None) -> dict:
+    t0 = time.perf_counter()
     lm, tok, digest = model.load(cache_dir)
     ctx = context_ids(tok, context_tokens)
     keys = kv_chunks.chunk_keys(ctx, chunk_tokens)
+    progress("node A", f"model loaded in {time.perf_counter() - t0:.1f} s")
     with open_store(root, lm, chunk_tokens, digest) as store:
         found = store.contains(keys)
+        progress("node A", f"{sum(found)}/{len(keys)} chunks found; prefilling {len(ctx)} tokens")
         t0 = time.perf_counter()
         with torch.inference_mode():
             cache = kv_chunks.unpack([], lm.config)
             out = lm(input_ids=torch.tensor([ctx]), past_key_values=cache, logits_to_keep=1)
         prefill_s = time.perf_counter() - t0
         chunks = kv_chunks.pack(out.past_key_values, len(keys), chunk_tokens)
+        progress("node A", f"prefilled in {prefill_s:.1f} s; storing {len(keys)} chunks")
         t0 = time.perf_counter()
         ok = store.wait(store.submit_put(keys, chunks)) or []
         store_s = time.perf_counter() - t0
@@ -129,14 +138,17 @@ def node_b(
     new_tokens: int,
     cache_dir: Path | None,
 ) -> dict:
+    t0 = time.perf_counter()
     lm, tok, digest = model.load(cache_dir)
+    progress("node B", f"model loaded in {time.perf_counter() - t0:.1f} s")
     eos = tok.convert_tokens_to_ids("<|im_end|>")
     ctx = context_ids(tok, context_tokens)
     shape = kv_chunks.chunk_shape(lm.config, chunk_tokens)
     greedy(lm, ctx[:32], None, 1, eos)  # first-call kernel set-up, timed by neither path
     results = []
     with open_store(root, lm, chunk_tokens, digest) as store:
-        for q in questions:
+        for i, q in enumerate(questions, 1):
+            progress("node B", f"Q{i}/{len(questions)}: without the cache, then through kvtier")
             ids = ctx + question_ids(tok, q)
             miss_cache = kv_chunks.unpack([], lm.config)
             miss_s, ref = greedy(lm, ids, miss_cache, new_tokens, eos)
