@@ -142,6 +142,12 @@ for m in list(sys.modules.values()):
     for pkg in ("sglang", "vllm"):
         if p.startswith(os.path.join(site, pkg) + os.sep):
             files.add(os.path.relpath(p, site))
+# Not imported but looked for at import: the JIT kernels' sources (sglang
+# refuses to import its memory pool without sglang/kernels/jit/{include,csrc}).
+jit = os.path.join(site, "sglang", "kernels", "jit")
+for sub in ("include", "csrc"):
+    for dirpath, _, names in os.walk(os.path.join(jit, sub)):
+        files.update(os.path.relpath(os.path.join(dirpath, n), site) for n in names)
 for name in os.listdir(site):
     if name.startswith("sglang-") and name.endswith(".dist-info"):
         files.update(os.path.join(name, f) for f in os.listdir(os.path.join(site, name)))
