@@ -89,7 +89,17 @@ def test_verify_flags_a_plain_chunk_in_an_authenticated_namespace(tmp_path, fing
     data = np.arange(8192, dtype=np.uint8)
     with kvtier.Store(str(root), fingerprint, auth_key_file=keys) as victim:
         assert victim.put(b"sealed", data)
-        published = json.loads((Path(victim.namespace_dir) / "fingerprint.json").read_text())
+        sealed_ns = Path(victim.namespace_dir)
+        published = json.loads((sealed_ns / "fingerprint.json").read_text())
+    (sealed,) = chunk_files(sealed_ns)
+    r = subprocess.run(
+        [CLI, "inspect", str(sealed), "--json", "--auth-key-file", keys],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    header = json.loads(r.stdout)["header"]
+    assert r.returncode == 0 and header["auth_algorithm"] == "chacha20-poly1305", r.stdout
     with kvtier.Store(str(root), published) as attacker:
         assert attacker.put(b"planted", data)
     with kvtier.Store(str(root), {**fingerprint, "model": "org/plain"}) as plain:
