@@ -296,7 +296,14 @@ Status FaultInjectionEnv::Rename(const std::string& from, const std::string& to,
 
 Status FaultInjectionEnv::CreateDir(const std::string& path, const CreatePerms& perms) {
   Status s = Check(FaultOp::kMkdir, path);
-  return s.ok() ? EnvWrapper::CreateDir(path, perms) : s;
+  if (!s.ok()) return s;
+  UnsyncedState* u = unsynced();
+  FileInfo info;
+  // Only a directory this call makes is a new, unsynced entry.
+  const bool existed = u != nullptr && EnvWrapper::Stat(path, &info).ok();
+  s = EnvWrapper::CreateDir(path, perms);
+  if (s.ok() && u != nullptr && !existed) u->DirCreated(path);
+  return s;
 }
 
 void FaultInjectionEnv::SetErrorScope(const std::string& dir) {

@@ -42,6 +42,23 @@ void ZeroRange(Env* env, const std::string& path, uint64_t offset, uint64_t len)
   }
 }
 
+// Removes `path` and everything below it (a lost mkdir); best effort.
+void RemoveTree(Env* env, const std::string& path) {
+  std::vector<DirEntry> entries;
+  if (env->ListDir(path, &entries).ok()) {
+    for (const DirEntry& e : entries) {
+      const std::string child = path + "/" + e.name;
+      FileInfo info;
+      if (env->Stat(child, &info).ok() && info.IsDirectory()) {
+        RemoveTree(env, child);
+      } else {
+        env->Unlink(child);
+      }
+    }
+  }
+  env->RemoveDir(path);
+}
+
 }  // namespace
 
 std::shared_ptr<UnsyncedState::FileRecord> UnsyncedState::Opened(const std::string& path,
@@ -84,6 +101,12 @@ void UnsyncedState::Renamed(const std::string& from, const std::string& to) {
   dirs_[Parent(t)].push_back(DirOp{t, f});
 }
 
+void UnsyncedState::DirCreated(const std::string& path) {
+  const std::string p = Normalize(path);
+  MutexLock l(&mu_);
+  dirs_[Parent(p)].push_back(DirOp{p, "", /*dir=*/true});
+}
+
 void UnsyncedState::Unlinked(const std::string& path) {
   MutexLock l(&mu_);
   files_.erase(Normalize(path));
@@ -105,6 +128,10 @@ size_t UnsyncedState::Drop(Env* env, uint64_t seed) {
     for (size_t i = ops.size(); i-- > keep;) {
       const DirOp& op = ops[i];
       ++lost;
+      if (op.dir) {
+        RemoveTree(env, op.name);  // its files' records fail to reopen below
+        continue;
+      }
       auto it = files_.find(op.name);
       if (op.from.empty()) {
         env->Unlink(op.name);

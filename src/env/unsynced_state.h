@@ -6,16 +6,18 @@
 //   file was synced (File::Sync) after it. A lost range reads back as zeros
 //   (the size the file had reached stays): a file whose entry survived but
 //   whose blocks never reached the disk, which is what a torn chunk is.
-// - directory entries: a file created, or renamed into a directory, keeps
-//   that name only once the directory was synced (Dir::Sync, Env::SyncDir)
-//   after it. Entries of one directory persist in order, as a journal
-//   commits them, so a power loss keeps some prefix of them.
+// - directory entries: a file or directory created, or a file renamed into a
+//   directory, keeps that name only once the directory was synced
+//   (Dir::Sync, Env::SyncDir) after it. Entries of one directory persist in
+//   order, as a journal commits them, so a power loss keeps some prefix of
+//   them. A lost directory takes everything below it along, synced or not
+//   (its entries were unreachable), which is why a durable store syncs the
+//   parent of every fan-out and namespace directory it creates.
 //
 // Not modelled: an unlink or rmdir is durable at once (undoing one would need
-// the bytes), and so is a directory's creation. (The store never syncs the
-// parent of a fan-out or namespace directory it creates: on ext4 and xfs
-// the journal commits that mkdir with the next fsync in the tree; POSIX does
-// not promise it.)
+// the bytes). (On ext4 and xfs the journal happens to commit a mkdir with
+// the next fsync in the tree; POSIX does not promise it, so the model does
+// not either.)
 //
 // Thread-safe. Paths are compared as strings, so callers name a file the
 // same way throughout (the Env's paths and its Dirs' path + "/" + name).
@@ -49,6 +51,8 @@ class UnsyncedState {
   void FileSynced(FileRecord* file);
   // Records a rename into `to`'s directory.
   void Renamed(const std::string& from, const std::string& to);
+  // Records a directory made by mkdir (not one that existed already).
+  void DirCreated(const std::string& path);
   void Unlinked(const std::string& path);
   void DirSynced(const std::string& dir);
 
@@ -64,6 +68,7 @@ class UnsyncedState {
   struct DirOp {
     std::string name;  // the entry made (path)
     std::string from;  // a rename's source path; empty for a create
+    bool dir = false;  // a mkdir: losing it loses the tree below
   };
 
   Mutex mu_;

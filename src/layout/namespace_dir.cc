@@ -29,8 +29,9 @@ Status ReadSmallFile(Env* env, const std::string& path, std::string* out) {
   return s;
 }
 
+// With `durable`, the new name is synced into `dir` too.
 Status WriteAtomically(Env* env, const std::string& dir, const std::string& name,
-                       const std::string& data, uint64_t writer_id, uint32_t mode) {
+                       const std::string& data, uint64_t writer_id, uint32_t mode, bool durable) {
   std::string tmp = dir + "/" + kTempPrefix + name + "." + HexEncode(&writer_id, sizeof(writer_id));
   std::unique_ptr<File> file;
   Status s = env->OpenFile(tmp, kOpenWrite | kOpenCreateExclusive | OpenModeFlags(mode), &file);
@@ -41,21 +42,27 @@ Status WriteAtomically(Env* env, const std::string& dir, const std::string& name
   file.reset();
   // Last writer wins; every writer writes identical bytes.
   if (s.ok()) s = env->Rename(tmp, dir + "/" + name, /*no_replace=*/false);
-  if (!s.ok()) env->Unlink(tmp);
-  return s;
+  if (!s.ok()) {
+    env->Unlink(tmp);
+    return s;
+  }
+  return durable ? env->SyncDir(dir) : Status::OK();
 }
 
 }  // namespace
 
 Status OpenNamespaceDir(Env* env, const std::string& root, const Fingerprint& fp,
-                        uint64_t writer_id, const CreatePerms& perms, std::string* ns_dir,
-                        NamespaceState* state) {
+                        uint64_t writer_id, const CreatePerms& perms, bool durable,
+                        std::string* ns_dir, NamespaceState* state) {
   FileInfo root_info;
   Status s = env->Stat(root, &root_info);
   if (!s.ok()) return s;
   if (!root_info.IsDirectory()) return Status::InvalidArgument(root + " is not a directory");
   *ns_dir = root + "/" + fp.namespace_name();
   s = env->CreateDir(*ns_dir, perms);
+  // Synced even when the directory existed: its creator may have lost power
+  // before syncing it.
+  if (s.ok() && durable) s = env->SyncDir(root);
   if (!s.ok()) return s;
   const std::string fp_path = *ns_dir + "/" + kFingerprintFile;
   const std::string want = fp.canonical() + "\n";
@@ -75,11 +82,12 @@ Status OpenNamespaceDir(Env* env, const std::string& root, const Fingerprint& fp
     // the description cannot hide a real conflict.
     if (!s.ok()) env->Unlink(fp_path);  // e.g. a directory or FIFO in its place
     *state = NamespaceState::kRepaired;
-    return WriteAtomically(env, *ns_dir, kFingerprintFile, want, writer_id, perms.file_mode);
+    return WriteAtomically(env, *ns_dir, kFingerprintFile, want, writer_id, perms.file_mode,
+                           durable);
   }
   if (!s.IsNotFound()) return s;
   *state = NamespaceState::kReady;
-  return WriteAtomically(env, *ns_dir, kFingerprintFile, want, writer_id, perms.file_mode);
+  return WriteAtomically(env, *ns_dir, kFingerprintFile, want, writer_id, perms.file_mode, durable);
 }
 
 Status ReadNamespaceFingerprint(Env* env, const std::string& ns_dir, Fingerprint* out) {

@@ -18,12 +18,14 @@ enum class NamespaceState {
 
 // Ensures ROOT/<namespace>/ exists with a fingerprint.json equal to `fp`,
 // written atomically (temp file + rename); what it creates gets `perms`.
+// With `durable`, the namespace's entry in `root` and fingerprint.json's in
+// the namespace are synced before it returns (a power loss keeps both).
 // *ns_dir receives the directory.
 // A conflict is reported as kConflict with OK status: the caller must then
 // refuse to serve or store anything in that namespace.
 Status OpenNamespaceDir(Env* env, const std::string& root, const Fingerprint& fp,
-                        uint64_t writer_id, const CreatePerms& perms, std::string* ns_dir,
-                        NamespaceState* state);
+                        uint64_t writer_id, const CreatePerms& perms, bool durable,
+                        std::string* ns_dir, NamespaceState* state);
 
 // Reads and parses ns_dir/fingerprint.json (the same size and file-type
 // limits the store applies), for tools that inspect a namespace.

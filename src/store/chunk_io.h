@@ -88,8 +88,13 @@ Status ReadChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts, cons
                  std::string_view key, void* buf, size_t len, BufferGate* gate,
                  ReadOutcome* outcome);
 
-// Publishes a chunk unless one is already there: temp file in the leaf
-// directory, payload then header, optional fsync, rename without replace.
+// Publishes a chunk unless one is already there: a temp file in the leaf
+// directory, written as one vectored write of header and payload (O_DIRECT
+// from an aligned buffer) or as payload segments, each hashed just before
+// it is written, then the header (buffered, or encrypted); then rename
+// without replace. With opts.durable: the file is synced before the rename
+// and the leaf directory after it, and directories it created are synced
+// into their parents.
 // `gate` (may be null) guards data: it is hashed only through the open gate,
 // and the temp file is renamed into place only if the gate is still open
 // after every write returned (else it is removed: ETIMEDOUT), so a chunk

@@ -26,11 +26,20 @@ std::string TempName(uint64_t writer_id) {
 }
 
 // The leaf directory, created with its parent on the first chunk there.
-Status OpenLeaf(Env* env, const ChunkLocation& loc, const CreatePerms& perms,
+// Durable stores sync the new entries into their parents (ns/aa into ns,
+// ns/aa/bb into ns/aa), or a power loss could take a synced chunk's
+// directory away. Left open: a leaf another writer created and had not yet
+// synced when it lost power (the window between its mkdir and its sync).
+Status OpenLeaf(Env* env, const ChunkLocation& loc, const ChunkIoOptions& opts,
                 std::unique_ptr<Dir>* dir) {
   Status s = env->OpenDir(loc.leaf_dir, dir);
   if (!s.IsNotFound()) return s;
-  s = CreateLeafDir(env, loc, perms);
+  s = CreateLeafDir(env, loc, opts.perms);
+  if (s.ok() && opts.durable) {
+    const std::string fanout = loc.leaf_dir.substr(0, loc.leaf_dir.size() - 3);  // ns/aa
+    s = env->SyncDir(fanout.substr(0, fanout.size() - 3));
+    if (s.ok()) s = env->SyncDir(fanout);
+  }
   if (!s.ok()) return s;
   return env->OpenDir(loc.leaf_dir, dir);
 }
@@ -188,7 +197,7 @@ Status WriteChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts,
   // Every step below names an entry of this one directory: its path is
   // walked once, not once per call.
   std::unique_ptr<Dir> dir;
-  Status s = OpenLeaf(env, loc, opts.perms, &dir);
+  Status s = OpenLeaf(env, loc, opts, &dir);
   if (!s.ok()) return s;
   FileInfo info;
   s = dir->Stat(loc.name, &info);

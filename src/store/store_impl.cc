@@ -53,16 +53,17 @@ int64_t SteadyNanos() {
 
 }  // namespace
 
-StoreImpl::StoreImpl(Env* env, StoreOptions options, std::string ns_dir, const Fingerprint& fp,
-                     uint64_t writer_id, bool usable, IoChoice io, bool memory_fs)
-    : env_(env),
-      options_(std::move(options)),
-      ns_dir_(std::move(ns_dir)),
-      usable_(usable),
-      use_uring_(io.load_uring),
+StoreImpl::StoreImpl(StoreImplParams params)
+    : env_(params.env),
+      options_(std::move(params.options)),
+      ns_dir_(std::move(params.ns_dir)),
+      usable_(params.usable),
+      use_uring_(params.io.load_uring),
       lookup_cache_(options_.lookup_cache_ns, options_.lookup_cache_entries),
-      leaf_dirs_(env, kLeafHandleTtlNs, kMaxLeafHandles),
-      leaf_env_(env, &leaf_dirs_, ns_dir_) {
+      leaf_dirs_(env_, kLeafHandleTtlNs, kMaxLeafHandles),
+      leaf_env_(env_, &leaf_dirs_, ns_dir_) {
+  const IoChoice& io = params.io;
+  const Fingerprint& fp = params.fingerprint;
   io_opts_.load_direct = io.load_direct;
   io_opts_.store_direct = io.store_direct;
   io_opts_.verify = options_.verify;
@@ -71,12 +72,14 @@ StoreImpl::StoreImpl(Env* env, StoreOptions options, std::string ns_dir, const F
   io_opts_.segment_bytes =
       std::max<size_t>(kBlockSize, options_.segment_bytes / kBlockSize * kBlockSize);
   io_opts_.pipelined = io.load_uring;
-  io_opts_.memory_fs = memory_fs;
-  io_opts_.staged = options_.io_timeout_ns > 0 && !memory_fs;
+  io_opts_.memory_fs = params.memory_fs;
+  io_opts_.staged = options_.io_timeout_ns > 0 && !params.memory_fs;
   io_opts_.fingerprint = Hash128{fp.digest_lo(), fp.digest_hi()};
-  io_opts_.writer_id = writer_id;
+  io_opts_.writer_id = params.writer_id;
   io_opts_.touch_interval_ns = options_.touch_interval_ns;
   io_opts_.perms = options_.perms;
+  io_opts_.keys = std::move(params.keys);
+  io_opts_.encrypt = options_.encrypt;
 }
 
 StoreImpl::~StoreImpl() = default;  // Close() ran: the handle calls it, workers hold a reference

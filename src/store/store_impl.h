@@ -24,10 +24,26 @@
 
 namespace kvtier {
 
+// What Store::Open worked out before the store starts: the options as
+// given, the namespace it prepared and what it found about the filesystem.
+struct StoreImplParams {
+  Env* env = nullptr;  // never null here: Open resolved the default
+  StoreOptions options;
+  std::string ns_dir;
+  Fingerprint fingerprint;  // the namespace's (with a key id when authenticated)
+  uint64_t writer_id = 0;   // names this store's temp files
+  // False when the namespace's fingerprint.json holds another fingerprint:
+  // every job then fails (NamespaceState::kConflict).
+  bool usable = true;
+  IoChoice io;
+  bool memory_fs = false;  // tmpfs/ramfs: cannot stall, so loads are not staged
+  // An authenticated namespace's keys (options.auth_key_file); null: plain.
+  std::shared_ptr<const NamespaceKeys> keys;
+};
+
 class StoreImpl final : public Store, public std::enable_shared_from_this<StoreImpl> {
  public:
-  StoreImpl(Env* env, StoreOptions options, std::string ns_dir, const Fingerprint& fp,
-            uint64_t writer_id, bool usable, IoChoice io, bool memory_fs);
+  explicit StoreImpl(StoreImplParams params);
   ~StoreImpl() override;
 
   // Starts the workers; each holds a reference to this. Call once, right
@@ -53,11 +69,6 @@ class StoreImpl final : public Store, public std::enable_shared_from_this<StoreI
   void Close() override EXCLUDES(mu_);
 
   StoreMetrics* metrics() { return &metrics_; }
-  // An authenticated namespace's keys (Open, before Start()).
-  void SetChunkKeys(std::shared_ptr<const NamespaceKeys> keys, bool encrypt) {
-    io_opts_.keys = std::move(keys);
-    io_opts_.encrypt = encrypt;
-  }
 
  private:
   using Until = std::optional<Clock::time_point>;

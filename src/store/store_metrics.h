@@ -1,4 +1,6 @@
-// The store's metrics, registered once; names are documented in README.md.
+// The store's metrics, registered once. Their names and help texts are the
+// ones below (Store::MetricsText renders them all); README.md's "Reading the
+// metrics" explains the few to watch under the names vLLM exports.
 #ifndef KVTIER_SRC_STORE_STORE_METRICS_H_
 #define KVTIER_SRC_STORE_STORE_METRICS_H_
 

@@ -67,6 +67,11 @@ Status Store::Open(const std::string& root, const Fingerprint& fingerprint,
                    const StoreOptions& options, std::unique_ptr<Store>* out) {
   Status s = CheckOptions(options);
   if (!s.ok()) return s;
+  if (fingerprint.namespace_name().empty()) {
+    return Status::InvalidArgument(
+        "fingerprint has no digest or namespace name (a default-constructed Fingerprint): "
+        "build it with Fingerprint::FromJson");
+  }
   Env* env = options.env != nullptr ? options.env : Env::Default();
   if (options.encrypt && options.auth_key_file.empty()) {
     return Status::InvalidArgument("encrypt needs auth_key_file");
@@ -84,9 +89,9 @@ Status Store::Open(const std::string& root, const Fingerprint& fingerprint,
   uint64_t writer_id = NewWriterId();
   std::string ns_dir;
   NamespaceState state = NamespaceState::kReady;
-  s = OpenNamespaceDir(env, resolved, fp, writer_id, options.perms, &ns_dir, &state);
+  s = OpenNamespaceDir(env, resolved, fp, writer_id, options.perms, options.durable, &ns_dir,
+                       &state);
   if (!s.ok()) return s;
-  bool usable = state != NamespaceState::kConflict;
 
   // `auto` follows a rule per filesystem class and per direction
   // (io/io_choice.h: what loses where, with the measurements in
@@ -120,9 +125,17 @@ Status Store::Open(const std::string& root, const Fingerprint& fingerprint,
           : -1;
   const IoChoice io =
       ResolveIoChoice(rule, options.direct_io, options.io_backend, direct_ok, uring_ok, rtt_ns);
-  auto impl =
-      std::make_shared<StoreImpl>(env, options, ns_dir, fp, writer_id, usable, io, memory_fs);
-  impl->SetChunkKeys(std::move(keys), options.encrypt);
+  StoreImplParams params;
+  params.env = env;
+  params.options = options;
+  params.ns_dir = ns_dir;
+  params.fingerprint = fp;
+  params.writer_id = writer_id;
+  params.usable = state != NamespaceState::kConflict;
+  params.io = io;
+  params.memory_fs = memory_fs;
+  params.keys = std::move(keys);
+  auto impl = std::make_shared<StoreImpl>(std::move(params));
   if (state == NamespaceState::kRepaired) impl->metrics()->fingerprint_repaired->Add();
   if (state == NamespaceState::kConflict) impl->metrics()->namespace_conflict->Set(1);
   impl->Start();

@@ -1,6 +1,7 @@
 // Power loss through the fault-injection Env (env/unsynced_state.h): what
 // the model itself takes away, then the store's promise: a chunk stored with
-// durable=true survives; one stored without may vanish, but never reads back
+// durable=true survives, and so do its directories and the namespace's
+// fingerprint.json; one stored without may vanish, but never reads back
 // torn. And the set-atime fault: a refresh that fails costs nothing else.
 #include <gtest/gtest.h>
 #include <sys/uio.h>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "env/fault_injection_env.h"
+#include "layout/layout.h"
 #include "test_util.h"
 
 namespace kvtier {
@@ -69,6 +71,29 @@ TEST(PowerLoss, ModelKeepsOnlyWhatWasSynced) {
   EXPECT_EQ(env.DropUnsyncedData(), 0u);  // nothing left to lose
 }
 
+TEST(PowerLoss, LostDirectoryTakesItsTree) {
+  // A file synced into a directory whose own entry was never synced is lost
+  // with it; syncing the parent keeps both. An existing directory is no new
+  // entry.
+  ScratchDir dir;
+  FaultInjectionEnv env(Env::Default());
+  env.TrackUnsynced();
+  const std::string p = dir.path();
+  for (const char* sub : {"unsynced", "synced"}) {
+    ASSERT_TRUE(env.CreateDir(p + "/" + sub, CreatePerms{}).ok());
+    ASSERT_TRUE(env.CreateDir(p + "/" + sub + "/leaf", CreatePerms{}).ok());
+    Create(&env, p + "/" + sub + "/leaf", "f", "data", true, true);
+  }
+  ASSERT_TRUE(env.SyncDir(p + "/synced").ok());                   // "leaf"'s entry
+  ASSERT_TRUE(env.SyncDir(p).ok());                               // both top entries
+  ASSERT_TRUE(env.CreateDir(p + "/synced", CreatePerms{}).ok());  // exists: nothing to lose
+
+  EXPECT_EQ(env.DropUnsyncedData(), 1u);  // unsynced/leaf
+  EXPECT_TRUE(fs::is_directory(p + "/unsynced"));
+  EXPECT_FALSE(fs::exists(p + "/unsynced/leaf"));
+  EXPECT_EQ(ReadAll(p + "/synced/leaf/f"), "data");
+}
+
 TEST(PowerLoss, SeedKeepsAPrefixOfEachDirectory) {
   // Entries persist in order: for any seed, "final" existing means "tmp"'s
   // create was kept too (it was renamed, so "tmp" itself is gone then).
@@ -97,9 +122,29 @@ struct Outcome {
   int wrong = 0;  // loads that returned true with other bytes: must stay 0
 };
 
-Outcome StoreLoseLoad(const std::string& root, bool durable, uint64_t seed, int n) {
+// fingerprint.json files under root (one per namespace).
+int FingerprintFiles(const std::string& root) {
+  int n = 0;
+  for (const auto& e : fs::recursive_directory_iterator(root)) {
+    n += e.path().filename() == "fingerprint.json" ? 1 : 0;
+  }
+  return n;
+}
+
+// With `warm_tree`, the namespace and the chunks' leaf directories exist
+// (made around the tracking env) before the tracked store opens, as in a
+// cache in service: only the chunk files themselves are at stake.
+Outcome StoreLoseLoad(const std::string& root, bool durable, uint64_t seed, int n,
+                      bool warm_tree = false) {
   Outcome o;
   const size_t len = 3 * kDefaultSegmentBytes + 1234;  // several segments, unaligned tail
+  if (warm_tree) {
+    auto store = OpenStore(root, {});
+    for (int i = 0; i < n; ++i) {
+      ChunkLocation loc = LocateChunk(store->namespace_dir(), "key" + std::to_string(i));
+      EXPECT_TRUE(CreateLeafDir(Env::Default(), loc, CreatePerms{}).ok());
+    }
+  }
   {
     FaultInjectionEnv env(Env::Default());
     env.TrackUnsynced();
@@ -119,6 +164,8 @@ Outcome StoreLoseLoad(const std::string& root, bool durable, uint64_t seed, int 
     store.reset();
     env.DropUnsyncedData(seed);
   }
+  // The namespace's description is published like a chunk (temp + rename).
+  if (durable) EXPECT_EQ(FingerprintFiles(root), 1) << seed;
   StoreOptions opts;
   opts.lookup_cache_ns = 0;
   auto store = OpenStore(root, opts);
@@ -140,6 +187,10 @@ TEST(PowerLoss, DurableChunksSurvive) {
     Outcome o = StoreLoseLoad(dir.path(), /*durable=*/true, seed, 8);
     EXPECT_EQ(o.hits, 8) << seed;
     EXPECT_EQ(o.wrong, 0) << seed;
+    // No chunk stored: only the namespace's own syncs keep fingerprint.json
+    // (checked inside).
+    ScratchDir empty;
+    StoreLoseLoad(empty.path(), /*durable=*/true, seed, 0);
   }
 }
 
@@ -153,7 +204,7 @@ TEST(PowerLoss, NonDurableChunksMayVanishButNeverReadBackTorn) {
   Outcome total;
   for (uint64_t seed = 1; seed <= 6; ++seed) {
     ScratchDir dir;
-    Outcome o = StoreLoseLoad(dir.path(), /*durable=*/false, seed, 8);
+    Outcome o = StoreLoseLoad(dir.path(), /*durable=*/false, seed, 8, /*warm_tree=*/true);
     EXPECT_EQ(o.wrong, 0) << seed;
     total.hits += o.hits;
     total.rejected += o.rejected;

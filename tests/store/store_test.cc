@@ -96,6 +96,15 @@ TEST(Store, FingerprintsAreIsolated) {
   EXPECT_NE(a->namespace_dir(), b->namespace_dir());
 }
 
+TEST(Store, DefaultFingerprintIsRefusedByName) {
+  ScratchDir dir;
+  std::unique_ptr<Store> store;
+  Status s = Store::Open(dir.path(), Fingerprint(), StoreOptions(), &store);
+  EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+  EXPECT_NE(s.ToString().find("Fingerprint::FromJson"), std::string::npos) << s.ToString();
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path()));  // nothing created
+}
+
 TEST(Store, WrongSizeBufferIsAMiss) {
   ScratchDir dir;
   auto store = OpenStore(dir.path());
