@@ -152,7 +152,9 @@ Status Evictor::Scan(bool full, ScanResult* result) {
 
 Usage Evictor::QuotaUsage(const IndexTotals& t) const {
   Usage u;
-  u.used = t.chunk_bytes + t.other_bytes;
+  // The scan does not enter journal/ directories; the journal counts
+  // this replica's files there itself.
+  u.used = t.chunk_bytes + t.other_bytes + journal_.OwnBytes();
   u.capacity = std::max<uint64_t>(1, config_.quota_bytes / static_cast<uint64_t>(config_.replicas));
   return u;
 }
@@ -188,16 +190,69 @@ void Evictor::RemoveStale(const ScanResult& scan) {
   }
 }
 
+void Evictor::DeleteOne(const Candidate& c, RoundTally* tally) {
+  uint64_t bytes = 0;
+  std::string path;
+  Status err;
+  switch (deleter_.DeleteChunk(c, Policy(), &bytes, &path, &err)) {
+    case Verdict::kDeleted:
+      tally->freed += bytes;
+      ++tally->deleted;
+      metrics_.files_evicted->Add();
+      metrics_.bytes_evicted->Add(bytes);
+      if (logger_->level() <= LogLevel::kDebug) {  // skip building the fields per file
+        logger_->Debug(config_.dry_run ? "would evict" : "evicted",
+                       {{"path", path}, {"bytes", bytes}, {"atime_ns", c.atime_ns}});
+      }
+      if (options_.on_deleted && !config_.dry_run) options_.on_deleted(path);
+      if (index_.dir(c.dir).layout == LayoutKind::kKvtier) JournalRemoval(path);
+      break;
+    case Verdict::kSparedHot:
+      ++tally->spared;
+      metrics_.spared_hot->Add();
+      break;
+    case Verdict::kSparedYoung:
+      metrics_.spared_young->Add();
+      break;
+    case Verdict::kVanished:
+      metrics_.vanished->Add();
+      break;
+    case Verdict::kError:
+      ++tally->failed;
+      metrics_.errors->Add();
+      logger_->Warn("cannot evict", {{"path", path}, {"error", err.ToString()}});
+      break;
+  }
+}
+
+void Evictor::JournalRemoval(const std::string& path) {
+  const size_t slash = path.find('/');
+  Status s = journal_.Add(path.substr(0, slash), std::string_view(path).substr(slash + 1));
+  if (!s.ok()) {
+    metrics_.errors->Add();
+    logger_->Warn("cannot write removal journal", {{"error", s.ToString()}});
+  }
+}
+
+bool Evictor::AfterBatch(uint64_t freed_in_batch) {
+  if (env_->MonotonicNanos() - last_journal_flush_ns_ >= kJournalFlushNs) FlushJournal();
+  if (config_.quota_bytes != 0 || config_.dry_run) return false;
+  pending_.Add(freed_in_batch, static_cast<int64_t>(env_->MonotonicNanos()));
+  // Other replicas (or a writer that stopped) may have done the rest.
+  Usage u;
+  return FilesystemUsage(&u).ok() && u.ratio() <= config_.low_watermark;
+}
+
 uint64_t Evictor::EvictRound(uint64_t budget) {
   const int64_t now = env_->NowNanos();
   std::vector<Candidate> heap;
   index_.BuildCandidateHeap(now - SecondsToNs(config_.min_age_s), &heap);
-  uint64_t freed = 0, deleted = 0, spared = 0, failed = 0;
+  RoundTally tally;
   std::vector<Candidate> batch;
   bool done = false;
-  while (!done && freed < budget && !heap.empty() && !stopping()) {
+  while (!done && tally.freed < budget && !heap.empty() && !stopping()) {
     batch.clear();
-    const uint64_t freed_before_batch = freed;
+    const uint64_t freed_before_batch = tally.freed;
     while (batch.size() < kBatch && !heap.empty()) {
       std::pop_heap(heap.begin(), heap.end(), CandidateAfter);
       batch.push_back(heap.back());
@@ -205,68 +260,21 @@ uint64_t Evictor::EvictRound(uint64_t budget) {
     }
     deleter_.PrepareBatch(batch);
     for (const Candidate& c : batch) {
-      if (freed >= budget || !Throttle()) break;
-      uint64_t bytes = 0;
-      std::string path;
-      Status err;
-      switch (deleter_.DeleteChunk(c, Policy(), &bytes, &path, &err)) {
-        case Verdict::kDeleted:
-          freed += bytes;
-          ++deleted;
-          metrics_.files_evicted->Add();
-          metrics_.bytes_evicted->Add(bytes);
-          if (logger_->level() <= LogLevel::kDebug) {  // skip building the fields per file
-            logger_->Debug(config_.dry_run ? "would evict" : "evicted",
-                           {{"path", path}, {"bytes", bytes}, {"atime_ns", c.atime_ns}});
-          }
-          if (options_.on_deleted && !config_.dry_run) options_.on_deleted(path);
-          if (index_.dir(c.dir).layout == LayoutKind::kKvtier) {
-            const size_t slash = path.find('/');
-            Status js =
-                journal_.Add(path.substr(0, slash), std::string_view(path).substr(slash + 1));
-            if (!js.ok()) {
-              metrics_.errors->Add();
-              logger_->Warn("cannot write removal journal", {{"error", js.ToString()}});
-            }
-          }
-          break;
-        case Verdict::kSparedHot:
-          ++spared;
-          metrics_.spared_hot->Add();
-          break;
-        case Verdict::kSparedYoung:
-          metrics_.spared_young->Add();
-          break;
-        case Verdict::kVanished:
-          metrics_.vanished->Add();
-          break;
-        case Verdict::kError:
-          ++failed;
-          metrics_.errors->Add();
-          logger_->Warn("cannot evict", {{"path", path}, {"error", err.ToString()}});
-          break;
-      }
+      if (tally.freed >= budget || !Throttle()) break;
+      DeleteOne(c, &tally);
     }
     deleter_.EndBatch();
-    if (env_->MonotonicNanos() - last_journal_flush_ns_ >= kJournalFlushNs) FlushJournal();
-    if (config_.quota_bytes == 0 && !config_.dry_run) {
-      pending_.Add(freed - freed_before_batch, static_cast<int64_t>(env_->MonotonicNanos()));
-    }
-    // Other replicas (or a writer that stopped) may have done the rest.
-    if (config_.quota_bytes == 0 && !config_.dry_run) {
-      Usage u;
-      if (FilesystemUsage(&u).ok() && u.ratio() <= config_.low_watermark) done = true;
-    }
+    done = AfterBatch(tally.freed - freed_before_batch);
   }
   logger_->Info(config_.dry_run ? "eviction round (dry run)" : "eviction round",
                 {{"budget_bytes", budget},
-                 {"freed_bytes", freed},
-                 {"files", deleted},
-                 {"spared_hot", spared},
+                 {"freed_bytes", tally.freed},
+                 {"files", tally.deleted},
+                 {"spared_hot", tally.spared},
                  {"candidates_left", heap.size()}});
-  every_delete_failed_ = failed > 0 && deleted == 0;
+  every_delete_failed_ = tally.failed > 0 && tally.deleted == 0;
   FlushJournal();
-  return freed;
+  return tally.freed;
 }
 
 void Evictor::WriteNamespaceUsage() {
@@ -294,13 +302,10 @@ void Evictor::FlushJournal() {
   }
 }
 
-Status Evictor::RunOnce() {
-  every_delete_failed_ = false;
+Status Evictor::ScanTick(int64_t now, ScanResult* scan) {
   const uint64_t t0 = env_->MonotonicNanos();
-  const int64_t now = env_->NowNanos();
   const bool full = now - last_full_scan_ns_ >= SecondsToNs(config_.full_rescan_s);
-  ScanResult scan;
-  Status s = Scan(full, &scan);
+  Status s = Scan(full, scan);
   const double secs = (env_->MonotonicNanos() - t0) / 1e9;
   if (!s.ok()) {
     healthy_ = false;
@@ -309,40 +314,82 @@ Status Evictor::RunOnce() {
     return s;
   }
   healthy_ = true;
-  metrics_.errors->Add(scan.errors);
-  if (scan.stopped) return Status::OK();
+  metrics_.errors->Add(scan->errors);
+  if (scan->stopped) return Status::OK();
   if (full) last_full_scan_ns_ = now;
   metrics_.scans->Add();
-  metrics_.dirs_skipped->Add(scan.dirs_skipped);
+  metrics_.dirs_skipped->Add(scan->dirs_skipped);
   metrics_.scan_duration->ObserveNanos(env_->MonotonicNanos() - t0);
   metrics_.last_scan_seconds->Set(secs);
 
-  RemoveStale(scan);
+  RemoveStale(*scan);
   IndexTotals t = index_.Totals();
-  metrics_.files_indexed->Set(static_cast<int64_t>(t.files));
-  metrics_.bytes_indexed->Set(static_cast<int64_t>(t.chunk_bytes));
+  SetIndexGauges(t);
   metrics_.oldest_file_age_seconds->Set(
       t.oldest_atime_ns == 0 ? 0 : (now - t.oldest_atime_ns) / 1000000000LL);
   metrics_.index_memory_bytes->Set(static_cast<int64_t>(index_.MemoryBytes()));
   logger_->Debug("scan", {{"seconds", secs},
                           {"full", full},
-                          {"dirs_listed", scan.dirs_listed},
-                          {"dirs_skipped", scan.dirs_skipped},
-                          {"files_stated", scan.files_stated},
+                          {"dirs_listed", scan->dirs_listed},
+                          {"dirs_skipped", scan->dirs_skipped},
+                          {"files_stated", scan->files_stated},
                           {"files_indexed", t.files},
-                          {"errors", scan.errors}});
+                          {"errors", scan->errors}});
+  return Status::OK();
+}
+
+void Evictor::SetIndexGauges(const IndexTotals& t) {
+  metrics_.files_indexed->Set(static_cast<int64_t>(t.files));
+  metrics_.bytes_indexed->Set(static_cast<int64_t>(t.chunk_bytes));
+}
+
+void Evictor::SetUsageGauges(const Usage& u) {
+  metrics_.usage_bytes->Set(static_cast<int64_t>(u.used));
+  metrics_.usage_ratio->Set(u.ratio());
+}
+
+void Evictor::EvictExcess(const Usage& u, bool starting) {
+  const double target = config_.low_watermark * static_cast<double>(u.capacity);
+  uint64_t excess = u.used > target ? static_cast<uint64_t>(u.used - target) : 0;
+  uint64_t budget =
+      config_.quota_bytes > 0 ? excess : excess / static_cast<uint64_t>(config_.replicas);
+  if (starting) {
+    episode_needed_ = budget;
+    episode_deleted_ = 0;
+  }
+  const uint64_t freed = budget > 0 ? EvictRound(budget) : 0;
+  episode_deleted_ += freed;
+  metrics_.overshoot_bytes->Set(static_cast<int64_t>(
+      episode_deleted_ > episode_needed_ ? episode_deleted_ - episode_needed_ : 0));
+  Usage after;
+  if (config_.quota_bytes > 0) {
+    after.capacity = u.capacity;
+    after.used = u.used > freed ? u.used - freed : 0;
+  } else if (!FilesystemUsage(&after).ok()) {
+    after = u;
+  }
+  SetUsageGauges(after);
+  // A dry run frees nothing, so its hysteresis would never end.
+  if (after.ratio() <= config_.low_watermark || config_.dry_run) evicting_ = false;
+}
+
+Status Evictor::RunOnce() {
+  every_delete_failed_ = false;
+  const int64_t now = env_->NowNanos();
+  ScanResult scan;
+  Status s = ScanTick(now, &scan);
+  if (!s.ok() || scan.stopped) return s;
 
   Usage u;
   if (config_.quota_bytes > 0) {
-    u = QuotaUsage(t);
+    u = QuotaUsage(index_.Totals());
   } else if (s = FilesystemUsage(&u); !s.ok()) {
     metrics_.errors->Add();
     logger_->Error("cannot measure usage; not evicting", {{"error", s.ToString()}});
     return Status::OK();
   }
-  metrics_.usage_bytes->Set(static_cast<int64_t>(u.used));
+  SetUsageGauges(u);
   metrics_.capacity_bytes->Set(static_cast<int64_t>(u.capacity));
-  metrics_.usage_ratio->Set(u.ratio());
   const bool starting = !evicting_ && u.ratio() >= config_.high_watermark;
   if (u.ratio() >= config_.high_watermark) {
     if (!evicting_) {
@@ -352,36 +399,10 @@ Status Evictor::RunOnce() {
   } else if (u.ratio() <= config_.low_watermark) {
     evicting_ = false;
   }
-  if (evicting_) {
-    const double target = config_.low_watermark * static_cast<double>(u.capacity);
-    uint64_t excess = u.used > target ? static_cast<uint64_t>(u.used - target) : 0;
-    uint64_t budget =
-        config_.quota_bytes > 0 ? excess : excess / static_cast<uint64_t>(config_.replicas);
-    if (starting) {
-      episode_needed_ = budget;
-      episode_deleted_ = 0;
-    }
-    const uint64_t freed = budget > 0 ? EvictRound(budget) : 0;
-    episode_deleted_ += freed;
-    metrics_.overshoot_bytes->Set(static_cast<int64_t>(
-        episode_deleted_ > episode_needed_ ? episode_deleted_ - episode_needed_ : 0));
-    Usage after;
-    if (config_.quota_bytes > 0) {
-      after.capacity = u.capacity;
-      after.used = u.used > freed ? u.used - freed : 0;
-    } else if (!FilesystemUsage(&after).ok()) {
-      after = u;
-    }
-    metrics_.usage_bytes->Set(static_cast<int64_t>(after.used));
-    metrics_.usage_ratio->Set(after.ratio());
-    // A dry run frees nothing, so its hysteresis would never end.
-    if (after.ratio() <= config_.low_watermark || config_.dry_run) evicting_ = false;
-  }
+  if (evicting_) EvictExcess(u, starting);
   metrics_.evicting->Set(evicting_ ? 1 : 0);
   WriteNamespaceUsage();
-  t = index_.Totals();
-  metrics_.files_indexed->Set(static_cast<int64_t>(t.files));
-  metrics_.bytes_indexed->Set(static_cast<int64_t>(t.chunk_bytes));
+  SetIndexGauges(index_.Totals());
   return Status::OK();
 }
 

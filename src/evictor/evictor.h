@@ -10,7 +10,8 @@
 // Budget of a round (each replica decides alone; no coordinator):
 //   filesystem mode:  (used - low * total) / replicas
 //   --quota-bytes:    share_used - low * quota / replicas, where share_used
-//                     is what this replica's scan found in its share.
+//                     is what this replica's scan found in its share
+//                     plus its own removal-journal files (journal.h).
 // Shares are hash-balanced, so N replicas together free the excess, each from
 // its own oldest files; a replica stops its round early when the filesystem
 // already reads at or below the low mark.
@@ -91,10 +92,31 @@ class Evictor {
   // Otherwise: the filesystem's own usage (statvfs of the root).
   Status FilesystemUsage(Usage* usage);
   void RemoveStale(const ScanResult& scan);
+  // A tick's first steps: scans (full every --full-rescan-s), removes stale
+  // entries and records both. Fails only when the root cannot be listed;
+  // scan->stopped when asked to stop meanwhile.
+  Status ScanTick(int64_t now_ns, ScanResult* scan);
+  void SetIndexGauges(const IndexTotals& totals);
+  void SetUsageGauges(const Usage& usage);
+  // Above the high mark (or since it): one round with this replica's share
+  // of the excess over the low mark as its budget; ends the episode once
+  // usage reads at or below the low mark.
+  void EvictExcess(const Usage& usage, bool starting);
   // Deletes least recently used chunks until `budget` bytes are freed (or
   // nothing is left to delete); returns the bytes freed.
   // Sets every_delete_failed_ when it tried to delete and none succeeded.
   uint64_t EvictRound(uint64_t budget);
+  struct RoundTally {
+    uint64_t freed = 0, deleted = 0, spared = 0, failed = 0;
+  };
+  // One candidate through the Deleter, counted and logged.
+  void DeleteOne(const Candidate& c, RoundTally* tally);
+  // Lists a deleted kvtier chunk ("<ns>/<aa>/<bb>/<name>") in the journal.
+  void JournalRemoval(const std::string& path);
+  // After each batch: flushes the journal when due and, in filesystem mode,
+  // notes what was freed; true when usage already reads at or below the
+  // low mark (other replicas may have done the rest).
+  bool AfterBatch(uint64_t freed_in_batch);
   // Waits for the next deletion slot; false if asked to stop meanwhile.
   bool Throttle();
   // Sleeps up to `ns` nanoseconds; false if asked to stop.

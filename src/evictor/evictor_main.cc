@@ -78,54 +78,70 @@ HttpResponse ServeEvictorHttp(const Evictor& ev, const std::string& path) {
   return r;
 }
 
-int EvictorMain(int argc, char** argv) {
-  const char* prog = argc > 0 ? argv[0] : "kvtier-evictor";
-  Config config;
-  auto getenv_fn = [](const char* name) -> const char* { return std::getenv(name); };
-  Status s = ApplyEnvironment(getenv_fn, &config);
-  if (!s.ok()) return ConfigError(prog, s.message());
+namespace {
 
-  CLI::App app{"kvtier-evictor: keeps a KV-cache directory between watermarks, LRU first"};
-  TextFlags text;
-  app.add_option("root", config.root, "Cache root (or $PVC_MOUNT_PATH[/$CACHE_DIRECTORY])");
-  app.add_option("--high,--high-watermark", text.high, "Start deleting at this usage (0.85 or 85)");
-  app.add_option("--low,--low-watermark", text.low, "Stop deleting at this usage (0.70 or 70)");
-  app.add_option("--quota-bytes", text.quota,
-                 "Apply the watermarks to bytes under ROOT against this quota (e.g. 10T) "
-                 "instead of the filesystem");
-  app.add_option("--poll-interval", text.poll, "Time between ticks (default 10s)");
-  app.add_option("--max-delete-rate", config.max_delete_rate, "Files per second; 0 = unlimited");
-  app.add_option("--min-age", text.min_age, "Never delete files changed within this (default 10m)");
-  app.add_option("--tmp-grace", text.tmp_grace, "Remove temp files older than this (default 1h)");
-  app.add_option("--dir-grace", text.dir_grace,
-                 "Remove empty fan-out directories older than this (default 10m)");
-  app.add_option("--full-rescan", text.full_rescan,
-                 "Re-list unchanged leaf directories this often (default 1h)");
-  app.add_option("--free-lag", text.free_lag,
-                 "Deleted bytes may take this long to show up free in statvfs (default 0: off)");
-  app.add_option("--journal-keep", text.journal_keep,
-                 "Keep removal-journal segments (for engines' BlockRemoved events) this long "
-                 "(default 10m; 0: no journal)");
-  app.add_option("--scan-threads", config.scan_threads,
-                 "Fan-out directories scanned in parallel (default 16)");
-  app.add_option("--replicas", config.replicas, "Number of evictor replicas on this tree");
-  app.add_option("--replica-index", config.replica_index,
-                 "This replica's share (default: ordinal of $POD_NAME or $HOSTNAME)");
-  app.add_option("--port", config.port, "HTTP port for /metrics and /healthz; 0 disables");
-  app.add_option("--bind", config.bind, "HTTP bind address (default 127.0.0.1)");
-  app.add_flag("--dry-run", config.dry_run, "Log what would be deleted; delete nothing");
-  app.add_flag("--once", config.once, "One scan and eviction round, then exit");
-  app.add_option("--log-level", config.log_level, "debug, info, warn or error");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
+// "(default 10m)": the help's defaults are Config's, never spelled twice.
+std::string DefaultDuration(double seconds) {
+  char buf[48];
+  if (seconds >= 3600 && static_cast<int64_t>(seconds) % 3600 == 0) {
+    std::snprintf(buf, sizeof(buf), "(default %gh)", seconds / 3600);
+  } else if (seconds >= 60 && static_cast<int64_t>(seconds) % 60 == 0) {
+    std::snprintf(buf, sizeof(buf), "(default %gm)", seconds / 60);
+  } else {
+    std::snprintf(buf, sizeof(buf), "(default %gs)", seconds);
   }
-  s = ApplyTextFlags(text, &config);
-  if (s.ok()) s = ResolveReplicaIndex(getenv_fn, &config);
-  if (!s.ok()) return ConfigError(prog, s.message());
+  return buf;
+}
 
+// Binds the flags to `config` (plain values) and `text` (parsed after).
+void AddFlags(CLI::App* app, Config* config, TextFlags* text) {
+  const Config d;
+  const auto pct = [](double ratio) { return std::to_string(static_cast<int>(ratio * 100 + 0.5)); };
+  app->add_option("root", config->root, "Cache root (or $PVC_MOUNT_PATH[/$CACHE_DIRECTORY])");
+  app->add_option("--high,--high-watermark", text->high,
+                  "Start deleting at this usage (a fraction or percentage; default " +
+                      pct(d.high_watermark) + "%)");
+  app->add_option("--low,--low-watermark", text->low,
+                  "Stop deleting at this usage (a fraction or percentage; default " +
+                      pct(d.low_watermark) + "%)");
+  app->add_option("--quota-bytes", text->quota,
+                  "Apply the watermarks to bytes under ROOT against this quota (e.g. 10T) "
+                  "instead of the filesystem");
+  app->add_option("--poll-interval", text->poll,
+                  "Time between ticks " + DefaultDuration(d.poll_interval_s));
+  app->add_option("--max-delete-rate", config->max_delete_rate, "Files per second; 0 = unlimited");
+  app->add_option("--min-age", text->min_age,
+                  "Never delete files changed within this " + DefaultDuration(d.min_age_s));
+  app->add_option("--tmp-grace", text->tmp_grace,
+                  "Remove temp files older than this " + DefaultDuration(d.tmp_grace_s));
+  app->add_option(
+      "--dir-grace", text->dir_grace,
+      "Remove empty fan-out directories older than this " + DefaultDuration(d.dir_grace_s));
+  app->add_option(
+      "--full-rescan", text->full_rescan,
+      "Re-list unchanged leaf directories this often " + DefaultDuration(d.full_rescan_s));
+  app->add_option("--free-lag", text->free_lag,
+                  "Deleted bytes may take this long to show up free in statvfs " +
+                      DefaultDuration(d.free_lag_s) + "; 0: off");
+  app->add_option("--journal-keep", text->journal_keep,
+                  "Keep removal-journal segments (for engines' BlockRemoved events) this long " +
+                      DefaultDuration(d.journal_keep_s) + "; 0: no journal");
+  app->add_option(
+      "--scan-threads", config->scan_threads,
+      "Fan-out directories scanned in parallel (default " + std::to_string(d.scan_threads) + ")");
+  app->add_option("--replicas", config->replicas, "Number of evictor replicas on this tree");
+  app->add_option("--replica-index", config->replica_index,
+                  "This replica's share (default: ordinal of $POD_NAME or $HOSTNAME)");
+  app->add_option("--port", config->port, "HTTP port for /metrics and /healthz; 0 disables");
+  app->add_option("--bind", config->bind, "HTTP bind address (default " + d.bind + ")");
+  app->add_flag("--dry-run", config->dry_run, "Log what would be deleted; delete nothing");
+  app->add_flag("--once", config->once, "One scan and eviction round, then exit");
+  app->add_option("--log-level", config->log_level, "debug, info, warn or error");
+}
+
+// Opens the evictor and runs it until a signal (or one tick with --once),
+// serving /metrics and /healthz meanwhile unless --once or --port 0.
+int RunEvictor(const Config& config, const char* prog) {
   Logger logger;
   LogLevel level = LogLevel::kInfo;
   ParseLogLevel(config.log_level, &level);
@@ -138,7 +154,7 @@ int EvictorMain(int argc, char** argv) {
   options.logger = &logger;
   options.external_stop = &g_stop_requested;
   std::unique_ptr<Evictor> evictor;
-  s = Evictor::Open(options, &evictor);
+  Status s = Evictor::Open(options, &evictor);
   if (!s.ok()) return ConfigError(prog, s.message());
 
   std::unique_ptr<HttpServer> http;
@@ -163,6 +179,30 @@ int EvictorMain(int argc, char** argv) {
     return 1;
   }
   return 0;
+}
+
+}  // namespace
+
+int EvictorMain(int argc, char** argv) {
+  const char* prog = argc > 0 ? argv[0] : "kvtier-evictor";
+  Config config;
+  auto getenv_fn = [](const char* name) -> const char* { return std::getenv(name); };
+  Status s = ApplyEnvironment(getenv_fn, &config);
+  if (!s.ok()) return ConfigError(prog, s.message());
+
+  CLI::App app{"kvtier-evictor: keeps a KV-cache directory between watermarks, LRU first"};
+  TextFlags text;
+  AddFlags(&app, &config, &text);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  s = ApplyTextFlags(text, &config);
+  if (s.ok()) s = ResolveReplicaIndex(getenv_fn, &config);
+  if (!s.ok()) return ConfigError(prog, s.message());
+  return RunEvictor(config, prog);
 }
 
 }  // namespace kvtier::evictor

@@ -137,7 +137,16 @@ Status RemovalJournal::WriteSegment(const std::string& ns, const std::string& bo
   s = Publish(journal.get(), TempPrefix(replica_) + Hex(last_seq_, kSeqDigits),
               SegmentName(replica_, last_seq_), body, /*replace=*/false);
   if (!s.ok()) return s;
-  return Prune(journal.get(), now);
+  return Prune(ns, journal.get(), now);
+}
+
+uint64_t RemovalJournal::OwnBytes() const {
+  uint64_t total = 0;
+  for (const auto& [ns, files] : own_) {
+    total += files.usage_note;
+    for (const auto& [seq, bytes] : files.segments) total += bytes;
+  }
+  return total;
 }
 
 Status RemovalJournal::WriteUsage(const std::string& ns, uint64_t chunks, uint64_t bytes) {
@@ -158,11 +167,18 @@ Status RemovalJournal::WriteUsage(const std::string& ns, uint64_t chunks, uint64
   journal->Unlink(std::string(kTempPrefix) + "usage.r" + r);  // left by a crash, if any
   s = Publish(journal.get(), std::string(kTempPrefix) + "usage.r" + r, "usage.r" + r, text,
               /*replace=*/true);
-  if (s.ok()) usage_[ns] = UsageNote{chunks, bytes, mono};
-  return s;
+  if (!s.ok()) return s;
+  usage_[ns] = UsageNote{chunks, bytes, mono};
+  FileInfo st;
+  own_[ns].usage_note = journal->Stat("usage.r" + r, &st).ok() ? st.alloc_bytes : 0;
+  // Also counts (and ages out) segments a previous run left, before this
+  // run's first flush there. The note itself was written: a segment that
+  // could not be removed is for the next flush to report.
+  Prune(ns, journal.get(), env_->NowNanos());
+  return Status::OK();
 }
 
-Status RemovalJournal::Prune(Dir* journal, int64_t now_ns) {
+Status RemovalJournal::Prune(const std::string& ns, Dir* journal, int64_t now_ns) {
   std::vector<DirEntry> entries;
   Status s = journal->List(&entries);
   if (!s.ok()) return s;
@@ -191,11 +207,24 @@ Status RemovalJournal::Prune(Dir* journal, int64_t now_ns) {
       }
     }
   }
-  if (mine.size() > static_cast<size_t>(max_segments_)) {
-    std::sort(mine.begin(), mine.end());
-    const size_t keep = static_cast<size_t>(max_segments_);
-    for (size_t i = 0; i + keep < mine.size(); ++i) drop.push_back(mine[i].second);
+  std::sort(mine.begin(), mine.end());
+  const size_t excess = mine.size() > static_cast<size_t>(max_segments_)
+                            ? mine.size() - static_cast<size_t>(max_segments_)
+                            : 0;
+  for (size_t i = 0; i < excess; ++i) drop.push_back(mine[i].second);
+  // Recount what stays; a segment is written once, so one stat each.
+  std::map<uint64_t, uint64_t>& counted = own_[ns].segments;
+  std::map<uint64_t, uint64_t> kept;
+  for (size_t i = excess; i < mine.size(); ++i) {
+    auto it = counted.find(mine[i].first);
+    FileInfo st;
+    if (it != counted.end()) {
+      kept.emplace(it->first, it->second);
+    } else if (journal->Stat(mine[i].second, &st).ok()) {
+      kept.emplace(mine[i].first, st.alloc_bytes);
+    }
   }
+  counted = std::move(kept);
   Status first;
   for (const std::string& name : drop) {
     Status u = journal->Unlink(name);

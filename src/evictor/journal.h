@@ -23,7 +23,10 @@
 // segment (of a replica that no longer runs) older than 2 * keep_ns, and
 // each replica its own temp files older than keep_ns. The journal
 // directory is not a fan-out name, so the evictor's scan, `kvtier
-// stat`/`verify` and the engines' stores never enter it.
+// stat`/`verify` and the engines' stores never enter it; instead each
+// replica counts its own segments and usage note (OwnBytes) against its
+// share of a --quota-bytes quota. Up to kMaxSegments * kMaxSegmentBytes
+// (512 MiB) per namespace, they would otherwise fill a quota unseen.
 //
 // Thread-safety: used from the evictor's loop thread only.
 #ifndef KVTIER_SRC_EVICTOR_JOURNAL_H_
@@ -81,11 +84,20 @@ class RemovalJournal {
   // written is dropped (its engines keep announcing those chunks until the
   // next store or restart: stale, never wrong).
   Status Flush();
+  // Allocated bytes of this replica's segments and usage notes in every
+  // namespace, as of its last flush or usage note there (each lists the
+  // journal directory and stats what it has not seen before). Temp files
+  // (at most one per call, removed on failure) are not counted.
+  uint64_t OwnBytes() const;
 
  private:
   struct UsageNote {
     uint64_t chunks = 0, bytes = 0;
     uint64_t written_ns = 0;  // monotonic
+  };
+  struct OwnFiles {
+    std::map<uint64_t, uint64_t> segments;  // seq -> allocated bytes
+    uint64_t usage_note = 0;                // allocated bytes
   };
   Status WriteSegment(const std::string& ns, const std::string& body);
   // Opens (creating it) the journal directory of namespace `ns`.
@@ -93,7 +105,8 @@ class RemovalJournal {
   // Writes `body` to a temp file, then renames it onto `name`.
   Status Publish(Dir* journal, const std::string& tmp, const std::string& name,
                  const std::string& body, bool replace);
-  Status Prune(Dir* journal, int64_t now_ns);
+  // Removes old segments and temp files, and recounts own_[ns].
+  Status Prune(const std::string& ns, Dir* journal, int64_t now_ns);
 
   Env* const env_;
   Dir* const root_;
@@ -104,6 +117,7 @@ class RemovalJournal {
   uint64_t last_seq_ = 0;
   std::map<std::string, std::string> pending_;  // namespace -> segment body
   std::map<std::string, UsageNote> usage_;      // namespace -> last written
+  std::map<std::string, OwnFiles> own_;         // namespace -> this replica's files
 };
 
 }  // namespace kvtier::evictor

@@ -139,6 +139,83 @@ TEST(Journal, UsageOfTheShare) {
   EXPECT_TRUE(Exists(LocateChunk(ns, "u0").path));
 }
 
+// Allocated bytes of `ns`'s journal files named r<replica>-*.log or
+// usage.r<replica>.
+uint64_t JournalBytes(const std::string& ns, int replica) {
+  const std::string r = std::to_string(replica);
+  uint64_t total = 0;
+  for (const std::string& name : SegmentNames(ns)) {
+    if (name.rfind("r" + r + "-", 0) != 0 && name != "usage.r" + r) continue;
+    struct stat st;
+    if (::stat((ns + "/" + kJournalDir + "/" + name).c_str(), &st) == 0) {
+      total += static_cast<uint64_t>(st.st_blocks) * 512;
+    }
+  }
+  return total;
+}
+
+TEST(Journal, OwnBytesFollowTheReplicasFiles) {
+  ScratchDir dir;
+  const std::string ns_name = "m-0123456789ab";
+  const std::string ns = dir.path() + "/" + ns_name;
+  MkdirAll(ns + "/" + kJournalDir);
+  // Left by an earlier run of replica 1, and a file of replica 2.
+  char left[64], other[64];
+  std::snprintf(left, sizeof(left), "r1-%016llx.log",
+                static_cast<unsigned long long>(WallNs() - 60 * kSec));
+  std::snprintf(other, sizeof(other), "r2-%016llx.log",
+                static_cast<unsigned long long>(WallNs() - 60 * kSec));
+  ASSERT_TRUE(WriteFile(ns + "/" + kJournalDir + "/" + left, 100000));
+  ASSERT_TRUE(WriteFile(ns + "/" + kJournalDir + "/" + other, 100000));
+  std::unique_ptr<Dir> root;
+  ASSERT_TRUE(Env::Default()->OpenDir(dir.path(), &root).ok());
+  constexpr int kMax = 4;
+  RemovalJournal j(Env::Default(), root.get(), dir.path(), 1, 3600 * kSec, kMax);
+  EXPECT_EQ(j.OwnBytes(), 0u);  // nothing listed yet
+  ASSERT_TRUE(j.WriteUsage(ns_name, 3, 3000).ok());
+  EXPECT_GE(j.OwnBytes(), 100000u);  // the earlier run's segment counts
+  EXPECT_EQ(j.OwnBytes(), JournalBytes(ns, 1));
+  for (int i = 0; i < kMax + 3; ++i) {
+    ASSERT_TRUE(j.Add(ns_name, std::string(3000, 'a' + i)).ok());
+    ASSERT_TRUE(j.Flush().ok());
+    EXPECT_EQ(j.OwnBytes(), JournalBytes(ns, 1)) << i;
+  }
+  EXPECT_FALSE(Exists(ns + "/" + kJournalDir + "/" + left));  // rotated out
+  EXPECT_LT(j.OwnBytes(), 100000u);
+}
+
+TEST(Journal, QuotaCountsTheJournal) {
+  // Chunks alone are a quarter of the quota; a journal segment of this
+  // replica (left by an earlier run) takes usage over the high mark, and the
+  // tick after the journal was counted evicts.
+  ScratchDir dir;
+  std::unique_ptr<Logger> logger = QuietLogger();
+  const std::string ns = MakeKvtierNamespace(dir.path());
+  const int64_t old = WallNs() - 86400 * kSec;
+  uint64_t bytes = 0;
+  for (int i = 0; i < 4; ++i) {
+    std::string p = WriteKvtierChunk(ns, "q" + std::to_string(i), 5000, old, old);
+    struct stat st;
+    ASSERT_EQ(::stat(p.c_str(), &st), 0);
+    bytes += static_cast<uint64_t>(st.st_blocks) * 512;
+  }
+  MkdirAll(ns + "/" + kJournalDir);
+  char left[64];
+  std::snprintf(left, sizeof(left), "r0-%016llx.log",
+                static_cast<unsigned long long>(WallNs() - 60 * kSec));
+  ASSERT_TRUE(WriteFile(ns + "/" + kJournalDir + "/" + left, 4 * bytes));
+  EvictorOptions o = TestOptions(dir.path(), logger.get());
+  o.config.quota_bytes = 4 * bytes;
+  std::unique_ptr<Evictor> ev;
+  ASSERT_TRUE(Evictor::Open(o, &ev).ok());
+  ASSERT_TRUE(ev->RunOnce().ok());  // lists the journal while noting usage
+  EXPECT_EQ(ev->metrics().files_evicted->value(), 0);
+  ASSERT_TRUE(ev->RunOnce().ok());
+  EXPECT_GT(ev->metrics().files_evicted->value(), 0);
+  EXPECT_FALSE(Exists(LocateChunk(ns, "q0").path) && Exists(LocateChunk(ns, "q1").path) &&
+               Exists(LocateChunk(ns, "q2").path) && Exists(LocateChunk(ns, "q3").path));
+}
+
 TEST(Journal, DryRunAndDisabledWriteNothing) {
   ScratchDir dir;
   std::unique_ptr<Logger> logger = QuietLogger();
