@@ -36,6 +36,9 @@ inline constexpr size_t kDefaultSegmentBytes = 512 << 10;
 // healthy load of a 50,000-token prefix (seconds), far below "hung".
 inline constexpr int64_t kDefaultIoTimeoutNs = 30LL * 1000 * 1000 * 1000;
 
+// The defaults below are spelled only here: the Python extension exports
+// them (kvtier._kvtier.STORE_DEFAULTS) and kvtier.Store and the engine
+// integrations read them from there (python/kvtier/_store.py).
 struct StoreOptions {
   Env* env = nullptr;  // nullptr: Env::Default()
   int read_threads = 16;

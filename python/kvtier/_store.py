@@ -16,26 +16,35 @@ from kvtier._kvtier import _Store
 MAX_KEY_BYTES: int = _kvtier.MAX_KEY_BYTES
 MAX_PAYLOAD_BYTES: int = _kvtier.MAX_PAYLOAD_BYTES
 
-DEFAULT_MAX_QUEUED_WRITE_BYTES = 1 << 30
-# Per-job I/O deadline (0 or negative: none); kvtier's C++ default.
-DEFAULT_IO_TIMEOUT_S = 30.0
+# StoreOptions' defaults (include/kvtier/store.h), exported by the native
+# module in Store's units: the one place they are spelled. Store's signature
+# and the engine options below take them from here.
+NATIVE_DEFAULTS: Mapping[str, Any] = dict(_kvtier.STORE_DEFAULTS)
+DEFAULT_MAX_QUEUED_WRITE_BYTES: int = NATIVE_DEFAULTS["max_queued_write_bytes"]
+# Per-job I/O deadline (0 or negative: none).
+DEFAULT_IO_TIMEOUT_S: float = NATIVE_DEFAULTS["io_timeout_s"]
+# The one default engines change: the write queue holds references to the
+# engine's host memory, not copies; vLLM stores one job's blocks at a time,
+# SGLang at most 128 pages a call, so 4 GiB covers 128 pages of 32 MiB where
+# the library's 1 GiB would drop the tail of a long prefix.
+ENGINE_MAX_QUEUED_WRITE_BYTES = 4 << 30
 
 # The store options an engine integration (kvtier.vllm, kvtier.sglang) takes
 # from its configuration, with their defaults; each adds its own.
 ENGINE_STORE_OPTIONS: dict[str, Any] = {
     "root_dir": None,  # required: the shared cache directory
-    "read_threads": 16,
-    "write_threads": 16,
+    "read_threads": NATIVE_DEFAULTS["read_threads"],
+    "write_threads": NATIVE_DEFAULTS["write_threads"],
     "io_backend": "auto",  # "auto" | "io_uring" | "threadpool"
     "direct_io": "auto",  # "auto" | true | false
-    "verify": True,  # checksum every load (a mismatch is a miss)
-    "durable": False,  # fsync each chunk before reporting it stored
-    "touch_interval_s": 60.0,  # atime refresh rate limit, for the evictor's LRU
-    # Over it, stores are dropped and counted. The queue holds references to
-    # the engine's host memory, not copies: vLLM stores one job's blocks,
-    # SGLang at most 128 pages a call, so 4 GiB covers 128 pages of 32 MiB.
-    "max_queued_write_bytes": 4 << 30,
-    "lookup_cache_s": 1.0,  # how long an existence verdict is reused natively
+    "verify": NATIVE_DEFAULTS["verify"],  # checksum every load (a mismatch is a miss)
+    "durable": NATIVE_DEFAULTS["durable"],  # fsync each chunk before reporting it stored
+    # atime refresh rate limit, for the evictor's LRU
+    "touch_interval_s": NATIVE_DEFAULTS["touch_interval_s"],
+    # Over it, stores are dropped and counted.
+    "max_queued_write_bytes": ENGINE_MAX_QUEUED_WRITE_BYTES,
+    # how long an existence verdict is reused natively
+    "lookup_cache_s": NATIVE_DEFAULTS["lookup_cache_s"],
     # Per-job I/O deadline (0: none): past it a job's unfinished keys fail
     # (the engine recomputes them, or the store is not made) instead of
     # holding the engine's thread on a stalled mount.
@@ -43,8 +52,8 @@ ENGINE_STORE_OPTIONS: dict[str, Any] = {
     # Mode and group of what the store creates (octal strings, or ints):
     # "2775" lets an evictor of the same group but another user delete
     # chunks. group: a gid or name, None for the process's (or inherited).
-    "file_mode": "0644",
-    "dir_mode": "0755",
+    "file_mode": f"{NATIVE_DEFAULTS['file_mode']:04o}",
+    "dir_mode": f"{NATIVE_DEFAULTS['dir_mode']:04o}",
     "group": None,
     # Authenticated chunks (docs/SECURITY.md): a key file, e.g. a Kubernetes
     # Secret mounted with defaultMode 0400; its key id joins the fingerprint.
@@ -139,20 +148,20 @@ class Store:
         root: str,
         fingerprint: Mapping[str, Any],
         *,
-        read_threads: int = 16,
-        write_threads: int = 16,
+        read_threads: int = NATIVE_DEFAULTS["read_threads"],
+        write_threads: int = NATIVE_DEFAULTS["write_threads"],
         io_backend: str = "auto",
         direct_io: bool | str = "auto",
-        verify: bool = True,
-        durable: bool = False,
-        touch_interval_s: float = 60.0,
+        verify: bool = NATIVE_DEFAULTS["verify"],
+        durable: bool = NATIVE_DEFAULTS["durable"],
+        touch_interval_s: float = NATIVE_DEFAULTS["touch_interval_s"],
         max_queued_write_bytes: int = DEFAULT_MAX_QUEUED_WRITE_BYTES,
-        max_pending_jobs: int = 4096,
-        lookup_cache_s: float = 1.0,
+        max_pending_jobs: int = NATIVE_DEFAULTS["max_pending_jobs"],
+        lookup_cache_s: float = NATIVE_DEFAULTS["lookup_cache_s"],
         chunk_bytes: int = 0,
         io_timeout_s: float = DEFAULT_IO_TIMEOUT_S,
-        file_mode: int | str = 0o644,
-        dir_mode: int | str = 0o755,
+        file_mode: int | str = NATIVE_DEFAULTS["file_mode"],
+        dir_mode: int | str = NATIVE_DEFAULTS["dir_mode"],
         group: int | str | None = None,
         auth_key_file: str | None = "",
         encrypt: bool = False,

@@ -306,6 +306,22 @@ NB_MODULE(_kvtier, m) {
   m.doc() = "kvtier: shared-filesystem KV-cache chunk store (native core)";
   m.attr("MAX_KEY_BYTES") = kMaxKeyBytes;
   m.attr("MAX_PAYLOAD_BYTES") = kMaxPayloadBytes;
+  // StoreOptions' defaults, in the units kvtier.Store takes, so that Python
+  // reads them instead of spelling them a second time.
+  const StoreOptions d;
+  nb::dict defaults;
+  defaults["read_threads"] = nb::cast(d.read_threads);
+  defaults["write_threads"] = nb::cast(d.write_threads);
+  defaults["verify"] = nb::cast(d.verify);
+  defaults["durable"] = nb::cast(d.durable);
+  defaults["touch_interval_s"] = nb::cast(static_cast<double>(d.touch_interval_ns) / 1e9);
+  defaults["max_queued_write_bytes"] = nb::cast(d.max_queued_write_bytes);
+  defaults["max_pending_jobs"] = nb::cast(d.max_pending_jobs);
+  defaults["lookup_cache_s"] = nb::cast(static_cast<double>(d.lookup_cache_ns) / 1e9);
+  defaults["io_timeout_s"] = nb::cast(static_cast<double>(d.io_timeout_ns) / 1e9);
+  defaults["file_mode"] = nb::cast(d.perms.file_mode);
+  defaults["dir_mode"] = nb::cast(d.perms.dir_mode);
+  m.attr("STORE_DEFAULTS") = defaults;
   nb::class_<PyStore>(m, "_Store")
       .def(nb::init<const std::string&, const std::string&, int, int, const std::string&,
                     nb::handle, bool, bool, double, uint64_t, size_t, double, size_t, double,
@@ -315,7 +331,8 @@ NB_MODULE(_kvtier, m) {
            nb::arg("verify"), nb::arg("durable"), nb::arg("touch_interval_s"),
            nb::arg("max_queued_write_bytes"), nb::arg("max_pending_jobs"),
            nb::arg("lookup_cache_s"), nb::arg("chunk_bytes"), nb::arg("io_timeout_s"),
-           nb::arg("file_mode") = 0644, nb::arg("dir_mode") = 0755, nb::arg("group") = -1,
+           nb::arg("file_mode") = CreatePerms{}.file_mode,
+           nb::arg("dir_mode") = CreatePerms{}.dir_mode, nb::arg("group") = -1,
            nb::arg("auth_key_file") = "", nb::arg("encrypt") = false)
       .def("put", &PyStore::Put)
       .def("get", &PyStore::Get)

@@ -238,3 +238,26 @@ def test_io_timeout_option(tmp_path, fingerprint):
             assert s.stats()["staged_reads"] == 0  # no deadline: nothing to guard against
     with pytest.raises(ValueError, match="NaN"):
         kvtier.Store(str(tmp_path), fingerprint, io_timeout_s=float("nan"))
+
+
+def test_defaults_are_the_native_cores(tmp_path, fingerprint):
+    # One source of truth: StoreOptions in include/kvtier/store.h, exported
+    # by the extension; Store's signature and the engines' options read it.
+    import inspect
+
+    from kvtier import _kvtier, _store
+
+    native = _kvtier.STORE_DEFAULTS
+    assert native["max_queued_write_bytes"] == 1 << 30
+    assert native["io_timeout_s"] == 30.0
+    params = inspect.signature(kvtier.Store).parameters
+    for name, value in native.items():
+        assert params[name].default == value, name
+    engine = _store.ENGINE_STORE_OPTIONS
+    for name in ("read_threads", "write_threads", "verify", "durable", "touch_interval_s"):
+        assert engine[name] == native[name], name
+    assert engine["io_timeout_s"] == native["io_timeout_s"]
+    assert engine["file_mode"] == "0644" and engine["dir_mode"] == "0755"
+    # The one deliberate difference, for engines' large stores.
+    assert engine["max_queued_write_bytes"] == 4 << 30
+    assert kvtier.DEFAULT_IO_TIMEOUT_S == native["io_timeout_s"]
