@@ -124,24 +124,23 @@ double Median(const std::vector<Result>& rs, double Result::*field) {
   return v[v.size() / 2];
 }
 
-// One back-to-back pair: kvtier's store and load phases and fio's write and
-// read phases, in the given order (repetitions alternate it, so a drift
-// within a pair favours neither side).
-bool RunOne(const BenchArgs& a, const std::string& backend, const std::string& mode,
-            const std::string& dir, int per_thread, bool fio_first, Result* r) {
-  auto run_fio = [&] {
-    std::string fio_dir = dir + "/fio";
-    fs::create_directories(fio_dir);
-    // `auto` is compared with fio's psync engine, buffered.
-    std::string engine = backend == "io_uring" ? "io_uring" : "psync";
-    bool direct = mode == "direct";
-    r->fio_write_bps = RunFio(fio_dir, "write", a, per_thread, direct, engine);
-    if (a.drop_caches) DropCaches();
-    r->fio_read_bps = RunFio(fio_dir, "read", a, per_thread, direct, engine);
-    std::error_code ec;
-    fs::remove_all(fio_dir, ec);
-  };
-  if (a.fio && fio_first) run_fio();
+// fio's write then read phase over `dir`/fio, the mode and engine of this
+// kvtier run (`auto` is compared with fio's psync engine, buffered).
+void RunFioPhases(const BenchArgs& a, const std::string& backend, const std::string& mode,
+                  const std::string& dir, int per_thread, Result* r) {
+  std::string fio_dir = dir + "/fio";
+  fs::create_directories(fio_dir);
+  std::string engine = backend == "io_uring" ? "io_uring" : "psync";
+  bool direct = mode == "direct";
+  r->fio_write_bps = RunFio(fio_dir, "write", a, per_thread, direct, engine);
+  if (a.drop_caches) DropCaches();
+  r->fio_read_bps = RunFio(fio_dir, "read", a, per_thread, direct, engine);
+  std::error_code ec;
+  fs::remove_all(fio_dir, ec);
+}
+
+StoreOptions BenchStoreOptions(const BenchArgs& a, const std::string& backend,
+                               const std::string& mode) {
   StoreOptions o;
   o.read_threads = a.threads;
   o.write_threads = a.threads;
@@ -157,6 +156,82 @@ bool RunOne(const BenchArgs& a, const std::string& backend, const std::string& m
   o.max_queued_write_bytes = UINT64_MAX;
   if (a.segment_bytes != 0) o.segment_bytes = a.segment_bytes;
   if (a.io_timeout_s >= 0) o.io_timeout_ns = static_cast<int64_t>(a.io_timeout_s * 1e9);
+  return o;
+}
+
+std::string BenchKey(int i) { return "bench-" + std::to_string(i); }
+
+using Buffers = std::vector<std::unique_ptr<AlignedBuffer>>;
+
+// `depth` chunk buffers of random bytes.
+Buffers RandomBuffers(int depth, size_t bytes) {
+  Buffers bufs;
+  std::mt19937_64 rng(1);
+  for (int t = 0; t < depth; ++t) {
+    bufs.push_back(std::make_unique<AlignedBuffer>(bytes));
+    auto* words = reinterpret_cast<uint64_t*>(bufs[t]->data());  // NOLINT
+    for (size_t i = 0; i < bytes / 8; ++i) words[i] = rng();
+  }
+  return bufs;
+}
+
+// The engine is driven the way an inference server drives it: one
+// submitter keeps one single-chunk job per buffer in flight and collects
+// them as they finish. The default, one per thread, is fio's shape: as many
+// transfers at once as fio has jobs (write workers also serve reads, so
+// more jobs in flight would let a load use up to 2 x threads workers) and
+// one buffer each. It costs a short idle gap per chunk while the submitter
+// hands out the next job. Returns {seconds, failed jobs}.
+std::pair<double, uint64_t> RunPipeline(Store* store, const Buffers& bufs, size_t chunk_bytes,
+                                        int total_chunks, bool write) {
+  const int depth = static_cast<int>(bufs.size());
+  std::unordered_map<uint64_t, int> in_flight;  // job id -> buffer slot
+  std::vector<int> free_slots;
+  for (int t = depth - 1; t >= 0; --t) free_slots.push_back(t);
+  std::vector<JobResult> done;
+  uint64_t failed = 0;
+  auto start = Clock::now();
+  for (int next = 0; next < total_chunks || !in_flight.empty();) {
+    while (next < total_chunks && !free_slots.empty()) {
+      int slot = free_slots.back();
+      free_slots.pop_back();
+      char* buf = bufs[slot]->data();
+      uint64_t id = write ? store->SubmitPut({{BenchKey(next), buf, chunk_bytes}})
+                          : store->SubmitGet({{BenchKey(next), buf, chunk_bytes}});
+      ++next;
+      if (id == 0) {
+        ++failed;
+        free_slots.push_back(slot);
+        continue;
+      }
+      in_flight.emplace(id, slot);
+    }
+    if (in_flight.empty()) continue;
+    // Refill whichever slot frees first, as fio's independent jobs do:
+    // waiting on the oldest job would leave finished slots idle behind a
+    // slow transfer.
+    done.clear();
+    store->WaitAny(&done, static_cast<size_t>(depth), -1);
+    for (const JobResult& jr : done) {
+      // Every pollable job of this store is ours: the bench is its only
+      // client, and it submits nothing else.
+      auto it = in_flight.find(jr.job_id);
+      if (it == in_flight.end()) continue;
+      if (!jr.all_ok()) ++failed;
+      free_slots.push_back(it->second);
+      in_flight.erase(it);
+    }
+  }
+  return std::make_pair(Seconds(start, Clock::now()), failed);
+}
+
+// One back-to-back pair: kvtier's store and load phases and fio's write and
+// read phases, in the given order (repetitions alternate it, so a drift
+// within a pair favours neither side).
+bool RunOne(const BenchArgs& a, const std::string& backend, const std::string& mode,
+            const std::string& dir, int per_thread, bool fio_first, Result* r) {
+  if (a.fio && fio_first) RunFioPhases(a, backend, mode, dir, per_thread, r);
+  const StoreOptions o = BenchStoreOptions(a, backend, mode);
   Fingerprint fp;
   Fingerprint::FromJson(R"({"model":"kvtier-bench"})", &fp);
   std::unique_ptr<Store> store;
@@ -170,23 +245,8 @@ bool RunOne(const BenchArgs& a, const std::string& backend, const std::string& m
   r->backend_effective = store->io_backend_name();
   r->load_direct = store->load_direct_io();
   r->store_direct = store->store_direct_io();
-  // The engine is driven the way an inference server drives it: one
-  // submitter keeps `depth` single-chunk jobs in flight, each with its own
-  // buffer, and collects them as they finish. The default, one per thread,
-  // is fio's shape: as many transfers at once as fio has jobs (write workers
-  // also serve reads, so more jobs in flight would let a load use up to
-  // 2 x threads workers) and one buffer each. It costs a short idle gap per
-  // chunk while the submitter hands out the next job.
-  const int depth = a.depth;
   const int total_chunks = per_thread * a.threads;
-  std::vector<std::unique_ptr<AlignedBuffer>> bufs;
-  std::mt19937_64 rng(1);
-  for (int t = 0; t < depth; ++t) {
-    bufs.push_back(std::make_unique<AlignedBuffer>(a.chunk_bytes));
-    auto* words = reinterpret_cast<uint64_t*>(bufs[t]->data());  // NOLINT
-    for (size_t i = 0; i < a.chunk_bytes / 8; ++i) words[i] = rng();
-  }
-  auto key = [](int i) { return "bench-" + std::to_string(i); };
+  const Buffers bufs = RandomBuffers(a.depth, a.chunk_bytes);
   if (!a.cold_tree) {
     // A cache in service has its fan-out directories: each of the 65,536
     // leaves is made once, by the first chunk that lands there. fio's one
@@ -194,51 +254,11 @@ bool RunOne(const BenchArgs& a, const std::string& backend, const std::string& m
     // made before the clock starts too (--cold-tree times them).
     Env* env = Env::Default();
     for (int i = 0; i < total_chunks; ++i) {
-      CreateLeafDir(env, LocateChunk(store->namespace_dir(), key(i)), CreatePerms{});
+      CreateLeafDir(env, LocateChunk(store->namespace_dir(), BenchKey(i)), CreatePerms{});
     }
   }
-  auto pipeline = [&](bool write) {
-    std::unordered_map<uint64_t, int> in_flight;  // job id -> buffer slot
-    std::vector<int> free_slots;
-    for (int t = depth - 1; t >= 0; --t) free_slots.push_back(t);
-    std::vector<JobResult> done;
-    uint64_t failed = 0;
-    auto start = Clock::now();
-    for (int next = 0; next < total_chunks || !in_flight.empty();) {
-      while (next < total_chunks && !free_slots.empty()) {
-        int slot = free_slots.back();
-        free_slots.pop_back();
-        char* buf = bufs[slot]->data();
-        uint64_t id = write ? store->SubmitPut({{key(next), buf, a.chunk_bytes}})
-                            : store->SubmitGet({{key(next), buf, a.chunk_bytes}});
-        ++next;
-        if (id == 0) {
-          ++failed;
-          free_slots.push_back(slot);
-          continue;
-        }
-        in_flight.emplace(id, slot);
-      }
-      if (in_flight.empty()) continue;
-      // Refill whichever slot frees first, as fio's independent jobs do:
-      // waiting on the oldest job would leave finished slots idle behind a
-      // slow transfer.
-      done.clear();
-      store->WaitAny(&done, static_cast<size_t>(depth), -1);
-      for (const JobResult& jr : done) {
-        // Every pollable job of this store is ours: the bench is its only
-        // client, and it submits nothing else.
-        auto it = in_flight.find(jr.job_id);
-        if (it == in_flight.end()) continue;
-        if (!jr.all_ok()) ++failed;
-        free_slots.push_back(it->second);
-        in_flight.erase(it);
-      }
-    }
-    return std::make_pair(Seconds(start, Clock::now()), failed);
-  };
   double total = static_cast<double>(a.chunk_bytes) * total_chunks;
-  auto [wsecs, wfailed] = pipeline(true);
+  auto [wsecs, wfailed] = RunPipeline(store.get(), bufs, a.chunk_bytes, total_chunks, true);
   r->store_bps = total / wsecs;
   if (a.drop_caches) DropCaches();
   if (!a.load_dir.empty()) {
@@ -252,14 +272,143 @@ bool RunOne(const BenchArgs& a, const std::string& backend, const std::string& m
       return false;
     }
   }
-  auto [rsecs, rfailed] = pipeline(false);
+  auto [rsecs, rfailed] = RunPipeline(store.get(), bufs, a.chunk_bytes, total_chunks, false);
   r->load_bps = total / rsecs;
   r->load_failures = rfailed + wfailed;
   store.reset();
   std::error_code ec;
   fs::remove_all(store_dir, ec);
-  if (a.fio && !fio_first) run_fio();
+  if (a.fio && !fio_first) RunFioPhases(a, backend, mode, dir, per_thread, r);
   return true;
+}
+
+// Medians (and spreads) over the repetitions of one backend and mode.
+Result Summarize(const std::vector<Result>& reps, const std::string& backend,
+                 const std::string& mode) {
+  Result m = reps[0];
+  m.load_failures = 0;
+  m.backend = backend;
+  m.mode = mode;
+  m.store_bps = Median(reps, &Result::store_bps);
+  m.load_bps = Median(reps, &Result::load_bps);
+  m.fio_write_bps = Median(reps, &Result::fio_write_bps);
+  m.fio_read_bps = Median(reps, &Result::fio_read_bps);
+  m.store_ratio = Median(reps, &Result::store_ratio);
+  m.load_ratio = Median(reps, &Result::load_ratio);
+  auto [slo, shi] = std::minmax_element(
+      reps.begin(), reps.end(),
+      [](const Result& x, const Result& y) { return x.store_ratio < y.store_ratio; });
+  auto [llo, lhi] = std::minmax_element(
+      reps.begin(), reps.end(),
+      [](const Result& x, const Result& y) { return x.load_ratio < y.load_ratio; });
+  m.store_ratio_lo = slo->store_ratio;
+  m.store_ratio_hi = shi->store_ratio;
+  m.load_ratio_lo = llo->load_ratio;
+  m.load_ratio_hi = lhi->load_ratio;
+  std::vector<Result> by_order[2];
+  for (size_t k = 0; k < reps.size(); ++k) by_order[k % 2].push_back(reps[k]);
+  if (!by_order[1].empty()) {
+    m.store_ratio_kv_first = Median(by_order[0], &Result::store_ratio);
+    m.store_ratio_fio_first = Median(by_order[1], &Result::store_ratio);
+    m.load_ratio_kv_first = Median(by_order[0], &Result::load_ratio);
+    m.load_ratio_fio_first = Median(by_order[1], &Result::load_ratio);
+  }
+  for (const Result& r : reps) m.load_failures += r.load_failures;
+  return m;
+}
+
+// Every backend and mode, each `repeat` times; a combination whose store
+// cannot be opened is skipped (and said so on stderr).
+std::vector<Result> RunAll(const BenchArgs& args, const std::string& base, int per_thread) {
+  std::vector<Result> results;
+  for (const std::string& backend : args.backends) {
+    for (const std::string& mode : args.modes) {
+      std::string dir = base + "/run-" + backend + "-" + mode;
+      fs::create_directories(dir);
+      // Shared machines drift: repeat kvtier and fio back to back, in
+      // alternating order, and keep the median of each, so the ratio
+      // compares like with like.
+      std::vector<Result> reps;
+      for (int k = 0; k < args.repeat; ++k) {
+        Result r;
+        if (!RunOne(args, backend, mode, dir, per_thread, /*fio_first=*/k % 2 == 1, &r)) break;
+        if (r.fio_write_bps > 0 && r.fio_read_bps > 0) {
+          r.store_ratio = r.store_bps / r.fio_write_bps;
+          r.load_ratio = r.load_bps / r.fio_read_bps;
+        }
+        reps.push_back(r);
+      }
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+      if (!reps.empty()) results.push_back(Summarize(reps, backend, mode));
+    }
+  }
+  return results;
+}
+
+json RunJson(const Result& r) {
+  json j = {{"backend", r.backend},
+            {"mode", r.mode},
+            {"backend_effective", r.backend_effective},
+            {"load_direct", r.load_direct},
+            {"store_direct", r.store_direct},
+            {"store_GBps", r.store_bps / 1e9},
+            {"load_GBps", r.load_bps / 1e9},
+            {"load_failures", r.load_failures}};
+  if (r.fio_write_bps > 0) {
+    j["fio_write_GBps"] = r.fio_write_bps / 1e9;
+    j["fio_read_GBps"] = r.fio_read_bps / 1e9;
+    j["store_vs_fio"] = r.store_bps / r.fio_write_bps;
+    j["load_vs_fio"] = r.load_bps / r.fio_read_bps;
+    j["store_vs_fio_paired"] = {
+        {"median", r.store_ratio}, {"min", r.store_ratio_lo}, {"max", r.store_ratio_hi}};
+    j["load_vs_fio_paired"] = {
+        {"median", r.load_ratio}, {"min", r.load_ratio_lo}, {"max", r.load_ratio_hi}};
+    if (r.store_ratio_fio_first > 0) {
+      j["paired_by_order"] = {{"store_kvtier_first", r.store_ratio_kv_first},
+                              {"store_fio_first", r.store_ratio_fio_first},
+                              {"load_kvtier_first", r.load_ratio_kv_first},
+                              {"load_fio_first", r.load_ratio_fio_first}};
+    }
+  }
+  return j;
+}
+
+void PrintTable(const BenchArgs& a, const json& out, int chunks, double memcpy_bps) {
+  std::printf("kvtier bench: %d x %s chunks, %d threads, verify=%s, dir=%s\n", chunks,
+              HumanBytes(static_cast<double>(a.chunk_bytes)).c_str(), a.threads,
+              a.verify ? "on" : "off", a.dir.empty() ? "(temp)" : a.dir.c_str());
+  std::printf("%-10s %-8s | %9s %9s %6s | %9s %9s %6s\n", "backend", "mode", "store", "fio-w",
+              "ratio", "load", "fio-r", "ratio");
+  for (const auto& j : out["runs"]) {
+    bool f = j.contains("fio_write_GBps");
+    std::printf("%-10s %-8s | %6.2f GB/s %6.2f %6.2f | %6.2f GB/s %6.2f %6.2f%s\n",
+                j["backend"].get<std::string>().c_str(), j["mode"].get<std::string>().c_str(),
+                j["store_GBps"].get<double>(), f ? j["fio_write_GBps"].get<double>() : 0.0,
+                f ? j["store_vs_fio"].get<double>() : 0.0, j["load_GBps"].get<double>(),
+                f ? j["fio_read_GBps"].get<double>() : 0.0,
+                f ? j["load_vs_fio"].get<double>() : 0.0,
+                j["load_failures"].get<uint64_t>() ? "  LOAD FAILURES" : "");
+    if (j["backend"] == "auto" || j["mode"] == "auto") {
+      std::printf("  auto chose: loads %s %s, stores %s\n",
+                  j["backend_effective"].get<std::string>().c_str(),
+                  j["load_direct"].get<bool>() ? "direct" : "buffered",
+                  j["store_direct"].get<bool>() ? "direct" : "buffered");
+    }
+  }
+  std::printf("memcpy baseline: %.2f GB/s\n", memcpy_bps / 1e9);
+}
+
+// Usage errors, or "" when the arguments make sense.
+std::string CheckArgs(const BenchArgs& a) {
+  if (!a.load_dir.empty() && a.dir.empty()) return "--load-dir needs --dir";
+  for (const std::string& b : a.backends) {
+    if (b != "threadpool" && b != "io_uring" && b != "auto") return "unknown backend " + b;
+  }
+  for (const std::string& m : a.modes) {
+    if (m != "direct" && m != "buffered" && m != "auto") return "unknown mode " + m;
+  }
+  return "";
 }
 
 }  // namespace
@@ -276,21 +425,9 @@ int BenchCommand(const BenchArgs& a) {
     }
     base = templ;
   }
-  if (!a.load_dir.empty() && a.dir.empty()) {
-    std::fprintf(stderr, "kvtier bench: --load-dir needs --dir\n");
+  if (std::string err = CheckArgs(a); !err.empty()) {
+    std::fprintf(stderr, "kvtier bench: %s\n", err.c_str());
     return 2;
-  }
-  for (const std::string& b : a.backends) {
-    if (b != "threadpool" && b != "io_uring" && b != "auto") {
-      std::fprintf(stderr, "kvtier bench: unknown backend %s\n", b.c_str());
-      return 2;
-    }
-  }
-  for (const std::string& m : a.modes) {
-    if (m != "direct" && m != "buffered" && m != "auto") {
-      std::fprintf(stderr, "kvtier bench: unknown mode %s\n", m.c_str());
-      return 2;
-    }
   }
   int per_thread = std::max(1, a.count / a.threads);
   bool have_fio = a.fio && std::system("fio --version >/dev/null 2>&1") == 0;
@@ -298,59 +435,7 @@ int BenchCommand(const BenchArgs& a) {
   BenchArgs args = a;
   args.fio = have_fio;
   if (args.depth <= 0) args.depth = a.threads;
-  std::vector<Result> results;
-  for (const std::string& backend : a.backends) {
-    for (const std::string& mode : a.modes) {
-      std::string dir = base + "/run-" + backend + "-" + mode;
-      fs::create_directories(dir);
-      // Shared machines drift: repeat kvtier and fio back to back, in
-      // alternating order, and keep the median of each, so the ratio
-      // compares like with like.
-      std::vector<Result> reps;
-      for (int k = 0; k < a.repeat; ++k) {
-        Result r;
-        if (!RunOne(args, backend, mode, dir, per_thread, /*fio_first=*/k % 2 == 1, &r)) break;
-        if (r.fio_write_bps > 0 && r.fio_read_bps > 0) {
-          r.store_ratio = r.store_bps / r.fio_write_bps;
-          r.load_ratio = r.load_bps / r.fio_read_bps;
-        }
-        reps.push_back(r);
-      }
-      std::error_code ec;
-      fs::remove_all(dir, ec);
-      if (reps.empty()) continue;
-      Result m = reps[0];
-      m.load_failures = 0;
-      m.backend = backend;
-      m.mode = mode;
-      m.store_bps = Median(reps, &Result::store_bps);
-      m.load_bps = Median(reps, &Result::load_bps);
-      m.fio_write_bps = Median(reps, &Result::fio_write_bps);
-      m.fio_read_bps = Median(reps, &Result::fio_read_bps);
-      m.store_ratio = Median(reps, &Result::store_ratio);
-      m.load_ratio = Median(reps, &Result::load_ratio);
-      auto [slo, shi] = std::minmax_element(
-          reps.begin(), reps.end(),
-          [](const Result& x, const Result& y) { return x.store_ratio < y.store_ratio; });
-      auto [llo, lhi] = std::minmax_element(
-          reps.begin(), reps.end(),
-          [](const Result& x, const Result& y) { return x.load_ratio < y.load_ratio; });
-      m.store_ratio_lo = slo->store_ratio;
-      m.store_ratio_hi = shi->store_ratio;
-      m.load_ratio_lo = llo->load_ratio;
-      m.load_ratio_hi = lhi->load_ratio;
-      std::vector<Result> by_order[2];
-      for (size_t k = 0; k < reps.size(); ++k) by_order[k % 2].push_back(reps[k]);
-      if (!by_order[1].empty()) {
-        m.store_ratio_kv_first = Median(by_order[0], &Result::store_ratio);
-        m.store_ratio_fio_first = Median(by_order[1], &Result::store_ratio);
-        m.load_ratio_kv_first = Median(by_order[0], &Result::load_ratio);
-        m.load_ratio_fio_first = Median(by_order[1], &Result::load_ratio);
-      }
-      for (const Result& r : reps) m.load_failures += r.load_failures;
-      results.push_back(m);
-    }
-  }
+  std::vector<Result> results = RunAll(args, base, per_thread);
   double memcpy_bps = MemcpyBaseline(a, per_thread);
   if (temp) {
     std::error_code ec;
@@ -372,57 +457,12 @@ int BenchCommand(const BenchArgs& a) {
   int failures = 0;
   for (const Result& r : results) {
     failures += static_cast<int>(r.load_failures);
-    json j = {{"backend", r.backend},
-              {"mode", r.mode},
-              {"backend_effective", r.backend_effective},
-              {"load_direct", r.load_direct},
-              {"store_direct", r.store_direct},
-              {"store_GBps", r.store_bps / 1e9},
-              {"load_GBps", r.load_bps / 1e9},
-              {"load_failures", r.load_failures}};
-    if (r.fio_write_bps > 0) {
-      j["fio_write_GBps"] = r.fio_write_bps / 1e9;
-      j["fio_read_GBps"] = r.fio_read_bps / 1e9;
-      j["store_vs_fio"] = r.store_bps / r.fio_write_bps;
-      j["load_vs_fio"] = r.load_bps / r.fio_read_bps;
-      j["store_vs_fio_paired"] = {
-          {"median", r.store_ratio}, {"min", r.store_ratio_lo}, {"max", r.store_ratio_hi}};
-      j["load_vs_fio_paired"] = {
-          {"median", r.load_ratio}, {"min", r.load_ratio_lo}, {"max", r.load_ratio_hi}};
-      if (r.store_ratio_fio_first > 0) {
-        j["paired_by_order"] = {{"store_kvtier_first", r.store_ratio_kv_first},
-                                {"store_fio_first", r.store_ratio_fio_first},
-                                {"load_kvtier_first", r.load_ratio_kv_first},
-                                {"load_fio_first", r.load_ratio_fio_first}};
-      }
-    }
-    out["runs"].push_back(j);
+    out["runs"].push_back(RunJson(r));
   }
   if (a.json) {
     std::printf("%s\n", out.dump(2).c_str());
   } else {
-    std::printf("kvtier bench: %d x %s chunks, %d threads, verify=%s, dir=%s\n",
-                per_thread * a.threads, HumanBytes(static_cast<double>(a.chunk_bytes)).c_str(),
-                a.threads, a.verify ? "on" : "off", a.dir.empty() ? "(temp)" : a.dir.c_str());
-    std::printf("%-10s %-8s | %9s %9s %6s | %9s %9s %6s\n", "backend", "mode", "store", "fio-w",
-                "ratio", "load", "fio-r", "ratio");
-    for (const auto& j : out["runs"]) {
-      bool f = j.contains("fio_write_GBps");
-      std::printf("%-10s %-8s | %6.2f GB/s %6.2f %6.2f | %6.2f GB/s %6.2f %6.2f%s\n",
-                  j["backend"].get<std::string>().c_str(), j["mode"].get<std::string>().c_str(),
-                  j["store_GBps"].get<double>(), f ? j["fio_write_GBps"].get<double>() : 0.0,
-                  f ? j["store_vs_fio"].get<double>() : 0.0, j["load_GBps"].get<double>(),
-                  f ? j["fio_read_GBps"].get<double>() : 0.0,
-                  f ? j["load_vs_fio"].get<double>() : 0.0,
-                  j["load_failures"].get<uint64_t>() ? "  LOAD FAILURES" : "");
-      if (j["backend"] == "auto" || j["mode"] == "auto") {
-        std::printf("  auto chose: loads %s %s, stores %s\n",
-                    j["backend_effective"].get<std::string>().c_str(),
-                    j["load_direct"].get<bool>() ? "direct" : "buffered",
-                    j["store_direct"].get<bool>() ? "direct" : "buffered");
-      }
-    }
-    std::printf("memcpy baseline: %.2f GB/s\n", memcpy_bps / 1e9);
+    PrintTable(a, out, per_thread * a.threads, memcpy_bps);
   }
   return failures > 0 ? 1 : 0;
 }

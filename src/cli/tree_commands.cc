@@ -34,22 +34,19 @@ bool NamespaceDigest(const std::string& ns_dir, Hash128* out, std::string* model
 
 }  // namespace
 
-int StatCommand(const std::string& given_root, bool as_json) {
-  Env* env = Env::Default();
-  std::string root;
-  Status s = ResolveRoot(given_root, &root);
-  if (!s.ok()) {
-    std::fprintf(stderr, "kvtier stat: %s\n", s.ToString().c_str());
-    return 2;
-  }
-  struct NsStats {
-    uint64_t chunks = 0, bytes = 0, temps = 0, other = 0;
-    int64_t oldest = 0, newest = 0;
-  };
-  std::map<std::string, NsStats> per_ns;
-  auto visit = [&](const std::string& ns, const std::string&, const std::string& name,
-                   const FileInfo& info) {
-    NsStats& n = per_ns[ns.substr(ns.find_last_of('/') + 1)];
+namespace {
+
+struct NsStats {
+  uint64_t chunks = 0, bytes = 0, temps = 0, other = 0;
+  int64_t oldest = 0, newest = 0;  // access times, ns; 0: no chunk
+};
+
+// Counts every namespace's files under `root`; what cannot be read is
+// reported on stderr and left out. Fails only when the root cannot be.
+Status CountNamespaces(Env* env, const std::string& root, std::map<std::string, NsStats>* per_ns) {
+  auto visit = [per_ns](const std::string& ns, const std::string&, const std::string& name,
+                        const FileInfo& info) {
+    NsStats& n = (*per_ns)[ns.substr(ns.find_last_of('/') + 1)];
     if (IsChunkFileName(name) && info.IsRegular()) {
       ++n.chunks;
       n.bytes += info.size;
@@ -61,11 +58,41 @@ int StatCommand(const std::string& given_root, bool as_json) {
       ++n.other;
     }
   };
-  // Counts cover what could be read; say what could not.
-  s = WalkChunkTree(env, root, visit, [](const std::string& path, const Status& error) {
+  return WalkChunkTree(env, root, visit, [](const std::string& path, const Status& error) {
     std::fprintf(stderr, "kvtier stat: cannot read %s: %s\n", path.c_str(),
                  error.ToString().c_str());
   });
+}
+
+void PrintStat(const std::string& given_root, const json& out, const FsUsage* usage) {
+  std::printf("root: %s\n", given_root.c_str());
+  if (usage != nullptr) {
+    std::printf("filesystem: %s used of %s (%.1f%%)\n",
+                HumanBytes(static_cast<double>(usage->total_bytes - usage->avail_bytes)).c_str(),
+                HumanBytes(static_cast<double>(usage->total_bytes)).c_str(),
+                usage->total_bytes ? 100.0 * (usage->total_bytes - usage->avail_bytes) /
+                                         static_cast<double>(usage->total_bytes)
+                                   : 0.0);
+  }
+  for (const auto& ns : out["namespaces"]) {
+    std::printf("%-40s %10llu chunks %12s  temp %llu  other %llu  oldest access %s ago\n",
+                ns["name"].get<std::string>().c_str(),
+                static_cast<unsigned long long>(ns["chunks"].get<uint64_t>()),
+                HumanBytes(ns["bytes"].get<double>()).c_str(),
+                static_cast<unsigned long long>(ns["temp_files"].get<uint64_t>()),
+                static_cast<unsigned long long>(ns["other_files"].get<uint64_t>()),
+                HumanAge(ns["oldest_access_age_s"].get<double>()).c_str());
+  }
+}
+
+}  // namespace
+
+int StatCommand(const std::string& given_root, bool as_json) {
+  Env* env = Env::Default();
+  std::string root;
+  Status s = ResolveRoot(given_root, &root);
+  std::map<std::string, NsStats> per_ns;
+  if (s.ok()) s = CountNamespaces(env, root, &per_ns);
   if (!s.ok()) {
     std::fprintf(stderr, "kvtier stat: %s\n", s.ToString().c_str());
     return 2;
@@ -93,25 +120,8 @@ int StatCommand(const std::string& given_root, bool as_json) {
   }
   if (as_json) {
     std::printf("%s\n", out.dump(2).c_str());
-    return 0;
-  }
-  std::printf("root: %s\n", given_root.c_str());
-  if (have_usage) {
-    std::printf("filesystem: %s used of %s (%.1f%%)\n",
-                HumanBytes(static_cast<double>(usage.total_bytes - usage.avail_bytes)).c_str(),
-                HumanBytes(static_cast<double>(usage.total_bytes)).c_str(),
-                usage.total_bytes ? 100.0 * (usage.total_bytes - usage.avail_bytes) /
-                                        static_cast<double>(usage.total_bytes)
-                                  : 0.0);
-  }
-  for (const auto& ns : out["namespaces"]) {
-    std::printf("%-40s %10llu chunks %12s  temp %llu  other %llu  oldest access %s ago\n",
-                ns["name"].get<std::string>().c_str(),
-                static_cast<unsigned long long>(ns["chunks"].get<uint64_t>()),
-                HumanBytes(ns["bytes"].get<double>()).c_str(),
-                static_cast<unsigned long long>(ns["temp_files"].get<uint64_t>()),
-                static_cast<unsigned long long>(ns["other_files"].get<uint64_t>()),
-                HumanAge(ns["oldest_access_age_s"].get<double>()).c_str());
+  } else {
+    PrintStat(given_root, out, have_usage ? &usage : nullptr);
   }
   return 0;
 }
