@@ -17,7 +17,7 @@
 #include "kvtier/fingerprint.h"
 #include "kvtier/store.h"
 
-namespace kvtier::testing {
+namespace kvtier::test {
 
 // A fresh directory removed (recursively, without following symlinks) at
 // scope exit.
@@ -99,6 +99,6 @@ inline double Metric(const Store& store, const std::string& name) {
   return it == m.end() ? -1 : it->second;
 }
 
-}  // namespace kvtier::testing
+}  // namespace kvtier::test
 
 #endif  // KVTIER_TESTS_TEST_UTIL_H_

@@ -13,7 +13,7 @@
 namespace kvtier {
 namespace {
 
-using testing::ScratchDir;
+using test::ScratchDir;
 
 const std::string kHexKey(64, 'a');                                          // 32 bytes
 const std::string kB64Key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";  // bytes 0..31
@@ -72,7 +72,7 @@ TEST(KeyFile, BadFilesFailOpenClearly) {
     StoreOptions opts;
     opts.auth_key_file = c.path;
     std::unique_ptr<Store> store;
-    Status s = Store::Open(root.path(), testing::TestFingerprint(), opts, &store);
+    Status s = Store::Open(root.path(), test::TestFingerprint(), opts, &store);
     EXPECT_TRUE(s.IsInvalidArgument()) << c.path << ": " << s.ToString();
     EXPECT_NE(s.message().find(c.path), std::string::npos) << s.ToString();
     EXPECT_NE(s.message().find(c.expect), std::string::npos) << s.ToString();
@@ -82,8 +82,7 @@ TEST(KeyFile, BadFilesFailOpenClearly) {
   StoreOptions opts;
   opts.encrypt = true;
   std::unique_ptr<Store> store;
-  EXPECT_TRUE(
-      Store::Open(root.path(), testing::TestFingerprint(), opts, &store).IsInvalidArgument());
+  EXPECT_TRUE(Store::Open(root.path(), test::TestFingerprint(), opts, &store).IsInvalidArgument());
 }
 
 TEST(KeyFile, FollowsSymlinksLikeASecretVolume) {

@@ -13,7 +13,7 @@
 namespace kvtier {
 namespace {
 
-using testing::ScratchDir;
+using test::ScratchDir;
 
 void WriteFile(const std::string& path, const std::string& data) { std::ofstream(path) << data; }
 

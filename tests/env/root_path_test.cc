@@ -14,9 +14,9 @@ namespace kvtier {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::OpenStore;
-using testing::Payload;
-using testing::ScratchDir;
+using test::OpenStore;
+using test::Payload;
+using test::ScratchDir;
 
 // real/cache is the cache; "mount" links to real, "root" links to the
 // cache itself: both a symlinked parent and a symlinked root.

@@ -13,7 +13,7 @@
 namespace kvtier::evictor {
 namespace {
 
-using namespace testing;  // NOLINT
+using namespace test;  // NOLINT
 
 int RunMain(std::vector<std::string> args) {
   args.insert(args.begin(), "kvtier-evictor");

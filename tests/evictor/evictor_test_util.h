@@ -22,7 +22,7 @@
 #include "layout/layout.h"
 #include "test_util.h"
 
-namespace kvtier::evictor::testing {
+namespace kvtier::evictor::test {
 
 constexpr int64_t kSec = 1000000000LL;
 
@@ -32,8 +32,8 @@ inline int64_t WallNs() {
   return ts.tv_sec * kSec + ts.tv_nsec;
 }
 
-using kvtier::testing::ScratchDir;
-using kvtier::testing::TmpfsMount;
+using kvtier::test::ScratchDir;
+using kvtier::test::TmpfsMount;
 
 inline void SetTimes(const std::string& path, int64_t atime_ns, int64_t mtime_ns) {
   struct timespec ts[2];
@@ -143,6 +143,6 @@ inline std::unique_ptr<Logger> QuietLogger() {
   return l;
 }
 
-}  // namespace kvtier::evictor::testing
+}  // namespace kvtier::evictor::test
 
 #endif  // KVTIER_TESTS_EVICTOR_EVICTOR_TEST_UTIL_H_

@@ -14,7 +14,7 @@
 namespace kvtier::evictor {
 namespace {
 
-using namespace testing;  // NOLINT
+using namespace test;  // NOLINT
 
 class EvictorFaults : public ::testing::TestWithParam<int> {
  protected:
@@ -38,7 +38,7 @@ class EvictorFaults : public ::testing::TestWithParam<int> {
   std::unique_ptr<Evictor> EvictAll() {
     EvictorOptions o = TestOptions(root_, &logger_);
     o.env = &env_;
-    return testing::EvictAll(o);
+    return test::EvictAll(o);
   }
 
   size_t LinesWith(const std::string& what) {

@@ -10,7 +10,7 @@
 namespace kvtier::evictor {
 namespace {
 
-using namespace testing;  // NOLINT
+using namespace test;  // NOLINT
 
 constexpr size_t kChunk = 16 * 1024;
 constexpr double kHigh = 0.85, kLow = 0.70;

@@ -19,7 +19,7 @@
 namespace kvtier::evictor {
 namespace {
 
-using namespace testing;  // NOLINT
+using namespace test;  // NOLINT
 
 TEST(EvictorIndex, UnderSixtyFourBytesPerFileAtScale) {
   // The shape of a kvtier namespace: 256 x 256 leaves, 1,000,000 chunks.

@@ -15,7 +15,7 @@
 namespace kvtier::evictor {
 namespace {
 
-using namespace testing;  // NOLINT
+using namespace test;  // NOLINT
 
 std::vector<std::string> SegmentNames(const std::string& ns) {
   std::vector<std::string> out;

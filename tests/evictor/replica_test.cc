@@ -13,7 +13,7 @@
 namespace kvtier::evictor {
 namespace {
 
-using namespace testing;  // NOLINT
+using namespace test;  // NOLINT
 
 struct Tree {
   std::set<std::string> chunks;      // relative paths

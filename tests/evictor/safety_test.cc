@@ -9,7 +9,7 @@
 namespace kvtier::evictor {
 namespace {
 
-using namespace testing;  // NOLINT
+using namespace test;  // NOLINT
 
 class EvictorSafety : public ::testing::Test {
  protected:

@@ -12,7 +12,7 @@
 namespace kvtier::evictor {
 namespace {
 
-using namespace testing;  // NOLINT
+using namespace test;  // NOLINT
 
 // Every directory of the index with what the scan recorded about it, and
 // its files in index order.

@@ -12,7 +12,7 @@
 namespace kvtier::evictor {
 namespace {
 
-using namespace testing;  // NOLINT
+using namespace test;  // NOLINT
 
 constexpr size_t kPayload = 8192;
 

@@ -13,7 +13,7 @@
 namespace kvtier::evictor {
 namespace {
 
-using namespace testing;  // NOLINT
+using namespace test;  // NOLINT
 using Clock = std::chrono::steady_clock;
 
 constexpr size_t kChunk = 16 * 1024;

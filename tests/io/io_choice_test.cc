@@ -149,7 +149,7 @@ TEST(IoChoice, ProbeOnlyWhereAutoWantsDirect) {
 }
 
 TEST(IoChoice, RoundTripProbeAnswersAndLeavesNothing) {
-  testing::ScratchDir dir;
+  test::ScratchDir dir;
   ASSERT_FALSE(dir.path().empty());
   const int64_t ns = ProbeRoundTripNs(Env::Default(), dir.path(), 42, DefaultRoundTripPlan(0));
   EXPECT_GE(ns, 0);
@@ -277,12 +277,12 @@ TEST(RoundTripProbe, FailedLookupEndsTheSampling) {
 
 TEST(IoChoice, StoreOnTmpfsPicksBufferedThreadPool) {
   // The rule as Store::Open applies it, on a real filesystem of known type.
-  testing::TmpfsMount tmpfs("16m");
+  test::TmpfsMount tmpfs("16m");
   if (!tmpfs.ok()) GTEST_SKIP() << "mounting a tmpfs is not permitted here";
   struct statfs st {};
   ASSERT_EQ(::statfs(tmpfs.path().c_str(), &st), 0);
   ASSERT_EQ(ClassifyFs(st.f_type), FsClass::kMemory);
-  std::unique_ptr<Store> store = testing::OpenStore(tmpfs.path());
+  std::unique_ptr<Store> store = test::OpenStore(tmpfs.path());
   ASSERT_NE(store, nullptr);
   EXPECT_FALSE(store->load_direct_io());
   EXPECT_FALSE(store->store_direct_io());

@@ -22,8 +22,8 @@
 namespace kvtier {
 namespace {
 
-using kvtier::testing::Payload;
-using kvtier::testing::ScratchDir;
+using kvtier::test::Payload;
+using kvtier::test::ScratchDir;
 
 constexpr size_t kSeg = size_t{64} * 1024;
 
@@ -334,7 +334,7 @@ TEST_F(UringBackend, StoreLoadsManySegmentsInOrderOfTheChecksum) {
   opts.write_threads = 1;
   opts.lookup_cache_ns = 0;
   std::unique_ptr<Store> store;
-  Status s = Store::Open(dir_.path(), kvtier::testing::TestFingerprint(), opts, &store);
+  Status s = Store::Open(dir_.path(), kvtier::test::TestFingerprint(), opts, &store);
   if (!s.ok()) GTEST_SKIP() << "io_uring + O_DIRECT not available here: " << s.ToString();
   ASSERT_STREQ(store->io_backend_name(), "io_uring");
   const size_t len = (1 << 20) + 1000;  // and an unaligned tail

@@ -14,10 +14,10 @@
 namespace kvtier {
 namespace {
 
-using testing::Metric;
-using testing::OpenStore;
-using testing::Payload;
-using testing::ScratchDir;
+using test::Metric;
+using test::OpenStore;
+using test::Payload;
+using test::ScratchDir;
 
 TEST(Async, SubmitPollWait) {
   ScratchDir dir;

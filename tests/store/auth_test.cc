@@ -26,10 +26,10 @@ namespace kvtier {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::Metric;
-using testing::OpenStore;
-using testing::Payload;
-using testing::ScratchDir;
+using test::Metric;
+using test::OpenStore;
+using test::Payload;
+using test::ScratchDir;
 
 constexpr size_t kLen = 100000;  // not a 4 KiB multiple: the tail path too
 const char kPattern[] = "TENANT-A-SECRET-PROMPT-0123456789";
@@ -80,7 +80,7 @@ class Auth : public ::testing::Test {
     key_b_ = KeyFile(keys_, "b", std::string(64, 'b') + "\n");
   }
   std::unique_ptr<Store> Open(const std::string& key_file, bool encrypt = false,
-                              const Fingerprint& fp = testing::TestFingerprint()) {
+                              const Fingerprint& fp = test::TestFingerprint()) {
     StoreOptions o;
     o.auth_key_file = key_file;
     o.encrypt = encrypt;
@@ -142,8 +142,8 @@ TEST_F(Auth, ChunkCopiedAcrossNamespacesIsAMiss) {
     StoreOptions ob = oa;
     if (!same_key) ob.auth_key_file = key_b_;
     // Same key file, other tenant salt: the namespace keys still differ.
-    auto a = OpenStore(root.path(), oa, testing::TestFingerprint("m/a"));
-    auto b = OpenStore(root.path(), ob, testing::TestFingerprint("m/b"));
+    auto a = OpenStore(root.path(), oa, test::TestFingerprint("m/a"));
+    auto b = OpenStore(root.path(), ob, test::TestFingerprint("m/b"));
     std::vector<char> data = Secret();
     ASSERT_TRUE(a->Put("k", data.data(), kLen));
     const std::string dst = ChunkPath(*b, "k");
@@ -348,7 +348,7 @@ TEST_P(AuthPlans, RoundTripAndTamper) {
   o.io_backend = backend;
   o.io_timeout_ns = timeout;
   std::unique_ptr<Store> s;
-  Status st = Store::Open(root.path(), testing::TestFingerprint(), o, &s);
+  Status st = Store::Open(root.path(), test::TestFingerprint(), o, &s);
   if (st.IsNotSupported()) GTEST_SKIP() << st.ToString();
   ASSERT_TRUE(st.ok()) << st.ToString();
   for (size_t len : {size_t{0}, size_t{1}, size_t{4096}, kLen, size_t{3 << 20}}) {

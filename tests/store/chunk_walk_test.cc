@@ -15,9 +15,9 @@
 namespace kvtier {
 namespace {
 
-using testing::OpenStore;
-using testing::Payload;
-using testing::ScratchDir;
+using test::OpenStore;
+using test::Payload;
+using test::ScratchDir;
 
 class ChunkWalk : public ::testing::TestWithParam<int> {
  protected:

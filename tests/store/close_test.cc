@@ -13,10 +13,10 @@
 namespace kvtier {
 namespace {
 
-using testing::Metric;
-using testing::OpenStore;
-using testing::Payload;
-using testing::ScratchDir;
+using test::Metric;
+using test::OpenStore;
+using test::Payload;
+using test::ScratchDir;
 
 TEST(Close, ConcurrentCallersAllReturnAfterTheWorkersExit) {
   ScratchDir dir;

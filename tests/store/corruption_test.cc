@@ -16,10 +16,10 @@ namespace kvtier {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::Metric;
-using testing::OpenStore;
-using testing::Payload;
-using testing::ScratchDir;
+using test::Metric;
+using test::OpenStore;
+using test::Payload;
+using test::ScratchDir;
 
 constexpr size_t kLen = 10000;
 
@@ -118,7 +118,7 @@ TEST_P(Corruption, OtherKeyMovedIntoPlace) {
 }
 
 TEST_P(Corruption, OtherFingerprintMovedIntoPlace) {
-  auto foreign = OpenStore(dir_.path(), {}, testing::TestFingerprint("another-model"));
+  auto foreign = OpenStore(dir_.path(), {}, test::TestFingerprint("another-model"));
   std::vector<char> other = Payload(kLen, 7);
   ASSERT_TRUE(foreign->Put("victim", other.data(), kLen));
   fs::copy_file(LocateChunk(foreign->namespace_dir(), "victim").path, path_,
@@ -209,7 +209,7 @@ TEST(NamespaceFile, GarbageFingerprintJsonIsRepaired) {
   EXPECT_EQ(out, data);
   std::ifstream in(ns + "/fingerprint.json");
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  EXPECT_EQ(text, testing::TestFingerprint().canonical() + "\n");
+  EXPECT_EQ(text, test::TestFingerprint().canonical() + "\n");
 }
 
 TEST(NamespaceFile, ConflictingFingerprintDisablesTheNamespace) {
@@ -240,7 +240,7 @@ TEST(NamespaceFile, DirectoryAsFingerprintJson) {
   fs::remove(ns + "/fingerprint.json");
   fs::create_directory(ns + "/fingerprint.json");
   std::unique_ptr<Store> store;
-  Status s = Store::Open(dir.path(), testing::TestFingerprint(), {}, &store);
+  Status s = Store::Open(dir.path(), test::TestFingerprint(), {}, &store);
   // Either repaired or refused cleanly; never a crash.
   if (s.ok()) {
     EXPECT_TRUE(store->usable());

@@ -19,10 +19,10 @@ namespace kvtier {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::Metric;
-using testing::OpenStore;
-using testing::Payload;
-using testing::ScratchDir;
+using test::Metric;
+using test::OpenStore;
+using test::Payload;
+using test::ScratchDir;
 using Ms = std::chrono::milliseconds;
 
 // Long enough that a loaded machine under a sanitizer still submits, polls

@@ -14,11 +14,11 @@ namespace kvtier {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::Metric;
-using testing::OpenStore;
-using testing::Payload;
-using testing::ScratchDir;
-using testing::TmpfsMount;
+using test::Metric;
+using test::OpenStore;
+using test::Payload;
+using test::ScratchDir;
+using test::TmpfsMount;
 
 size_t CountTempFiles(const std::string& root) {
   size_t n = 0;

@@ -19,7 +19,7 @@ namespace kvtier {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::ScratchDir;
+using test::ScratchDir;
 
 constexpr uint64_t kTtl = 1000;  // ns, on the clock the test passes in
 

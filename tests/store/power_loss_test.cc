@@ -20,10 +20,10 @@
 namespace kvtier {
 namespace {
 
-using kvtier::testing::Metric;
-using kvtier::testing::OpenStore;
-using kvtier::testing::Payload;
-using kvtier::testing::ScratchDir;
+using kvtier::test::Metric;
+using kvtier::test::OpenStore;
+using kvtier::test::Payload;
+using kvtier::test::ScratchDir;
 namespace fs = std::filesystem;
 
 std::string ReadAll(const std::string& path) {

@@ -12,10 +12,10 @@
 namespace kvtier {
 namespace {
 
-using testing::Metric;
-using testing::OpenStore;
-using testing::Payload;
-using testing::ScratchDir;
+using test::Metric;
+using test::OpenStore;
+using test::Payload;
+using test::ScratchDir;
 
 struct Mode {
   IoBackendKind backend;
@@ -85,8 +85,8 @@ TEST(Store, ChunkFilesHaveTheDocumentedShape) {
 
 TEST(Store, FingerprintsAreIsolated) {
   ScratchDir dir;
-  auto a = OpenStore(dir.path(), {}, testing::TestFingerprint("model-a"));
-  auto b = OpenStore(dir.path(), {}, testing::TestFingerprint("model-b"));
+  auto a = OpenStore(dir.path(), {}, test::TestFingerprint("model-a"));
+  auto b = OpenStore(dir.path(), {}, test::TestFingerprint("model-b"));
   std::vector<char> data = Payload(100, 1);
   ASSERT_TRUE(a->Put("k", data.data(), data.size()));
   std::vector<char> out(100);
