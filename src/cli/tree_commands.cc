@@ -253,11 +253,11 @@ int InspectCommand(const std::string& given_file, bool as_json, const std::strin
                                                      : "none"}};
     if (h.authenticated()) {
       out["header"]["auth_key_id"] = HexEncode(&h.auth_key_id, sizeof(h.auth_key_id));
-      // AES-256-GCM without encryption is the retired GMAC form (rejected).
+      // AES-256-GCM without encryption is GMAC.
       out["header"]["auth_algorithm"] = h.auth_alg == AuthAlgorithm::kChaCha20Poly1305
                                             ? "chacha20-poly1305"
                                         : h.encrypted() ? "aes-256-gcm"
-                                                        : "gmac (retired)";
+                                                        : "gmac";
     }
   }
   if (as_json) {

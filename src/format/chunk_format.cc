@@ -130,8 +130,8 @@ Status DecodeHeader(const char* buf, size_t len, ChunkHeader* out, VerifyError* 
        flags != (kFlagAuthenticated | kFlagEncrypted))) {
     return fail(VerifyError::kBadVersion, "unknown checksum type or flags");
   }
-  // Authenticated-only chunks of either algorithm decode (the reader counts
-  // the retired one as an auth failure); encrypted ones are AES-256-GCM.
+  // Authenticated-only chunks of either algorithm decode; encrypted ones
+  // are AES-256-GCM.
   const uint8_t alg =
       (flags & kFlagAuthenticated) != 0 ? static_cast<uint8_t>(buf[kOffAuthAlg]) : 0;
   if (alg > static_cast<uint8_t>(AuthAlgorithm::kChaCha20Poly1305) ||

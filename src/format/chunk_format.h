@@ -39,12 +39,11 @@ inline constexpr size_t kAuthNonceBytes = 12;
 inline constexpr size_t kAuthTagBytes = 16;
 
 // Which AEAD made an authenticated chunk's tag (byte 116). Encrypted chunks
-// use AES-256-GCM; authenticated-only chunks use ChaCha20-Poly1305 with the
-// whole chunk as associated data (a Poly1305 MAC whose one-time key ChaCha20
-// derives from the chunk's nonce), faster than GMAC in OpenSSL 3.0 on the
-// CPUs measured (bench/RESULTS.md).
-// Zero is what builds before the field wrote for every authenticated chunk:
-// an authenticated-only chunk with it (GMAC) is no longer accepted.
+// use AES-256-GCM. Authenticated-only chunks put the whole chunk in the
+// associated data of either: ChaCha20-Poly1305 (a Poly1305 MAC whose
+// one-time key ChaCha20 derives from the chunk's nonce) or AES-256-GCM
+// (GMAC), whichever is faster on the writer's CPU (FasterMacAlgorithm);
+// readers accept both.
 enum class AuthAlgorithm : uint8_t { kAes256Gcm = 0, kChaCha20Poly1305 = 1 };
 
 struct ChunkHeader {

@@ -48,6 +48,10 @@ struct ChunkIoOptions {
   std::shared_ptr<const NamespaceKeys> keys;
   // With keys: payloads are encrypted as well.
   bool encrypt = false;
+  // With keys and no encryption: the MAC new chunks are sealed with (loads
+  // accept either). Store::Open sets the one faster on this CPU
+  // (FasterMacAlgorithm).
+  AuthAlgorithm mac_alg = AuthAlgorithm::kChaCha20Poly1305;
 };
 
 struct ChunkIoContext {

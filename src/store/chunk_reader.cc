@@ -31,12 +31,6 @@ bool RemoveIfSame(Env* env, const std::string& path, const FileInfo& read_info) 
   return env->Unlink(path).ok();
 }
 
-// An authenticated-only chunk sealed with GMAC (AES-256-GCM, no
-// plaintext): what builds before the ChaCha20-Poly1305 MAC wrote.
-bool Retired(const ChunkHeader& h) {
-  return h.authenticated() && !h.encrypted() && h.auth_alg != AuthAlgorithm::kChaCha20Poly1305;
-}
-
 }  // namespace
 
 Status ReadChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts, const std::string& path,
@@ -176,7 +170,7 @@ Status ReadChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts, cons
     VerifyError w = VerifyError::kNone;
     if (opts.keys == nullptr ||
         !DecodeHeader(ctx->header.data(), std::min(ops[0].transferred, hdr_size), &h, &w).ok() ||
-        !h.authenticated() || Retired(h)) {
+        !h.authenticated()) {
       return;  // rejected below, after the header checks
     }
     const ChunkKey* k = opts.keys->Find(h.auth_key_id, h.auth_alg);
@@ -265,11 +259,8 @@ Status ReadChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts, cons
     // make); a chunk sealed with a key this reader lacks may be a newer
     // key's during a rotation: a miss, left in place.
     // A reader without keys cannot judge a sealed chunk: left in place too.
-    // A GMAC chunk of an earlier build can never be accepted again: removed,
-    // so that the key's next store can publish a chunk in its place.
     if (!header.authenticated()) return reject(VerifyError::kAuth, &info);
     if (opts.keys == nullptr || unknown_key) return reject(VerifyError::kAuth, &info, false);
-    if (Retired(header)) return reject(VerifyError::kAuth, &info);
   } else if (opts.verify && header.checksum_type != ChecksumType::kXxh3_128) {
     return reject(VerifyError::kPayloadChecksum, &info);
   }

@@ -63,7 +63,7 @@ Status BeginSeal(ChunkIoContext* ctx, const ChunkIoOptions& opts, ChunkHeader* h
   header->flags = kFlagAuthenticated | (opts.encrypt ? kFlagEncrypted : 0);
   header->checksum_type = ChecksumType::kNone;  // the tag covers the payload
   header->auth_key_id = opts.keys->write_id();
-  header->auth_alg = opts.encrypt ? AuthAlgorithm::kAes256Gcm : AuthAlgorithm::kChaCha20Poly1305;
+  header->auth_alg = opts.encrypt ? AuthAlgorithm::kAes256Gcm : opts.mac_alg;
   if (ctx->cipher == nullptr) ctx->cipher = std::make_unique<ChunkCipher>();
   if (!ChunkCipher::NewNonce(&header->nonce) ||
       !ctx->cipher->Begin(header->auth_alg, opts.keys->write_key(header->auth_alg), header->nonce,

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <optional>
 
+#include "crypto/chunk_cipher.h"
 #include "layout/layout.h"
 
 namespace kvtier {
@@ -80,6 +81,7 @@ StoreImpl::StoreImpl(StoreImplParams params)
   io_opts_.perms = options_.perms;
   io_opts_.keys = std::move(params.keys);
   io_opts_.encrypt = options_.encrypt;
+  if (io_opts_.keys != nullptr && !io_opts_.encrypt) io_opts_.mac_alg = FasterMacAlgorithm();
 }
 
 StoreImpl::~StoreImpl() = default;  // Close() ran: the handle calls it, workers hold a reference

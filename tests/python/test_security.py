@@ -99,7 +99,8 @@ def test_verify_flags_a_plain_chunk_in_an_authenticated_namespace(tmp_path, fing
         timeout=120,
     )
     header = json.loads(r.stdout)["header"]
-    assert r.returncode == 0 and header["auth_algorithm"] == "chacha20-poly1305", r.stdout
+    # Which MAC depends on the CPU (the faster of the two, timed at open).
+    assert r.returncode == 0 and header["auth_algorithm"] in ("chacha20-poly1305", "gmac"), r.stdout
     with kvtier.Store(str(root), published) as attacker:
         assert attacker.put(b"planted", data)
     with kvtier.Store(str(root), {**fingerprint, "model": "org/plain"}) as plain:
