@@ -10,6 +10,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <ostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -100,5 +101,10 @@ inline double Metric(const Store& store, const std::string& name) {
 }
 
 }  // namespace kvtier::test
+
+namespace kvtier {
+// gtest prints an outcome by name.
+inline void PrintTo(KeyOutcome outcome, std::ostream* os) { *os << KeyOutcomeName(outcome); }
+}  // namespace kvtier
 
 #endif  // KVTIER_TESTS_TEST_UTIL_H_

@@ -19,7 +19,6 @@ class Status {
     kCorruption,       // bytes on disk failed verification
     kIOError,          // the filesystem refused or failed (errno kept)
     kInvalidArgument,  // caller or configuration error
-    kBusy,             // a bounded queue was full; the work was dropped
     kNotSupported,     // e.g. O_DIRECT or io_uring unavailable
   };
 
@@ -33,7 +32,6 @@ class Status {
   static Status InvalidArgument(std::string_view msg) {
     return Status(Code::kInvalidArgument, msg, 0);
   }
-  static Status Busy(std::string_view msg) { return Status(Code::kBusy, msg, 0); }
   static Status NotSupported(std::string_view msg, int err = 0) {
     return Status(Code::kNotSupported, msg, err);
   }
@@ -43,7 +41,6 @@ class Status {
   bool IsCorruption() const { return code_ == Code::kCorruption; }
   bool IsIOError() const { return code_ == Code::kIOError; }
   bool IsInvalidArgument() const { return code_ == Code::kInvalidArgument; }
-  bool IsBusy() const { return code_ == Code::kBusy; }
   bool IsNotSupported() const { return code_ == Code::kNotSupported; }
   Code code() const { return code_; }
   // The errno behind an IOError/NotFound, or 0.

@@ -50,10 +50,12 @@ struct StoreOptions {
   bool remove_corrupt = true;  // unlink chunks that fail verification
   int64_t touch_interval_ns = 60LL * 1000 * 1000 * 1000;
   // Bytes of accepted-but-unwritten puts. A put that would exceed it is
-  // dropped (result false, counter puts_dropped) rather than buffered.
+  // dropped (KeyOutcome::kDropped, counter puts_dropped) rather than
+  // buffered.
   uint64_t max_queued_write_bytes = 1ULL << 30;
   // Jobs submitted but not yet collected by Poll/Wait. Over it, submits
-  // fail immediately (every key false, counter jobs_rejected).
+  // fail immediately (Submit* returns 0, the synchronous helpers false;
+  // counter jobs_rejected).
   size_t max_pending_jobs = 4096;
   // How long a Contains() verdict is reused without asking the filesystem.
   int64_t lookup_cache_ns = 1LL * 1000 * 1000 * 1000;
@@ -62,7 +64,7 @@ struct StoreOptions {
   // while still in cache (buffered) or overlaps later segments (io_uring).
   size_t segment_bytes = kDefaultSegmentBytes;
   // Per-job I/O deadline, counted from submission; <= 0: none. Past it the
-  // job completes with its unfinished keys failed (counted in
+  // job completes with its unfinished keys KeyOutcome::kTimedOut (counted in
   // io_timeouts_total), and no late read ever writes into its buffers: on a
   // filesystem that can stall (anything but tmpfs/ramfs) loads land in
   // store-owned staging buffers and reach the caller's buffer only while the
@@ -89,11 +91,45 @@ struct StoreOptions {
 
 enum class JobKind { kPut, kGet, kContains };
 
+// What became of one key of a job. Only kOk is a success; every other
+// value is a failure the caller handles like a miss (vLLM recomputes the
+// key, a store is simply not made). The value says why, for logs and
+// counters: a miss is normal, the others point at the volume, a tenant or
+// the load. The store's own counters (MetricsMap()) count the same events.
+enum class KeyOutcome : uint8_t {
+  kOk = 0,      // put: stored, or already there; get: loaded and verified;
+                // contains: present
+  kMiss,        // get, contains: no chunk under this key (or the namespace is
+                // unusable: every get misses)
+  kCorrupt,     // get: a file was there and failed a check (header, key,
+                // fingerprint, length, checksum, truncated, not a regular
+                // file: verify_failures_total says which); put: something
+                // that is not a regular file holds the chunk's name
+  kAuthFailed,  // get, authenticated namespace (auth_key_file): no key of
+                // this store verifies the chunk's tag, or the chunk is
+                // unsealed; also a sealed chunk read by a store without keys
+  kIoError,     // the filesystem failed the operation (EIO, ENOSPC, EACCES,
+                // ...; get_errors / put_errors / lookup_errors)
+  kTimedOut,    // the job's io_timeout passed before this key finished
+  kDropped,     // put: refused at admission, not queued: the write queue was
+                // over max_queued_write_bytes, or the namespace is unusable
+  kInvalid,     // put: key or payload over the format's limits (kMaxKeyBytes,
+                // kMaxPayloadBytes); nothing was queued
+  kRejected,    // the whole job was refused (max_pending_jobs outstanding, or
+                // the store closing): Submit* returned 0 and no JobResult
+                // exists; for callers recording such keys beside the rest
+};
+inline constexpr int kKeyOutcomeCount = static_cast<int>(KeyOutcome::kRejected) + 1;
+// "ok", "miss", "corrupt", "auth_failed", "io_error", "timed_out",
+// "dropped", "invalid", "rejected" (stable: logs and metrics use them).
+const char* KeyOutcomeName(KeyOutcome outcome);
+
 struct JobResult {
   uint64_t job_id = 0;
   JobKind kind = JobKind::kGet;
-  // Per key, in submission order: stored / loaded+verified / present.
-  std::vector<bool> ok;
+  // One per key, in submission order.
+  std::vector<KeyOutcome> outcomes;
+  bool ok(size_t i) const { return outcomes[i] == KeyOutcome::kOk; }
   bool all_ok() const;
 };
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import grp
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -124,22 +125,60 @@ def _timeout(timeout_s: float | None) -> float:
     return t
 
 
+class KeyOutcome(enum.IntEnum):
+    """What became of one key of a job (kvtier::KeyOutcome). Only OK is a
+    success; every other value is handled like a miss, and says why. Compare
+    with ``KeyOutcome.OK``: OK is 0, so do not test a value for truth."""
+
+    OK = 0  # put: stored or already there; get: loaded and verified; contains: present
+    MISS = 1  # get, contains: no chunk under the key (or the namespace is unusable)
+    CORRUPT = 2  # get: the file failed a check (stats' verify_failures_total.* say which)
+    AUTH_FAILED = 3  # get, auth_key_file set: no key of the store verifies the chunk's tag
+    IO_ERROR = 4  # the filesystem failed the operation (EIO, ENOSPC, EACCES, ...)
+    TIMED_OUT = 5  # the job's io_timeout_s passed before this key finished
+    DROPPED = 6  # put: not queued: over max_queued_write_bytes, or the namespace is unusable
+    INVALID = 7  # put: key or payload over the chunk format's limits
+    REJECTED = 8  # the whole job was refused (submit_* returned 0: too many pending jobs)
+
+    @property
+    def label(self) -> str:
+        """The native name ("io_error"), as logs and metrics spell it."""
+        return self.name.lower()
+
+
+# The native layer numbers outcomes in its own order: refuse to run on a
+# mismatch rather than report one failure as another.
+if tuple(o.label for o in KeyOutcome) != tuple(_kvtier.KEY_OUTCOMES):
+    raise ImportError(f"kvtier.KeyOutcome does not match the native {_kvtier.KEY_OUTCOMES}")
+
+
 @dataclass(frozen=True)
 class JobResult:
     job_id: int
     kind: str  # "put", "get" or "contains"
-    ok: list[bool]
+    outcomes: list[KeyOutcome]  # one per key, in submission order
+
+    @classmethod
+    def _from_native(cls, native: tuple[int, str, list[int]]) -> JobResult:
+        job_id, kind, outcomes = native
+        return cls(job_id, kind, [KeyOutcome(o) for o in outcomes])
+
+    @property
+    def ok(self) -> list[bool]:
+        """Per key: stored / loaded and verified / present."""
+        return [o == KeyOutcome.OK for o in self.outcomes]
 
     @property
     def all_ok(self) -> bool:
-        return all(self.ok)
+        return all(o == KeyOutcome.OK for o in self.outcomes)
 
 
 class Store:
     """A namespace of KV chunks under ``root`` for one compatibility fingerprint.
 
-    I/O failures never raise: ``put``/``get`` return False and the counters in
-    :meth:`stats` say why. Misuse (wrong types, wrong sizes, a closed store)
+    I/O failures never raise: ``put``/``get`` return False, a finished job's
+    :class:`JobResult` gives each key's :class:`KeyOutcome`, and the counters
+    in :meth:`stats` add them up. Misuse (wrong types, wrong sizes, a closed store)
     raises ``TypeError``/``ValueError``.
     """
 
@@ -214,7 +253,8 @@ class Store:
 
     # Asynchronous interface ---------------------------------------------------
     def submit_put(self, keys: Sequence[bytes], buffers: Sequence[Any]) -> int:
-        """Queue stores; returns a job id (0 if refused: too many pending jobs)."""
+        """Queue stores; returns a job id (0 if refused: too many pending jobs,
+        which a caller may record as KeyOutcome.REJECTED for each key)."""
         return self._native.submit_put(list(keys), [_adapt(b) for b in buffers])
 
     def submit_get(self, keys: Sequence[bytes], buffers: Sequence[Any]) -> int:
@@ -229,14 +269,20 @@ class Store:
         limit) for at least one job to finish, returning at once when none
         is outstanding."""
         return [
-            JobResult(j, k, ok) for j, k, ok in self._native.poll(max_results, _timeout(timeout_s))
+            JobResult._from_native(r) for r in self._native.poll(max_results, _timeout(timeout_s))
         ]
 
     def wait(self, job_id: int, timeout_s: float | None = None) -> list[bool] | None:
         """Block until ``job_id`` finishes (``timeout_s`` None: no limit);
         per-key results, or None on timeout or an unknown (or already
         collected) id."""
-        return self._native.wait(job_id, _timeout(timeout_s))
+        r = self.wait_result(job_id, timeout_s)
+        return r.ok if r is not None else None
+
+    def wait_result(self, job_id: int, timeout_s: float | None = None) -> JobResult | None:
+        """:meth:`wait` with each key's :class:`KeyOutcome` (why it failed)."""
+        r = self._native.wait(job_id, _timeout(timeout_s))
+        return JobResult._from_native(r) if r is not None else None
 
     # Introspection ----------------------------------------------------------------
     def stats(self) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from sglang.srt.mem_cache.hicache_storage import (
 
 import kvtier
 from kvtier._store import ENGINE_STORE_OPTIONS
+from kvtier.outcome_log import OutcomeLog
 
 logger = logging.getLogger(__name__)
 
@@ -161,6 +162,7 @@ class KvtierHiCacheStorage(HiCacheStorage):
         self.registered_pools: dict[str, Any] = {}
         # With MLA, SGLang lets only the writer rank store replicated pages.
         self.writer = storage_config.is_storage_writer
+        self._outcomes = OutcomeLog(logger)
 
     # Pool registration: the namespace needs the pool's geometry. ----------------
     def register_mem_pool_host(self, mem_pool_host: Any) -> None:
@@ -238,10 +240,7 @@ class KvtierHiCacheStorage(HiCacheStorage):
         if regions is None:
             logger.error("kvtier: host indices do not match %d pages of pool %s", len(keys), pool)
             return [False] * len(keys)
-        ckeys = self._keys(keys, pool, pp.segments)
-        submit = self.store.submit_put if put else self.store.submit_get
-        job = submit(ckeys, regions)
-        ok = self.store.wait(job) if job else None
+        ok = self._run(self._keys(keys, pool, pp.segments), regions, put)
         if ok is None:
             return [False] * len(keys)
         n = pp.segments
@@ -324,10 +323,26 @@ class KvtierHiCacheStorage(HiCacheStorage):
             return False
         seg = flat.numel() // pp.segments
         parts = [flat[j * seg : (j + 1) * seg] for j in pp.flat_pos]
-        ckeys = self._keys([key], "kv", pp.segments)
-        job = (self.store.submit_put if put else self.store.submit_get)(ckeys, parts)
-        ok = self.store.wait(job) if job else None
+        ok = self._run(self._keys([key], "kv", pp.segments), parts, put)
         return bool(ok) and all(ok)
+
+    def _run(self, ckeys: list[bytes], buffers: list[Any], put: bool) -> list[bool] | None:
+        """One native job over chunks: per chunk stored/loaded, or None when
+        the job was refused or lost. Each chunk's outcome is counted and
+        logged (misses quietly, other failures as warnings)."""
+        store = self.store
+        if store is None:
+            return None
+        op = "put" if put else "get"
+        job = (store.submit_put if put else store.submit_get)(ckeys, buffers)
+        if not job:
+            self._outcomes.record(op, [kvtier.KeyOutcome.REJECTED] * len(ckeys))
+            return None
+        r = store.wait_result(job)
+        if r is None:
+            return None
+        self._outcomes.record(op, r.outcomes)
+        return r.ok
 
     def get(self, key: str, target_location: Any = None, target_sizes: Any = None) -> Any:
         return target_location if self._flat_io(key, target_location, put=False) else None
@@ -365,10 +380,17 @@ class KvtierHiCacheStorage(HiCacheStorage):
         return None
 
     def stats(self) -> dict[str, Any]:
-        return self.store.stats() if self.store is not None else {}
+        """The store's counters and this backend's chunks by outcome
+        (``key_outcomes_total.<op>.<outcome>``)."""
+        if self.store is None:
+            return {}
+        return {**self.store.stats(), **self._outcomes.stats()}
 
     def metrics_text(self) -> str:
-        return self.store.metrics_text() if self.store is not None else ""
+        if self.store is None:
+            return ""
+        lines = [self.store.metrics_text().rstrip("\n"), *self._outcomes.prometheus()]
+        return "\n".join(lines) + "\n"
 
     def close(self) -> None:
         if self.store is not None:

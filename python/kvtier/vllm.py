@@ -17,6 +17,7 @@ Written against vLLM 0.33.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -45,11 +46,14 @@ from vllm.v1.kv_offload.tiering.base import JobResult, SecondaryTierManager, Tra
 import kvtier
 from kvtier._store import ENGINE_STORE_OPTIONS, MAX_PAYLOAD_BYTES
 from kvtier.events import FORGOTTEN, STORED, AnnouncedChunks, JournalTail
+from kvtier.outcome_log import OutcomeLog
 
 if TYPE_CHECKING:
     from vllm.config import VllmConfig
     from vllm.v1.kv_offload.base import OffloadingSpec
     from vllm.v1.kv_offload.tiering.backpressure import BackpressureDetector
+
+logger = logging.getLogger(__name__)
 
 # Tier options (beside vLLM's own "type", "module_path", "locality",
 # "backpressure") and their defaults. Anything else is an error.
@@ -149,9 +153,7 @@ def _events_or_none(
     if not opts["enable_kv_events"]:
         return None
     if not spec.kv_events_config.enable_kv_cache_events:
-        import logging
-
-        logging.getLogger(__name__).warning(
+        logger.warning(
             "enable_kv_events is set on tier %r but vLLM publishes no KV events "
             "(--kv-events-config); the tier emits none",
             tier_type,
@@ -361,6 +363,7 @@ class KvtierTier(SecondaryTierManager):
         poll_s = float(opts["journal_poll_s"])
         self._tail = JournalTail(self.store.namespace_dir, self._announced, poll_s, 10 * poll_s)
         self._pending: dict[int, _Pending] = {}  # native job id -> vLLM job
+        self._outcomes = OutcomeLog(logger)
         self._finished: list[JobResult] = []
         self._reported: dict[str, float] = {}  # counter values already exported
 
@@ -398,11 +401,17 @@ class KvtierTier(SecondaryTierManager):
     def _track(self, native: int, job_id: int, keys: list[OffloadKey], is_load: bool) -> None:
         now = time.monotonic()
         if native == 0:  # refused: too many pending jobs; nothing was queued
-            self._finish(_Pending(job_id, keys, is_load, now), [False] * len(keys))
+            rejected = [kvtier.KeyOutcome.REJECTED] * len(keys)
+            self._finish(_Pending(job_id, keys, is_load, now), rejected)
             return
         self._pending[native] = _Pending(job_id, keys, is_load, now)
 
-    def _finish(self, job: _Pending, ok: list[bool]) -> None:
+    def _finish(self, job: _Pending, outcomes: list[kvtier.KeyOutcome]) -> None:
+        self._outcomes.record("get" if job.is_load else "put", outcomes)
+        self._report(job, [o == kvtier.KeyOutcome.OK for o in outcomes])
+
+    def _report(self, job: _Pending, ok: list[bool]) -> None:
+        """vLLM's result of a job: which keys it stored or loaded."""
         done = sum(ok)
         success = done == len(ok)
         if not job.is_load and self._announced is not None and done:
@@ -429,7 +438,7 @@ class KvtierTier(SecondaryTierManager):
         for r in self.store.poll():
             job = self._pending.pop(r.job_id, None)
             if job is not None:
-                self._finish(job, r.ok)
+                self._finish(job, r.outcomes)
         out, self._finished = self._finished, []
         return out
 
@@ -460,11 +469,15 @@ class KvtierTier(SecondaryTierManager):
         # Each wait ends at the latest at its job's deadline, so the drain
         # returns within io_timeout_s of the newest job's submission.
         for native in list(self._pending):
-            ok = self.store.wait(native)
+            r = self.store.wait_result(native)
             job = self._pending.pop(native)
-            # None: collected elsewhere (cannot happen: this tier is the only
-            # consumer); count it as failed rather than guess.
-            self._finish(job, ok if ok is not None else [False] * len(job.keys))
+            if r is None:
+                # Collected elsewhere (cannot happen: this tier is the only
+                # consumer): failed, with no outcome to count.
+                logger.error("kvtier: job %d was collected elsewhere; reported failed", native)
+                self._report(job, [False] * len(job.keys))
+                continue
+            self._finish(job, r.outcomes)
 
     def shutdown(self) -> None:
         # Returns within io_timeout_s + 0.1 s even if the mount never answers
@@ -539,14 +552,16 @@ class KvtierTier(SecondaryTierManager):
 
     def stats(self) -> dict[str, Any]:
         """kvtier's own counters (hits, misses, verify failures, drops, ...),
-        the namespace's usage and the event counters."""
-        return {**self.store.stats(), **self._own_stats()}
+        the namespace's usage, the event counters and the tier's jobs' keys
+        by outcome (``key_outcomes_total.<op>.<outcome>``)."""
+        return {**self.store.stats(), **self._own_stats(), **self._outcomes.stats()}
 
     def metrics_text(self) -> str:
         lines = [self.store.metrics_text().rstrip("\n")]
         for key, value in self._own_stats().items():
             kind = "counter" if key.endswith("_total") else "gauge"
             lines += [f"# TYPE kvtier_{key} {kind}", f"kvtier_{key} {value}"]
+        lines += self._outcomes.prometheus()
         return "\n".join(lines) + "\n"
 
 

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
@@ -111,6 +112,8 @@ struct Result {
   double store_ratio_kv_first = 0, store_ratio_fio_first = 0;
   double load_ratio_kv_first = 0, load_ratio_fio_first = 0;
   uint64_t load_failures = 0;
+  // Failed keys by op and outcome ("get.io_error"), summed over repetitions.
+  std::map<std::string, uint64_t> failures;
   // What the store settled on (`auto` picks per filesystem and direction).
   std::string backend_effective;
   bool load_direct = false, store_direct = false;
@@ -181,15 +184,21 @@ Buffers RandomBuffers(int depth, size_t bytes) {
 // transfers at once as fio has jobs (write workers also serve reads, so
 // more jobs in flight would let a load use up to 2 x threads workers) and
 // one buffer each. It costs a short idle gap per chunk while the submitter
-// hands out the next job. Returns {seconds, failed jobs}.
+// hands out the next job. Returns {seconds, failed keys}; adds each failed
+// key to *failures by op and outcome.
 std::pair<double, uint64_t> RunPipeline(Store* store, const Buffers& bufs, size_t chunk_bytes,
-                                        int total_chunks, bool write) {
+                                        int total_chunks, bool write,
+                                        std::map<std::string, uint64_t>* failures) {
   const int depth = static_cast<int>(bufs.size());
   std::unordered_map<uint64_t, int> in_flight;  // job id -> buffer slot
   std::vector<int> free_slots;
   for (int t = depth - 1; t >= 0; --t) free_slots.push_back(t);
   std::vector<JobResult> done;
   uint64_t failed = 0;
+  auto fail = [&](KeyOutcome o) {
+    ++failed;
+    ++(*failures)[std::string(write ? "put." : "get.") + KeyOutcomeName(o)];
+  };
   auto start = Clock::now();
   for (int next = 0; next < total_chunks || !in_flight.empty();) {
     while (next < total_chunks && !free_slots.empty()) {
@@ -200,7 +209,7 @@ std::pair<double, uint64_t> RunPipeline(Store* store, const Buffers& bufs, size_
                           : store->SubmitGet({{BenchKey(next), buf, chunk_bytes}});
       ++next;
       if (id == 0) {
-        ++failed;
+        fail(KeyOutcome::kRejected);
         free_slots.push_back(slot);
         continue;
       }
@@ -217,7 +226,9 @@ std::pair<double, uint64_t> RunPipeline(Store* store, const Buffers& bufs, size_
       // client, and it submits nothing else.
       auto it = in_flight.find(jr.job_id);
       if (it == in_flight.end()) continue;
-      if (!jr.all_ok()) ++failed;
+      for (KeyOutcome o : jr.outcomes) {
+        if (o != KeyOutcome::kOk) fail(o);
+      }
       free_slots.push_back(it->second);
       in_flight.erase(it);
     }
@@ -258,7 +269,8 @@ bool RunOne(const BenchArgs& a, const std::string& backend, const std::string& m
     }
   }
   double total = static_cast<double>(a.chunk_bytes) * total_chunks;
-  auto [wsecs, wfailed] = RunPipeline(store.get(), bufs, a.chunk_bytes, total_chunks, true);
+  auto [wsecs, wfailed] =
+      RunPipeline(store.get(), bufs, a.chunk_bytes, total_chunks, true, &r->failures);
   r->store_bps = total / wsecs;
   if (a.drop_caches) DropCaches();
   if (!a.load_dir.empty()) {
@@ -272,7 +284,8 @@ bool RunOne(const BenchArgs& a, const std::string& backend, const std::string& m
       return false;
     }
   }
-  auto [rsecs, rfailed] = RunPipeline(store.get(), bufs, a.chunk_bytes, total_chunks, false);
+  auto [rsecs, rfailed] =
+      RunPipeline(store.get(), bufs, a.chunk_bytes, total_chunks, false, &r->failures);
   r->load_bps = total / rsecs;
   r->load_failures = rfailed + wfailed;
   store.reset();
@@ -287,6 +300,7 @@ Result Summarize(const std::vector<Result>& reps, const std::string& backend,
                  const std::string& mode) {
   Result m = reps[0];
   m.load_failures = 0;
+  m.failures.clear();
   m.backend = backend;
   m.mode = mode;
   m.store_bps = Median(reps, &Result::store_bps);
@@ -313,7 +327,10 @@ Result Summarize(const std::vector<Result>& reps, const std::string& backend,
     m.load_ratio_kv_first = Median(by_order[0], &Result::load_ratio);
     m.load_ratio_fio_first = Median(by_order[1], &Result::load_ratio);
   }
-  for (const Result& r : reps) m.load_failures += r.load_failures;
+  for (const Result& r : reps) {
+    m.load_failures += r.load_failures;
+    for (const auto& [what, n] : r.failures) m.failures[what] += n;
+  }
   return m;
 }
 
@@ -354,7 +371,8 @@ json RunJson(const Result& r) {
             {"store_direct", r.store_direct},
             {"store_GBps", r.store_bps / 1e9},
             {"load_GBps", r.load_bps / 1e9},
-            {"load_failures", r.load_failures}};
+            {"load_failures", r.load_failures},
+            {"failures", r.failures}};
   if (r.fio_write_bps > 0) {
     j["fio_write_GBps"] = r.fio_write_bps / 1e9;
     j["fio_read_GBps"] = r.fio_read_bps / 1e9;
@@ -382,13 +400,19 @@ void PrintTable(const BenchArgs& a, const json& out, int chunks, double memcpy_b
               "ratio", "load", "fio-r", "ratio");
   for (const auto& j : out["runs"]) {
     bool f = j.contains("fio_write_GBps");
-    std::printf("%-10s %-8s | %6.2f GB/s %6.2f %6.2f | %6.2f GB/s %6.2f %6.2f%s\n",
+    std::printf("%-10s %-8s | %6.2f GB/s %6.2f %6.2f | %6.2f GB/s %6.2f %6.2f%s",
                 j["backend"].get<std::string>().c_str(), j["mode"].get<std::string>().c_str(),
                 j["store_GBps"].get<double>(), f ? j["fio_write_GBps"].get<double>() : 0.0,
                 f ? j["store_vs_fio"].get<double>() : 0.0, j["load_GBps"].get<double>(),
                 f ? j["fio_read_GBps"].get<double>() : 0.0,
                 f ? j["load_vs_fio"].get<double>() : 0.0,
-                j["load_failures"].get<uint64_t>() ? "  LOAD FAILURES" : "");
+                j["load_failures"].get<uint64_t>() ? "  LOAD FAILURES:" : "");
+    // Which keys failed and why, e.g. "get.io_error 3".
+    for (const auto& item : j["failures"].items()) {
+      std::printf(" %s %llu", item.key().c_str(),
+                  static_cast<unsigned long long>(item.value().get<uint64_t>()));
+    }
+    std::printf("\n");
     if (j["backend"] == "auto" || j["mode"] == "auto") {
       std::printf("  auto chose: loads %s %s, stores %s\n",
                   j["backend_effective"].get<std::string>().c_str(),

@@ -53,6 +53,17 @@ std::string Key(nb::handle h) {
   return std::string(b.c_str(), b.size());
 }
 
+// A job's result for Python: (job id, kind, outcome per key as ints, which
+// kvtier.KeyOutcome names; KEY_OUTCOMES lists them in order).
+using PyResult = std::tuple<uint64_t, std::string, std::vector<int>>;
+
+PyResult ToPython(const JobResult& r) {
+  std::vector<int> outcomes;
+  outcomes.reserve(r.outcomes.size());
+  for (KeyOutcome o : r.outcomes) outcomes.push_back(static_cast<int>(o));
+  return {r.job_id, KindName(r.kind), std::move(outcomes)};
+}
+
 // Seconds from Python as nanoseconds. NaN is misuse; negative is -1 (a
 // timeout with no limit); infinite or past int64's range (where the cast
 // would be UB) is INT64_MAX, which the Store reads as "never" for intervals
@@ -153,8 +164,7 @@ class PyStore {
 
   // timeout_s 0: never blocks; > 0 or negative (no limit): waits for at
   // least one job to finish while any is outstanding.
-  std::vector<std::tuple<uint64_t, std::string, std::vector<bool>>> Poll(size_t max_results,
-                                                                         double timeout_s) {
+  std::vector<PyResult> Poll(size_t max_results, double timeout_s) {
     std::vector<JobResult> done;
     std::shared_ptr<Store> s = store();
     if (timeout_s == 0) {
@@ -164,10 +174,10 @@ class PyStore {
       nb::gil_scoped_release release;
       s->WaitAny(&done, max_results, ns);
     }
-    std::vector<std::tuple<uint64_t, std::string, std::vector<bool>>> out;
-    for (JobResult& r : done) {
+    std::vector<PyResult> out;
+    for (const JobResult& r : done) {
       held_.erase(r.job_id);  // the engine is done with the buffers
-      out.emplace_back(r.job_id, KindName(r.kind), std::move(r.ok));
+      out.push_back(ToPython(r));
     }
     return out;
   }
@@ -183,7 +193,7 @@ class PyStore {
     }
     if (!ok) return nb::none();
     held_.erase(job_id);
-    return nb::cast(r.ok);
+    return nb::cast(ToPython(r));
   }
 
   nb::dict Stats() {
@@ -322,6 +332,11 @@ NB_MODULE(_kvtier, m) {
   defaults["file_mode"] = nb::cast(d.perms.file_mode);
   defaults["dir_mode"] = nb::cast(d.perms.dir_mode);
   m.attr("STORE_DEFAULTS") = defaults;
+  nb::list outcomes;
+  for (int i = 0; i < kKeyOutcomeCount; ++i) {
+    outcomes.append(KeyOutcomeName(static_cast<KeyOutcome>(i)));
+  }
+  m.attr("KEY_OUTCOMES") = nb::tuple(outcomes);
   nb::class_<PyStore>(m, "_Store")
       .def(nb::init<const std::string&, const std::string&, int, int, const std::string&,
                     nb::handle, bool, bool, double, uint64_t, size_t, double, size_t, double,

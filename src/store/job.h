@@ -16,14 +16,18 @@ namespace kvtier {
 
 using Clock = std::chrono::steady_clock;
 
+inline constexpr uint8_t kKeyPending = 0xff;
+
 struct Job {
   uint64_t id = 0;
   JobKind kind = JobKind::kGet;
   std::vector<PutRequest> puts;
   std::vector<GetRequest> gets;
   std::vector<std::string> keys;  // contains
-  // One byte per key (not vector<bool>: workers write neighbours concurrently).
-  std::unique_ptr<std::atomic<uint8_t>[]> ok;
+  // One KeyOutcome per key, kKeyPending until a worker (or admission) sets
+  // it; a key still pending when the job is collected was cut off by the
+  // deadline. Bytes, not a vector: workers write neighbours concurrently.
+  std::unique_ptr<std::atomic<uint8_t>[]> outcome;
   size_t size = 0;
   bool pollable = true;  // false for the synchronous helpers' jobs
   std::atomic<size_t> remaining{0};

@@ -47,6 +47,19 @@ std::optional<Clock::time_point> Deadline(int64_t timeout_ns) {
   return Clock::now() + std::chrono::nanoseconds(timeout_ns);
 }
 
+void SetOutcome(Job* job, size_t i, KeyOutcome outcome) {
+  job->outcome[i].store(static_cast<uint8_t>(outcome), std::memory_order_relaxed);
+}
+
+// A load's or lookup's failed Status as what the caller is told.
+KeyOutcome FailedOutcome(const Status& s, VerifyError why) {
+  if (s.IsNotFound()) return KeyOutcome::kMiss;
+  if (s.IsCorruption()) {
+    return why == VerifyError::kAuth ? KeyOutcome::kAuthFailed : KeyOutcome::kCorrupt;
+  }
+  return KeyOutcome::kIoError;
+}
+
 int64_t SteadyNanos() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
       .count();
@@ -150,8 +163,8 @@ std::shared_ptr<Job> StoreImpl::NewJob(JobKind kind, size_t size) {
   auto job = std::make_shared<Job>();
   job->kind = kind;
   job->size = size;
-  job->ok = std::make_unique<std::atomic<uint8_t>[]>(size);
-  for (size_t i = 0; i < size; ++i) job->ok[i].store(0, std::memory_order_relaxed);
+  job->outcome = std::make_unique<std::atomic<uint8_t>[]>(size);
+  for (size_t i = 0; i < size; ++i) job->outcome[i].store(kKeyPending, std::memory_order_relaxed);
   // The gate closes only at the deadline, while the job is listed; workers
   // inside it hold the job and keep this store alive.
   job->gate.set_on_drained([this, raw = job.get()] { Complete(raw); });
@@ -230,8 +243,10 @@ bool StoreImpl::Get(std::string_view key, void* buf, size_t len) {
 std::vector<bool> StoreImpl::Contains(const std::vector<std::string>& keys) {
   uint64_t id = ContainsJob(keys, false);
   JobResult r;
-  if (id == 0 || !Wait(id, &r, -1)) return std::vector<bool>(keys.size(), false);
-  return r.ok;
+  std::vector<bool> found(keys.size(), false);
+  if (id == 0 || !Wait(id, &r, -1)) return found;
+  for (size_t i = 0; i < found.size(); ++i) found[i] = r.ok(i);
+  return found;
 }
 
 uint64_t StoreImpl::PutJob(std::vector<PutRequest> requests, bool pollable) {
@@ -250,10 +265,12 @@ uint64_t StoreImpl::PutJob(std::vector<PutRequest> requests, bool pollable) {
       // longer key would make a file every load rejects).
       if (job->puts[i].key.size() > kMaxKeyBytes || len > kMaxPayloadBytes) {
         metrics_.puts_invalid.at(job->puts[i].key.size() > kMaxKeyBytes ? 0 : 1)->Add();
+        SetOutcome(job.get(), i, KeyOutcome::kInvalid);
         continue;
       }
       if (!usable_ || queued_write_bytes_ + len > options_.max_queued_write_bytes) {
         metrics_.puts_dropped->Add();
+        SetOutcome(job.get(), i, KeyOutcome::kDropped);
         continue;
       }
       queued_write_bytes_ += len;
@@ -356,6 +373,7 @@ void StoreImpl::RunGet(ChunkIoContext* ctx, Job* job, size_t i) {
   metrics_.gets->Add();
   if (!usable_) {
     metrics_.get_misses->Add();
+    SetOutcome(job, i, KeyOutcome::kMiss);
     return;
   }
   if (io_opts_.staged) {
@@ -372,15 +390,16 @@ void StoreImpl::RunGet(ChunkIoContext* ctx, Job* job, size_t i) {
   metrics_.get_latency->ObserveNanos(env_->MonotonicNanos() - start);
   if (outcome.touched) metrics_.touches->Add();
   if (job->gate.closed()) {
-    // The job was reported without this key; whatever the read found, it
-    // never reached the caller's buffer after that.
+    // The job was reported without this key (timed out); whatever the
+    // read found, it never reached the caller's buffer after that.
     metrics_.late_completions->Add();
     if (!s.IsCorruption()) return;
+  } else {
+    SetOutcome(job, i, s.ok() ? KeyOutcome::kOk : FailedOutcome(s, outcome.why));
   }
   if (s.ok()) {
     metrics_.get_hits->Add();
     metrics_.bytes_read->Add(req.len);
-    job->ok[i].store(1, std::memory_order_relaxed);
     return;
   }
   lookup_cache_.Erase(req.key);
@@ -404,13 +423,15 @@ void StoreImpl::RunPut(ChunkIoContext* ctx, Job* job, size_t i) {
   metrics_.put_latency->ObserveNanos(env_->MonotonicNanos() - start);
   if (outcome.touched) metrics_.touches->Add();
   if (!s.ok() && job->gate.closed()) {
-    metrics_.late_completions->Add();  // not published: see WriteChunk
+    metrics_.late_completions->Add();  // not published (see WriteChunk): timed out
     lookup_cache_.Erase(req.key);
     return;
   }
   if (!s.ok()) {
     metrics_.put_errors->Add();
     lookup_cache_.Erase(req.key);
+    // Corruption: a directory or device holds the chunk's name.
+    SetOutcome(job, i, s.IsCorruption() ? KeyOutcome::kCorrupt : KeyOutcome::kIoError);
     return;
   }
   if (outcome.existed) {
@@ -420,13 +441,16 @@ void StoreImpl::RunPut(ChunkIoContext* ctx, Job* job, size_t i) {
     metrics_.bytes_written->Add(req.len);
   }
   lookup_cache_.Set(req.key, true, env_->NowNanos());
-  job->ok[i].store(1, std::memory_order_relaxed);
+  SetOutcome(job, i, KeyOutcome::kOk);
 }
 
 void StoreImpl::RunContains(Job* job, size_t i) {
   const std::string& key = job->keys[i];
   metrics_.lookups->Add();
-  if (!usable_) return;
+  if (!usable_) {
+    SetOutcome(job, i, KeyOutcome::kMiss);
+    return;
+  }
   int64_t now = env_->NowNanos();
   bool exists = false;
   if (lookup_cache_.Get(key, now, &exists)) {
@@ -439,14 +463,13 @@ void StoreImpl::RunContains(Job* job, size_t i) {
     exists = s.ok() && info.IsRegular();
     if (!s.ok() && !s.IsNotFound()) {
       metrics_.lookup_errors->Add();
+      SetOutcome(job, i, KeyOutcome::kIoError);
       return;  // an error is not a verdict worth caching
     }
     lookup_cache_.Set(key, exists, now);
   }
-  if (exists) {
-    metrics_.lookup_hits->Add();
-    job->ok[i].store(1, std::memory_order_relaxed);
-  }
+  if (exists) metrics_.lookup_hits->Add();
+  SetOutcome(job, i, exists ? KeyOutcome::kOk : KeyOutcome::kMiss);
 }
 
 void StoreImpl::FinishKeys(Job* job, size_t n) {
@@ -527,8 +550,12 @@ JobResult StoreImpl::Collect(const std::shared_ptr<Job>& job) {
   JobResult r;
   r.job_id = job->id;
   r.kind = job->kind;
-  r.ok.resize(job->size);
-  for (size_t i = 0; i < job->size; ++i) r.ok[i] = job->ok[i].load(std::memory_order_relaxed) != 0;
+  r.outcomes.resize(job->size);
+  for (size_t i = 0; i < job->size; ++i) {
+    const uint8_t o = job->outcome[i].load(std::memory_order_relaxed);
+    // Only the deadline completes a job with keys unfinished.
+    r.outcomes[i] = o == kKeyPending ? KeyOutcome::kTimedOut : static_cast<KeyOutcome>(o);
+  }
   return r;
 }
 

@@ -57,10 +57,34 @@ Status CheckOptions(const StoreOptions& o) {
 }  // namespace
 
 bool JobResult::all_ok() const {
-  for (bool b : ok) {
-    if (!b) return false;
+  for (KeyOutcome o : outcomes) {
+    if (o != KeyOutcome::kOk) return false;
   }
   return true;
+}
+
+const char* KeyOutcomeName(KeyOutcome outcome) {
+  switch (outcome) {
+    case KeyOutcome::kOk:
+      return "ok";
+    case KeyOutcome::kMiss:
+      return "miss";
+    case KeyOutcome::kCorrupt:
+      return "corrupt";
+    case KeyOutcome::kAuthFailed:
+      return "auth_failed";
+    case KeyOutcome::kIoError:
+      return "io_error";
+    case KeyOutcome::kTimedOut:
+      return "timed_out";
+    case KeyOutcome::kDropped:
+      return "dropped";
+    case KeyOutcome::kInvalid:
+      return "invalid";
+    case KeyOutcome::kRejected:
+      return "rejected";
+  }
+  return "unknown";
 }
 
 Status Store::Open(const std::string& root, const Fingerprint& fingerprint,

@@ -22,9 +22,6 @@ std::string Status::ToString() const {
     case Code::kInvalidArgument:
       name = "InvalidArgument";
       break;
-    case Code::kBusy:
-      name = "Busy";
-      break;
     case Code::kNotSupported:
       name = "NotSupported";
       break;

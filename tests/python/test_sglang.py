@@ -158,6 +158,7 @@ def test_corrupt_chunk_is_a_miss_and_sglang_carries_on(tmp_path):
         assert b.batch_get_v1(k, dst) == [True, True, False, True]
         assert h.page_bytes(pool, dst)[:2] == h.page_bytes(pool, src)[:2]
         assert b.stats()["verify_failures_total.payload_checksum"] == 1
+        assert b.stats()["key_outcomes_total.get.corrupt"] == 1  # told apart from a miss
         # The bad file is gone: the hit count now stops before page 2.
         assert b.batch_exists(k) == 2
         # And SGLang can store the page again.

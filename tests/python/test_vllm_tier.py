@@ -124,7 +124,7 @@ def test_other_fingerprint_never_hits(tmp_path):
         b.shutdown()
 
 
-def test_corrupt_chunks_are_misses_and_vllm_carries_on(tmp_path):
+def test_corrupt_chunks_are_misses_and_vllm_carries_on(tmp_path, caplog):
     eng = Engine(make_manager(str(tmp_path), tier={"lookup_cache_s": 0}))
     try:
         keys = keys_for(4)
@@ -145,6 +145,12 @@ def test_corrupt_chunks_are_misses_and_vllm_carries_on(tmp_path):
             assert data == payload(k)
         st = eng.tier.stats()
         assert st["verify_failures_total.payload_checksum"] == 1
+        # The tier tells a corrupt chunk from a miss: counted, and a warning.
+        assert st["key_outcomes_total.get.corrupt"] == 1
+        assert any(
+            r.levelname == "WARNING" and "failed: corrupt" in r.getMessage() for r in caplog.records
+        )
+        assert 'kvtier_key_outcomes_total{op="get",outcome="corrupt"} 1' in eng.tier.metrics_text()
         assert len(hits) == 3
         assert len(list(Path(eng.tier.store.namespace_dir).rglob("*.kv"))) == 3
     finally:
@@ -163,6 +169,7 @@ def test_full_filesystem_fails_stores_and_vllm_carries_on(tmp_path):
             eng.store(keys, [payload(k) for k in keys])
             st = eng.tier.stats()
             assert st["put_errors_total"] > 0
+            assert st["key_outcomes_total.put.io_error"] == st["put_errors_total"]  # ENOSPC
             assert st["puts_stored_total"] < 12
             eng.evict_primary()
             results = eng.lookup(keys)

@@ -48,14 +48,15 @@ TEST(Async, SubmitPollWait) {
   ASSERT_EQ(done.size(), 3u);
   for (const JobResult& j : done) {
     if (j.job_id == get_id) {
-      ASSERT_EQ(j.ok.size(), 21u);
-      for (int i = 0; i < 20; ++i) EXPECT_TRUE(j.ok[i]);
-      EXPECT_FALSE(j.ok[20]);  // the missing key fails alone
+      ASSERT_EQ(j.outcomes.size(), 21u);
+      for (int i = 0; i < 20; ++i) EXPECT_TRUE(j.ok(i));
+      EXPECT_EQ(j.outcomes[20], KeyOutcome::kMiss);  // the missing key fails alone
     } else if (j.job_id == has_id) {
-      EXPECT_EQ(j.ok, (std::vector<bool>{true, false, true}));
+      EXPECT_EQ(j.outcomes,
+                (std::vector<KeyOutcome>{KeyOutcome::kOk, KeyOutcome::kMiss, KeyOutcome::kOk}));
     } else {
       EXPECT_EQ(j.job_id, empty_id);
-      EXPECT_TRUE(j.ok.empty());
+      EXPECT_TRUE(j.outcomes.empty());
     }
   }
   for (int i = 0; i < 20; ++i) EXPECT_EQ(out[i], data[i]);
@@ -167,12 +168,14 @@ TEST(Async, WriteQueueIsBoundedAndDropsAreCounted) {
     ids.push_back(store->SubmitPut({{"k" + std::to_string(i), data.data(), data.size()}}));
     EXPECT_LE(Metric(*store, "write_queue_bytes"), 100000);
   }
-  int stored = 0;
+  int stored = 0, dropped = 0;
   for (uint64_t id : ids) {
     JobResult r;
     ASSERT_TRUE(store->Wait(id, &r, -1));
-    stored += r.ok[0] ? 1 : 0;
+    stored += r.ok(0) ? 1 : 0;
+    dropped += r.outcomes[0] == KeyOutcome::kDropped ? 1 : 0;
   }
+  EXPECT_EQ(dropped, Metric(*store, "puts_dropped_total"));  // each failure is a drop
   EXPECT_GT(Metric(*store, "puts_dropped_total"), 30);
   EXPECT_EQ(stored + Metric(*store, "puts_dropped_total"), 50);
   EXPECT_GE(stored, 3);

@@ -390,7 +390,7 @@ TEST(Limits, OversizedKeyAndPayloadAreRefusedAtPut) {
   uint64_t id = s->SubmitPut({PutRequest{"big", &byte, kMaxPayloadBytes + 1}});
   JobResult r;
   ASSERT_TRUE(s->Wait(id, &r, -1));
-  EXPECT_EQ(r.ok, std::vector<bool>{false});
+  EXPECT_EQ(r.outcomes, std::vector<KeyOutcome>{KeyOutcome::kInvalid});
   EXPECT_EQ(Metric(*s, "puts_invalid_total.payload_too_large"), 1);
   EXPECT_EQ(Metric(*s, "put_errors_total"), 0);
   EXPECT_EQ(Metric(*s, "verify_failures_total.header_checksum"), 0);

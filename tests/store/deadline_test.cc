@@ -127,7 +127,7 @@ TEST_F(Deadline, StalledReadsFailAtTheDeadlineAndHitOnceTheStallClears) {
   EXPECT_GE(took, kDeadlineS - 0.01);
   EXPECT_LT(took, kDeadlineS + kSlackS);
   EXPECT_EQ(done[0].job_id, id);
-  EXPECT_EQ(done[0].ok, std::vector<bool>(4, false));
+  EXPECT_EQ(done[0].outcomes, std::vector<KeyOutcome>(4, KeyOutcome::kTimedOut));
   EXPECT_EQ(Metric(*store_, "io_timeouts_total.get"), 4);
   EXPECT_EQ(Metric(*store_, "jobs_timed_out_total"), 1);
   EXPECT_EQ(Metric(*store_, "pending_jobs"), 0);
@@ -150,6 +150,22 @@ TEST_F(Deadline, StalledReadsFailAtTheDeadlineAndHitOnceTheStallClears) {
   }
 }
 
+TEST_F(Deadline, KeysFinishedBeforeTheDeadlineKeepTheirOutcomes) {
+  Open();
+  std::vector<std::vector<char>> data;
+  PutKeys(1, &data);
+  env_.Stall(FaultOp::kRead);
+  std::vector<char> a(kLen), b(kLen);
+  // "absent" fails at its open (never stalled), "k0" blocks in its read.
+  uint64_t id = store_->SubmitGet({{"absent", a.data(), kLen}, {"k0", b.data(), kLen}});
+  ASSERT_NE(id, 0u);
+  ASSERT_TRUE(env_.WaitStalled(1, 5000));
+  JobResult r;
+  ASSERT_TRUE(store_->Wait(id, &r, -1));  // returns at the deadline
+  EXPECT_EQ(r.outcomes, (std::vector<KeyOutcome>{KeyOutcome::kMiss, KeyOutcome::kTimedOut}));
+  EXPECT_EQ(Metric(*store_, "io_timeouts_total.get"), 1);
+}
+
 TEST_F(Deadline, ALateReadNeverWritesIntoTheCallersBuffer) {
   Open();
   std::vector<std::vector<char>> data, out;
@@ -159,7 +175,7 @@ TEST_F(Deadline, ALateReadNeverWritesIntoTheCallersBuffer) {
   ASSERT_TRUE(env_.WaitStalled(4, 5000));
   std::vector<JobResult> done;
   ASSERT_EQ(store_->WaitAny(&done, 8, 10LL * 1000 * 1000 * 1000), 1u);
-  EXPECT_FALSE(done[0].ok[0]);
+  EXPECT_EQ(done[0].outcomes[0], KeyOutcome::kTimedOut);
   // The reads complete now, after the job was reported: every byte of every
   // buffer must still be the caller's.
   env_.Release(FaultOp::kRead);
@@ -219,7 +235,7 @@ TEST_F(Deadline, AStoreReleasedAfterTheDeadlineIsNeverPublished) {
   ASSERT_TRUE(env_.WaitStalled(1, 5000));
   JobResult r;
   ASSERT_TRUE(store_->Wait(id, &r, -1));  // returns at the deadline
-  EXPECT_EQ(r.ok, std::vector<bool>{false});
+  EXPECT_EQ(r.outcomes, std::vector<KeyOutcome>{KeyOutcome::kTimedOut});
   EXPECT_EQ(Metric(*store_, "io_timeouts_total.put"), 1);
   // The caller reuses its buffer for another request, then the write lands.
   std::memset(src.data(), 0x5A, kLen);
@@ -269,7 +285,8 @@ TEST_F(Deadline, ManyStuckJobsStayBounded) {
       store_->WaitAny(&done, 8, 1000LL * 1000 * 1000);
     }
     ASSERT_EQ(done.size(), 8u);
-    for (const auto& d : done) EXPECT_EQ(d.ok, std::vector<bool>(4, false));
+    for (const auto& d : done)
+      EXPECT_EQ(d.outcomes, std::vector<KeyOutcome>(4, KeyOutcome::kTimedOut));
     // Nothing of the abandoned jobs stays queued behind the stuck workers.
     EXPECT_EQ(Metric(*store_, "read_queue_depth"), 0);
     EXPECT_EQ(Metric(*store_, "pending_jobs"), 0);
