@@ -1,5 +1,6 @@
 #include "evictor/evictor_main.h"
 
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -96,7 +97,7 @@ std::string DefaultDuration(double seconds) {
 // Binds the flags to `config` (plain values) and `text` (parsed after).
 void AddFlags(CLI::App* app, Config* config, TextFlags* text) {
   const Config d;
-  const auto pct = [](double ratio) { return std::to_string(static_cast<int>(ratio * 100 + 0.5)); };
+  const auto pct = [](double ratio) { return std::to_string(std::lround(ratio * 100)); };
   app->add_option("root", config->root, "Cache root (or $PVC_MOUNT_PATH[/$CACHE_DIRECTORY])");
   app->add_option("--high,--high-watermark", text->high,
                   "Start deleting at this usage (a fraction or percentage; default " +
