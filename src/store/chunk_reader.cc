@@ -31,70 +31,147 @@ bool RemoveIfSame(Env* env, const std::string& path, const FileInfo& read_info) 
   return env->Unlink(path).ok();
 }
 
-}  // namespace
+// One load, its steps as methods sharing the read's state: open, plan the
+// transfers, move the header (and, pipelined, everything), check the
+// header, move the rest while hashing or authenticating in payload order,
+// check the digest or tag.
+class ChunkLoad {
+ public:
+  ChunkLoad(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts, const std::string& path,
+            std::string_view key, void* buf, size_t len, BufferGate* gate, ReadOutcome* outcome)
+      : env_(env),
+        ctx_(ctx),
+        opts_(opts),
+        path_(path),
+        key_(key),
+        out_(static_cast<char*>(buf)),
+        buf_(buf),
+        len_(len),
+        gate_(gate),
+        outcome_(outcome) {}
 
-Status ReadChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts, const std::string& path,
-                 std::string_view key, void* buf, size_t len, BufferGate* gate,
-                 ReadOutcome* outcome) {
-  auto reject = [&](VerifyError why, const FileInfo* info, bool remove = true) {
-    outcome->why = why;
-    if (opts.remove_corrupt && remove) {
-      if (info != nullptr) {
-        outcome->removed = RemoveIfSame(env, path, *info);
-      } else {
-        // A symlink under a chunk name: unlinking the link is safe.
-        outcome->removed = env->Unlink(path).ok();
-      }
-    }
-    return Status::Corruption(std::string(VerifyErrorName(why)) + ": " + path);
-  };
-  auto late = [&] { return Status::IOError("deadline passed: " + path, ETIMEDOUT); };
+  Status Run();
 
-  // Unstaged (a memory filesystem, or no deadline), the transfers write into
-  // buf themselves, so the whole read runs inside the gate: a tmpfs read is
-  // a page-cache copy that cannot stall.
-  std::optional<GateScope> whole;
-  if (!opts.staged) {
-    whole.emplace(gate);
-    if (!whole->ok()) return late();
+ private:
+  Status Reject(VerifyError why, const FileInfo* info, bool remove = true);
+  Status Late() const { return Status::IOError("deadline passed: " + path_, ETIMEDOUT); }
+  Status Open();
+  bool Plan();
+  Status CheckHeader(ChunkHeader* header);
+  Status Finish(const ChunkHeader& header);
+  void StartTag();
+  void Consume(size_t k);
+  void ConsumeStaged(size_t k, size_t b, size_t e);
+  void OnDone(size_t k);
+  char* Land(size_t k) { return ctx_->staging.data() + (window_ ? 0 : begins_[k]); }
+  void Slice(size_t k, size_t end);
+  size_t SegEnd(size_t k) const { return std::min(total_, begins_[k] + seg_); }
+  bool Complete(size_t k) const {
+    return ops_[k].status.ok() &&
+           ops_[k].transferred == (k == 0 ? hdr_size_ : 0) + SegEnd(k) - begins_[k];
   }
-  char* out = static_cast<char*>(buf);
+
+  Env* const env_;
+  ChunkIoContext* const ctx_;
+  const ChunkIoOptions& opts_;
+  const std::string& path_;
+  const std::string_view key_;
+  char* const out_;
+  void* const buf_;
+  const size_t len_;
+  BufferGate* const gate_;
+  ReadOutcome* const outcome_;
+
+  std::unique_ptr<File> file_;
+  FileInfo info_;
+  bool direct_ = false;
+  size_t hdr_size_ = 0;
+  size_t main_ = 0;  // bytes of the payload read into buf itself (unstaged)
+  PayloadPieces pieces_;
+  size_t total_ = 0;
+  size_t seg_ = 0;
+  bool together_ = false;
+  bool window_ = false;
+  std::vector<std::vector<struct iovec>> iovs_;
+  std::vector<IoOp> ops_;
+  std::vector<size_t> begins_;
+  std::vector<char> landed_;
+  size_t next_hash_ = 0;
+
+  // Hash in payload order as ops complete (in any order); staged, copy each
+  // piece into buf right after hashing it, while it is still in cache, and
+  // only through the open gate.
+  Xxh3Stream hash_;
+  bool gate_closed_ = false;
+  // Authenticated chunks: the tag's computation starts once the header has
+  // landed (with op 0) and then takes each segment in order like the hash;
+  // an encrypted payload is decrypted in its place (unstaged) or on its way
+  // from the staging buffer into buf (staged), instead of the copy.
+  ChunkCipher* cipher_ = nullptr;  // set once the chunk's tag is being computed
+  bool decrypt_ = false;
+  bool crypto_ok_ = true;
+  bool unknown_key_ = false;
+};
+
+Status ChunkLoad::Reject(VerifyError why, const FileInfo* info, bool remove) {
+  outcome_->why = why;
+  if (opts_.remove_corrupt && remove) {
+    if (info != nullptr) {
+      outcome_->removed = RemoveIfSame(env_, path_, *info);
+    } else {
+      // A symlink under a chunk name: unlinking the link is safe.
+      outcome_->removed = env_->Unlink(path_).ok();
+    }
+  }
+  return Status::Corruption(std::string(VerifyErrorName(why)) + ": " + path_);
+}
+
+Status ChunkLoad::Open() {
   // Staged, the payload lands in the worker's aligned staging buffer, so
   // O_DIRECT applies whatever the caller's alignment.
-  if (opts.staged) {
-    ctx->staging.Reserve(std::max(kBlockSize, AlignUp(len, kBlockSize)));
-    if (ctx->staging.data() == nullptr) return Status::IOError("out of memory", ENOMEM);
+  if (opts_.staged) {
+    ctx_->staging.Reserve(std::max(kBlockSize, AlignUp(len_, kBlockSize)));
+    if (ctx_->staging.data() == nullptr) return Status::IOError("out of memory", ENOMEM);
   }
-  bool direct = opts.load_direct && (opts.staged || IsAligned(buf, kBlockSize));
-  std::unique_ptr<File> file;
-  Status s = env->OpenFile(path, kOpenRead | (direct ? kOpenDirect : 0u), &file);
-  if (!s.ok() && direct && s.err() == EINVAL) {
-    direct = false;
-    s = env->OpenFile(path, kOpenRead, &file);
+  direct_ = opts_.load_direct && (opts_.staged || IsAligned(buf_, kBlockSize));
+  Status s = env_->OpenFile(path_, kOpenRead | (direct_ ? kOpenDirect : 0u), &file_);
+  if (!s.ok() && direct_ && s.err() == EINVAL) {
+    direct_ = false;
+    s = env_->OpenFile(path_, kOpenRead, &file_);
   }
   if (!s.ok()) {
-    if (s.err() == ELOOP) return reject(VerifyError::kNotRegularFile, nullptr);
+    if (s.err() == ELOOP) return Reject(VerifyError::kNotRegularFile, nullptr);
     return s;
   }
-  outcome->used_direct = direct;
-  FileInfo info;
-  s = file->Stat(&info);
+  outcome_->used_direct = direct_;
+  s = file_->Stat(&info_);
   if (!s.ok()) return s;
-  if (!info.IsRegular()) {
-    outcome->why = VerifyError::kNotRegularFile;  // a directory or device: leave it
-    return Status::Corruption("not a regular file: " + path);
+  if (!info_.IsRegular()) {
+    outcome_->why = VerifyError::kNotRegularFile;  // a directory or device: leave it
+    return Status::Corruption("not a regular file: " + path_);
   }
+  return Status::OK();
+}
 
-  const size_t hdr_size = HeaderSize(key.size());
-  ctx->header.Reserve(hdr_size);
-  if (ctx->header.data() == nullptr) return Status::IOError("out of memory", ENOMEM);
-  const size_t main = direct ? len / kBlockSize * kBlockSize : len;
-  PayloadPieces pieces;
-  if (opts.staged) {
-    pieces.Add(ctx->staging.data(), direct ? AlignUp(len, kBlockSize) : len, len);
+void ChunkLoad::Slice(size_t k, size_t end) {
+  if (!opts_.staged) {
+    pieces_.Slice(begins_[k], end, &iovs_[k]);
+  } else if (end > begins_[k]) {
+    iovs_[k].push_back(iovec{Land(k), end - begins_[k]});
+  }
+}
+
+// False when the header buffer cannot be had (out of memory).
+bool ChunkLoad::Plan() {
+  hdr_size_ = HeaderSize(key_.size());
+  ctx_->header.Reserve(hdr_size_);
+  if (ctx_->header.data() == nullptr) return false;
+  main_ = direct_ ? len_ / kBlockSize * kBlockSize : len_;
+  if (opts_.staged) {
+    pieces_.Add(ctx_->staging.data(), direct_ ? AlignUp(len_, kBlockSize) : len_, len_);
   } else {
-    pieces.Add(out, main, main);
-    if (len > main) pieces.Add(ctx->tail.data(), kBlockSize, len - main);
+    pieces_.Add(out_, main_, main_);
+    if (len_ > main_) pieces_.Add(ctx_->tail.data(), kBlockSize, len_ - main_);
   }
 
   // Transfer plan. Without verification: one transfer, nothing to overlap.
@@ -103,183 +180,196 @@ Status ReadChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts, cons
   // the header with the first, each hashed as it lands while the rest are
   // still moving. O_DIRECT with the thread pool: one transfer for the whole
   // chunk, so the kernel keeps the device busy with all of it.
-  const size_t total = pieces.total();
+  total_ = pieces_.total();
   // Tags are checked whatever `verify` says.
-  const bool checked = opts.verify || opts.keys != nullptr;
-  const bool segmented = checked && (!direct || opts.pipelined || opts.memory_fs);
-  const bool together = direct && opts.pipelined && !opts.memory_fs;
-  size_t seg = segmented ? opts.segment_bytes : total;
-  if (seg == 0) seg = 1;  // empty payload: the header transfer is all there is
+  const bool checked = opts_.verify || opts_.keys != nullptr;
+  const bool segmented = checked && (!direct_ || opts_.pipelined || opts_.memory_fs);
+  together_ = direct_ && opts_.pipelined && !opts_.memory_fs;
+  seg_ = segmented ? opts_.segment_bytes : total_;
+  if (seg_ == 0) seg_ = 1;  // empty payload: the header transfer is all there is
 
   // Op 0 moves the header and the first segment in one vectored call; the
   // others move one segment each.
-  const size_t first_end = std::min(total, seg);
-  const size_t n_ops = 1 + (total - first_end + seg - 1) / seg;
-  std::vector<std::vector<struct iovec>> iovs(n_ops);
-  std::vector<IoOp> ops(n_ops);
-  std::vector<size_t> begins(n_ops);
+  const size_t first_end = std::min(total_, seg_);
+  const size_t n_ops = 1 + (total_ - first_end + seg_ - 1) / seg_;
+  iovs_.resize(n_ops);
+  ops_.resize(n_ops);
+  begins_.resize(n_ops);
+  landed_.assign(n_ops, 0);
   // Staged segments read one after another (the thread pool) share one
   // segment-sized window of the staging buffer, which stays in cache: each
   // lands, is hashed and copied out before the next is read. (Measured: a
   // window per segment made page-cache loads of 8 MiB chunks 0.63x the
   // unstaged speed.)
-  const bool window = opts.staged && segmented && !opts.pipelined;
-  auto land = [&](size_t k) { return ctx->staging.data() + (window ? 0 : begins[k]); };
-  auto slice = [&](size_t k, size_t end) {
-    if (!opts.staged) {
-      pieces.Slice(begins[k], end, &iovs[k]);
-    } else if (end > begins[k]) {
-      iovs[k].push_back(iovec{land(k), end - begins[k]});
-    }
-  };
-  iovs[0].push_back(iovec{ctx->header.data(), hdr_size});
-  slice(0, first_end);
+  window_ = opts_.staged && segmented && !opts_.pipelined;
+  iovs_[0].push_back(iovec{ctx_->header.data(), hdr_size_});
+  Slice(0, first_end);
   for (size_t k = 1; k < n_ops; ++k) {
-    begins[k] = first_end + (k - 1) * seg;
-    slice(k, std::min(total, begins[k] + seg));
+    begins_[k] = first_end + (k - 1) * seg_;
+    Slice(k, std::min(total_, begins_[k] + seg_));
   }
   for (size_t k = 0; k < n_ops; ++k) {
-    ops[k] = IoOp{file.get(),
-                  false,
-                  k == 0 ? 0 : hdr_size + begins[k],
-                  iovs[k].data(),
-                  static_cast<int>(iovs[k].size()),
-                  0,
-                  {}};
+    ops_[k] = IoOp{file_.get(),
+                   false,
+                   k == 0 ? 0 : hdr_size_ + begins_[k],
+                   iovs_[k].data(),
+                   static_cast<int>(iovs_[k].size()),
+                   0,
+                   {}};
   }
-  auto seg_end = [&](size_t k) { return std::min(total, begins[k] + seg); };
-  auto complete = [&](size_t k) {
-    return ops[k].status.ok() &&
-           ops[k].transferred == (k == 0 ? hdr_size : 0) + seg_end(k) - begins[k];
-  };
-  // Hash in payload order as ops complete (in any order); staged, copy each
-  // piece into buf right after hashing it, while it is still in cache, and
-  // only through the open gate.
-  Xxh3Stream hash;
-  bool gate_closed = false;
-  // Authenticated chunks: the tag's computation starts once the header has
-  // landed (with op 0) and then takes each segment in order like the hash;
-  // an encrypted payload is decrypted in its place (unstaged) or on its way
-  // from the staging buffer into buf (staged), instead of the copy.
-  ChunkCipher* cipher = nullptr;  // set once the chunk's tag is being computed
-  bool decrypt = false;
-  bool crypto_ok = true;
-  bool unknown_key = false;
-  auto start_tag = [&] {
-    ChunkHeader h;
-    VerifyError w = VerifyError::kNone;
-    if (opts.keys == nullptr ||
-        !DecodeHeader(ctx->header.data(), std::min(ops[0].transferred, hdr_size), &h, &w).ok() ||
-        !h.authenticated()) {
-      return;  // rejected below, after the header checks
+  return true;
+}
+
+void ChunkLoad::StartTag() {
+  ChunkHeader h;
+  VerifyError w = VerifyError::kNone;
+  if (opts_.keys == nullptr ||
+      !DecodeHeader(ctx_->header.data(), std::min(ops_[0].transferred, hdr_size_), &h, &w).ok() ||
+      !h.authenticated()) {
+    return;  // rejected below, after the header checks
+  }
+  const ChunkKey* k = opts_.keys->Find(h.auth_key_id, h.auth_alg);
+  if (k == nullptr) {
+    unknown_key_ = true;
+    return;
+  }
+  if (ctx_->cipher == nullptr) ctx_->cipher = std::make_unique<ChunkCipher>();
+  const std::string aad = AuthenticatedHeaderBytes(ctx_->header.data(), h.key.size(), h.auth_alg);
+  crypto_ok_ = ctx_->cipher->Begin(h.auth_alg, *k, h.nonce, /*seal=*/false) &&
+               ctx_->cipher->Aad(aad.data(), aad.size());
+  cipher_ = ctx_->cipher.get();
+  decrypt_ = h.encrypted();
+}
+
+void ChunkLoad::Consume(size_t k) {
+  if (k == 0) StartTag();
+  if (!opts_.verify && !opts_.staged && cipher_ == nullptr) return;
+  const size_t end = SegEnd(k);
+  for (size_t b = begins_[k]; b < end; b += opts_.segment_bytes) {
+    const size_t e = std::min(end, b + opts_.segment_bytes);
+    if (opts_.staged) {
+      if (b >= len_) break;  // O_DIRECT padding
+      ConsumeStaged(k, b, e);
+    } else if (cipher_ == nullptr) {
+      pieces_.Hash(b, e, &hash_);
+    } else {
+      pieces_.ForEach(b, e, [&](char* p, size_t n) {
+        crypto_ok_ = crypto_ok_ && (decrypt_ ? cipher_->Crypt(p, p, n) : cipher_->Aad(p, n));
+      });
     }
-    const ChunkKey* k = opts.keys->Find(h.auth_key_id, h.auth_alg);
-    if (k == nullptr) {
-      unknown_key = true;
+  }
+}
+
+// Payload bytes [b, e) of op k, landed in the staging buffer: hashed or
+// authenticated, then copied (or decrypted) into buf through the gate.
+void ChunkLoad::ConsumeStaged(size_t k, size_t b, size_t e) {
+  char* src = Land(k) + (b - begins_[k]);
+  const size_t n = std::min(e, len_) - b;
+  if (cipher_ == nullptr) {
+    if (opts_.verify) hash_.Update(src, n);
+  } else if (!decrypt_) {
+    crypto_ok_ = crypto_ok_ && cipher_->Aad(src, n);
+  }
+  if (!gate_closed_) {
+    GateScope scope(gate_);
+    if (scope.ok()) {
+      if (decrypt_) {
+        crypto_ok_ = crypto_ok_ && cipher_->Crypt(src, out_ + b, n);
+      } else {
+        std::memcpy(out_ + b, src, n);
+      }
       return;
     }
-    if (ctx->cipher == nullptr) ctx->cipher = std::make_unique<ChunkCipher>();
-    const std::string aad = AuthenticatedHeaderBytes(ctx->header.data(), h.key.size(), h.auth_alg);
-    crypto_ok = ctx->cipher->Begin(h.auth_alg, *k, h.nonce, /*seal=*/false) &&
-                ctx->cipher->Aad(aad.data(), aad.size());
-    cipher = ctx->cipher.get();
-    decrypt = h.encrypted();
-  };
-  auto consume = [&](size_t k) {
-    if (k == 0) start_tag();
-    if (!opts.verify && !opts.staged && cipher == nullptr) return;
-    const size_t end = seg_end(k);
-    for (size_t b = begins[k]; b < end; b += opts.segment_bytes) {
-      const size_t e = std::min(end, b + opts.segment_bytes);
-      if (!opts.staged) {
-        if (cipher == nullptr) {
-          pieces.Hash(b, e, &hash);
-          continue;
-        }
-        pieces.ForEach(b, e, [&](char* p, size_t n) {
-          crypto_ok = crypto_ok && (decrypt ? cipher->Crypt(p, p, n) : cipher->Aad(p, n));
-        });
-        continue;
-      }
-      if (b >= len) break;  // O_DIRECT padding
-      char* src = land(k) + (b - begins[k]);
-      const size_t n = std::min(e, len) - b;
-      if (cipher == nullptr) {
-        if (opts.verify) hash.Update(src, n);
-      } else if (!decrypt) {
-        crypto_ok = crypto_ok && cipher->Aad(src, n);
-      }
-      if (gate_closed) {
-        // buf is not ours any more; still decrypt (in place) so the tag is
-        // checked over every byte and a good chunk is never taken for bad.
-        if (decrypt) crypto_ok = crypto_ok && cipher->Crypt(src, src, n);
-        continue;
-      }
-      GateScope scope(gate);
-      if (!scope.ok()) {
-        gate_closed = true;
-        if (decrypt) crypto_ok = crypto_ok && cipher->Crypt(src, src, n);
-        continue;
-      }
-      if (decrypt) {
-        crypto_ok = crypto_ok && cipher->Crypt(src, out + b, n);
-      } else {
-        std::memcpy(out + b, src, n);
-      }
-    }
-  };
-  std::vector<char> landed(n_ops, 0);
-  size_t next_hash = 0;
-  IoDoneFn on_done = [&](size_t k) {
-    landed[k] = 1;
-    for (; next_hash < n_ops && landed[next_hash]; ++next_hash) {
-      if (complete(next_hash)) consume(next_hash);
-    }
-  };
-  IoDoneFn on_rest_done = [&](size_t k) { on_done(k + 1); };
+    gate_closed_ = true;
+  }
+  // buf is not ours any more; still decrypt (in place) so the tag is
+  // checked over every byte and a good chunk is never taken for bad.
+  if (decrypt_) crypto_ok_ = crypto_ok_ && cipher_->Crypt(src, src, n);
+}
 
-  // Unless everything is in flight already, the header is checked before the
-  // rest moves, so a foreign or damaged file costs one transfer.
-  ctx->backend->Execute(ops.data(), together ? n_ops : 1, &on_done);
-  if (!ops[0].status.ok()) return ops[0].status;
-  ChunkHeader header;
+void ChunkLoad::OnDone(size_t k) {
+  landed_[k] = 1;
+  for (; next_hash_ < ops_.size() && landed_[next_hash_]; ++next_hash_) {
+    if (Complete(next_hash_)) Consume(next_hash_);
+  }
+}
+
+Status ChunkLoad::CheckHeader(ChunkHeader* header) {
+  if (!ops_[0].status.ok()) return ops_[0].status;
   VerifyError why = VerifyError::kNone;
-  if (!DecodeHeader(ctx->header.data(), std::min(ops[0].transferred, hdr_size), &header, &why)
+  if (!DecodeHeader(ctx_->header.data(), std::min(ops_[0].transferred, hdr_size_), header, &why)
            .ok()) {
-    return reject(why, &info);
+    return Reject(why, &info_);
   }
-  if (header.key != key) return reject(VerifyError::kKeyMismatch, &info);
-  if (header.fingerprint != opts.fingerprint) {
-    return reject(VerifyError::kFingerprintMismatch, &info);
+  if (header->key != key_) return Reject(VerifyError::kKeyMismatch, &info_);
+  if (header->fingerprint != opts_.fingerprint) {
+    return Reject(VerifyError::kFingerprintMismatch, &info_);
   }
-  if (header.payload_length != len) return reject(VerifyError::kLengthMismatch, &info);
-  if (opts.keys != nullptr || header.authenticated()) {
+  if (header->payload_length != len_) return Reject(VerifyError::kLengthMismatch, &info_);
+  if (opts_.keys != nullptr || header->authenticated()) {
     // An authenticated namespace takes authenticated chunks only (a plain
     // one with a valid checksum is what a writer without the key can
     // make); a chunk sealed with a key this reader lacks may be a newer
     // key's during a rotation: a miss, left in place.
     // A reader without keys cannot judge a sealed chunk: left in place too.
-    if (!header.authenticated()) return reject(VerifyError::kAuth, &info);
-    if (opts.keys == nullptr || unknown_key) return reject(VerifyError::kAuth, &info, false);
-  } else if (opts.verify && header.checksum_type != ChecksumType::kXxh3_128) {
-    return reject(VerifyError::kPayloadChecksum, &info);
+    if (!header->authenticated()) return Reject(VerifyError::kAuth, &info_);
+    if (opts_.keys == nullptr || unknown_key_) return Reject(VerifyError::kAuth, &info_, false);
+  } else if (opts_.verify && header->checksum_type != ChecksumType::kXxh3_128) {
+    return Reject(VerifyError::kPayloadChecksum, &info_);
   }
-  if (!together && n_ops > 1) ctx->backend->Execute(ops.data() + 1, n_ops - 1, &on_rest_done);
-  for (size_t k = 0; k < n_ops; ++k) {
-    if (!ops[k].status.ok()) return ops[k].status;
-    if (!complete(k)) return reject(VerifyError::kTruncated, &info);
-  }
-  if (opts.keys != nullptr) {
-    if (cipher == nullptr || !crypto_ok || !cipher->OpenTag(header.tag)) {
-      return reject(VerifyError::kAuth, &info);
-    }
-  } else if (opts.verify && hash.Digest() != header.payload_checksum) {
-    return reject(VerifyError::kPayloadChecksum, &info);
-  }
-  if (gate_closed) return late();
-  if (!opts.staged && len > main) std::memcpy(out + main, ctx->tail.data(), len - main);
-  outcome->touched = MaybeTouch(env, file.get(), info, opts.touch_interval_ns);
   return Status::OK();
+}
+
+Status ChunkLoad::Finish(const ChunkHeader& header) {
+  for (size_t k = 0; k < ops_.size(); ++k) {
+    if (!ops_[k].status.ok()) return ops_[k].status;
+    if (!Complete(k)) return Reject(VerifyError::kTruncated, &info_);
+  }
+  if (opts_.keys != nullptr) {
+    if (cipher_ == nullptr || !crypto_ok_ || !cipher_->OpenTag(header.tag)) {
+      return Reject(VerifyError::kAuth, &info_);
+    }
+  } else if (opts_.verify && hash_.Digest() != header.payload_checksum) {
+    return Reject(VerifyError::kPayloadChecksum, &info_);
+  }
+  if (gate_closed_) return Late();
+  if (!opts_.staged && len_ > main_) std::memcpy(out_ + main_, ctx_->tail.data(), len_ - main_);
+  outcome_->touched = MaybeTouch(env_, file_.get(), info_, opts_.touch_interval_ns);
+  return Status::OK();
+}
+
+Status ChunkLoad::Run() {
+  // Unstaged (a memory filesystem, or no deadline), the transfers write into
+  // buf themselves, so the whole read runs inside the gate: a tmpfs read is
+  // a page-cache copy that cannot stall.
+  std::optional<GateScope> whole;
+  if (!opts_.staged) {
+    whole.emplace(gate_);
+    if (!whole->ok()) return Late();
+  }
+  Status s = Open();
+  if (!s.ok()) return s;
+  if (!Plan()) return Status::IOError("out of memory", ENOMEM);
+  const size_t n_ops = ops_.size();
+  const IoDoneFn on_done = [this](size_t k) { OnDone(k); };
+  const IoDoneFn on_rest_done = [this](size_t k) { OnDone(k + 1); };
+
+  // Unless everything is in flight already, the header is checked before the
+  // rest moves, so a foreign or damaged file costs one transfer.
+  ctx_->backend->Execute(ops_.data(), together_ ? n_ops : 1, &on_done);
+  ChunkHeader header;
+  s = CheckHeader(&header);
+  if (!s.ok()) return s;
+  if (!together_ && n_ops > 1) ctx_->backend->Execute(ops_.data() + 1, n_ops - 1, &on_rest_done);
+  return Finish(header);
+}
+
+}  // namespace
+
+Status ReadChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts, const std::string& path,
+                 std::string_view key, void* buf, size_t len, BufferGate* gate,
+                 ReadOutcome* outcome) {
+  return ChunkLoad(env, ctx, opts, path, key, buf, len, gate, outcome).Run();
 }
 
 }  // namespace kvtier
