@@ -80,9 +80,9 @@ bool ChunkSeeds(const fs::path& out) {
     Write(out / "inspect", s.name, kRaw, file);
   }
   store.reset();
-  // Authenticated chunks (a ChaCha20-Poly1305 MAC, and AES-256-GCM
-  // encrypted), so the flags, key id, nonce, tag and algorithm fields start
-  // from what the store writes.
+  // Authenticated chunks (MAC'd with whichever of ChaCha20-Poly1305 and
+  // GMAC this CPU's store picks, and AES-256-GCM encrypted), so the flags,
+  // key id, nonce, tag and algorithm fields start from what the store writes.
   const std::string keys = root + "/keys";
   std::ofstream(keys) << std::string(64, 'a') << "\n";
   fs::permissions(keys, fs::perms::owner_read | fs::perms::owner_write);
