@@ -8,7 +8,11 @@
 #     store      `kvtier bench` (every backend x mode) vs fio, same threads
 #     tier       kvtier's vLLM tier vs vLLM's built-in `fs` tier: the prefix
 #                stored through mount 0, load-1 through mount 1, load-20
-#                through mount 2 (cold page caches, as on other nodes)
+#                through mount 2 (cold page caches, as on other nodes);
+#                TIER_VARIANTS ("NAME:KEY=VALUE,..." words): kvtier once per
+#                variant beside one built-in run
+#     ceiling    fio's cold reads through the mounts with many jobs, O_DIRECT
+#                and buffered (bench/dfs_ceiling.sh; not in the default PARTS)
 #   at LOOKUP_DELAY (1):   batched `contains`, cold / warm / verdict cache;
 #                          auto and store again (the delay of the io_uring finding)
 #   at EVICT_DELAY (0.5):  evictor scan vs `find -printf`, cold and warm,
@@ -36,6 +40,7 @@ PREFIX_TOKENS=${PREFIX_TOKENS:-50000}
 TIER_THREADS=${TIER_THREADS:-16}
 TIER_REPEAT=${TIER_REPEAT:-1}  # runs per tier, alternating (medians)
 TIER_OPTS=${TIER_OPTS:-}
+TIER_VARIANTS=${TIER_VARIANTS:-}
 STORE_SIZE=${STORE_SIZE:-8M}
 STORE_COUNT=${STORE_COUNT:-64}
 STORE_THREADS=${STORE_THREADS:-4}
@@ -71,6 +76,7 @@ up() {
   # shellcheck disable=SC1091
   source "$work/env"
   read -ra MNT <<<"$DFS_MOUNTS"
+  read -ra MNT_PIDS <<<"$DFS_MOUNT_PIDS"
 }
 down() { bash tools/dfs.sh down "$cluster" >/dev/null; }
 
@@ -85,7 +91,8 @@ auto_pick() {
 import sys, kvtier
 with kvtier.Store(sys.argv[1], {"model": "bench/auto-pick"}) as s:
     print(f"auto picks: loads {s.io_backend} direct_io={s.load_direct_io}, "
-          f"stores direct_io={s.store_direct_io}")
+          f"stores direct_io={s.store_direct_io}, "
+          f"segment {int(s.stats().get('segment_bytes', 0)) >> 10} KiB")
 EOF
 }
 
@@ -102,10 +109,14 @@ store_bench() {
 tier_bench() {
   local opts=() o
   for o in $TIER_OPTS; do opts+=(--kvtier-opt "$o"); done
+  for o in $TIER_VARIANTS; do opts+=(--variant "$o"); done
   "$PY" bench/vllm_tier_vs_builtin.py --dirs "${MNT[0]}/tier" \
     --load-dirs "${MNT[1]}/tier" "${MNT[2]}/tier" --prefix-tokens "$PREFIX_TOKENS" \
     --threads "$TIER_THREADS" --repeat "$TIER_REPEAT" "${opts[@]}"
 }
+
+# shellcheck source=bench/dfs_ceiling.sh
+source bench/dfs_ceiling.sh
 
 evictor_bench() {
   local ns=bench-model-0123456789ab t0
@@ -140,6 +151,10 @@ for d in $DELAYS; do
     echo "--- store and load vs fio ($STORE_COUNT x $STORE_SIZE, $STORE_THREADS threads, median of $STORE_REPEAT alternating pairs)"
     mkdir -p "${MNT[0]}/kb"
     part store_bench "${MNT[0]}/kb"
+  fi
+  if want ceiling; then
+    echo "--- the mount's ceiling: fio cold reads, jobs ${CEIL_JOBS:-16 32 64}"
+    part dfs_ceiling
   fi
   if want tier; then
     echo "--- vLLM tier: kvtier vs built-in fs ($PREFIX_TOKENS tokens)"

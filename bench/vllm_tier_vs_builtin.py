@@ -19,6 +19,11 @@ With --load-dirs (a shared filesystem mounted more than once, one mount per
 node) the prefix is stored through --dirs and each load phase runs on a new
 tier over another mount of the same directory: a cold page cache, as on the
 node that reads what another wrote. The lookup is then timed on the reader.
+
+With --variant NAME:KEY=VALUE,... (repeatable) kvtier runs once per variant
+(its options added to --kvtier-opt's), each into its own directory, beside
+one built-in run per repeat; each variant gets its own row and ratios. A
+variant with no options (NAME:) is kvtier as configured by --kvtier-opt.
 """
 
 from __future__ import annotations
@@ -105,6 +110,7 @@ def cpu_seconds() -> float:
 
 
 def make_tier(kind: str, root: str, view: memoryview, chunk: int, threads: int, extra: dict):
+    """kind: "builtin" or "kvtier"; extra: kvtier tier options."""
     if kind == "builtin":
         tier_cfg = vllm_harness.fs_tier(root, n_read_threads=threads, n_write_threads=threads)
     else:
@@ -157,6 +163,16 @@ def wait_all_hit(tier, keys: list, ctx: ReqContext) -> float:
     return time.perf_counter() - t0
 
 
+def kvtier_io(tier) -> str:
+    """What kvtier's store settled on (the `auto` choices), for the report."""
+    store = getattr(tier, "store", None)
+    if store is None:
+        return ""
+    seg = int(store.stats().get("segment_bytes", 0))
+    mode = "direct" if store.load_direct_io else "buffered"
+    return f"{store.io_backend} {mode} seg={seg >> 10}K"
+
+
 def bench_tier(
     kind: str,
     root: str,
@@ -164,11 +180,13 @@ def bench_tier(
     ref: np.ndarray,
     args,
     load_roots: tuple[str, str] | None = None,
+    opts: dict | None = None,
 ) -> dict:
     chunk = arr.shape[1]
     n = arr.shape[0]
     view = memoryview(arr)
-    tier = make_tier(kind, root, view, chunk, args.threads, args.kvtier_opts)
+    opts = args.kvtier_opts if opts is None else opts
+    tier = make_tier(kind, root, view, chunk, args.threads, opts)
     keys = [make_offload_key(i.to_bytes(32, "big"), 0) for i in range(n)]
     ctx = ReqContext("bench")
     ids = np.arange(n, dtype=np.int32)
@@ -183,7 +201,8 @@ def bench_tier(
 
     if load_roots is not None:
         tier.shutdown()
-        tier = make_tier(kind, load_roots[0], view, chunk, args.threads, args.kvtier_opts)
+        tier = make_tier(kind, load_roots[0], view, chunk, args.threads, opts)
+    io = kvtier_io(tier)
     out["lookup_all_hit_ms"] = wait_all_hit(tier, keys, ctx) * 1e3
 
     arr[:] = 0
@@ -196,7 +215,7 @@ def bench_tier(
 
     if load_roots is not None:
         tier.shutdown()
-        tier = make_tier(kind, load_roots[1], view, chunk, args.threads, args.kvtier_opts)
+        tier = make_tier(kind, load_roots[1], view, chunk, args.threads, opts)
         wait_all_hit(tier, keys, ctx)
     arr[:] = 0
     shares = np.array_split(ids, args.concurrency)
@@ -209,7 +228,7 @@ def bench_tier(
     out["load20_cpu_s_per_GB"] = (cpu_seconds() - c0) / gb
     assert (arr == ref).all(), f"{kind}: loaded bytes differ (concurrent)"
     tier.shutdown()
-    return out
+    return out, io
 
 
 def main() -> None:
@@ -242,6 +261,13 @@ def main() -> None:
         metavar="KEY=VALUE",
         help='extra kvtier tier option (JSON value), e.g. io_backend="threadpool"',
     )
+    p.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME:KEY=VALUE,...",
+        help="a kvtier variant measured beside the others, e.g. seg1m:segment_bytes=1048576",
+    )
     args = p.parse_args()
     if args.load_dirs and len(args.dirs) != 1:
         p.error("--load-dirs needs exactly one --dirs entry")
@@ -249,6 +275,22 @@ def main() -> None:
     for kv in args.kvtier_opt:
         k, _, v = kv.partition("=")
         args.kvtier_opts[k] = json.loads(v)
+    # kind label -> (tier kind, kvtier options)
+    kinds: dict[str, tuple[str, dict]] = {"builtin": ("builtin", {})}
+    if not args.variant:
+        kinds["kvtier"] = ("kvtier", args.kvtier_opts)
+    for v in args.variant:
+        name, _, spec = v.partition(":")
+        if not name or not name.replace("-", "").replace("_", "").isalnum():
+            p.error(f"--variant {v!r}: NAME must be letters, digits, - or _")
+        opts = dict(args.kvtier_opts)
+        for kv in filter(None, spec.split(",")):
+            k, _, val = kv.partition("=")
+            opts[k] = json.loads(val)
+        label = f"kvtier[{name}]"
+        if label in kinds:
+            p.error(f"--variant {name} given twice")
+        kinds[label] = ("kvtier", opts)
 
     if args.builtin_io == "c":
         if not enable_builtin_c_helper():
@@ -271,38 +313,49 @@ def main() -> None:
         "repeat": args.repeat,
         "builtin_io": args.builtin_io,
         "kvtier_options": args.kvtier_opts,
+        "variants": {k: o for k, (t, o) in kinds.items() if t == "kvtier"},
         "machine": f"{platform.machine()} {os.cpu_count()} cores",
         "date": time.strftime("%Y-%m-%d"),
         "load_dirs": args.load_dirs,
         "dirs": {},
     }
     for d in args.dirs:
-        runs: dict[str, list[dict]] = {"builtin": [], "kvtier": []}
+        runs: dict[str, list[dict]] = {label: [] for label in kinds}
+        ios: dict[str, str] = {}
         for rep in range(args.repeat):
-            order = ("builtin", "kvtier") if rep % 2 == 0 else ("kvtier", "builtin")
-            for kind in order:
-                root = os.path.join(d, kind)
+            order = list(kinds) if rep % 2 == 0 else list(reversed(kinds))
+            for label in order:
+                kind, opts = kinds[label]
+                sub = label.replace("[", "-").rstrip("]")
+                root = os.path.join(d, sub)
                 shutil.rmtree(root, ignore_errors=True)
                 os.makedirs(root)
                 loads = None
                 if args.load_dirs:
                     loads = (
-                        os.path.join(args.load_dirs[0], kind),
-                        os.path.join(args.load_dirs[1], kind),
+                        os.path.join(args.load_dirs[0], sub),
+                        os.path.join(args.load_dirs[1], sub),
                     )
-                runs[kind].append(bench_tier(kind, root, arr, ref, args, loads))
+                out, ios[label] = bench_tier(kind, root, arr, ref, args, loads, opts)
+                runs[label].append(out)
                 shutil.rmtree(root, ignore_errors=True)
         row = {
-            kind: {m: float(np.median([r[m] for r in rs])) for m in rs[0]}
-            for kind, rs in runs.items()
+            label: {m: float(np.median([r[m] for r in rs])) for m in rs[0]}
+            for label, rs in runs.items()
         }
-        k, b = row["kvtier"], row["builtin"]
-        row["ratio"] = {
-            "store": k["store_GBps"] / b["store_GBps"],
-            "load1": k["load1_GBps"] / b["load1_GBps"],
-            "load20": k["load20_GBps"] / b["load20_GBps"],
-            "lookup_speedup": b["lookup_all_hit_ms"] / max(k["lookup_all_hit_ms"], 1e-9),
-        }
+        b = row["builtin"]
+        row["ratio"] = {}
+        for label in kinds:
+            if label == "builtin":
+                continue
+            k = row[label]
+            row["ratio"][label] = {
+                "store": k["store_GBps"] / b["store_GBps"],
+                "load1": k["load1_GBps"] / b["load1_GBps"],
+                "load20": k["load20_GBps"] / b["load20_GBps"],
+                "lookup_speedup": b["lookup_all_hit_ms"] / max(k["lookup_all_hit_ms"], 1e-9),
+            }
+        row["io"] = ios
         report["dirs"][d] = row
     if args.json:
         print(json.dumps(report, indent=2))
@@ -322,14 +375,19 @@ def main() -> None:
             "load1_cpu_s_per_GB",
             "lookup_all_hit_ms",
         ]
-        print(f"  {'':8}" + "".join(f"{c:>20}" for c in cols))
-        for kind in ("builtin", "kvtier"):
-            print(f"  {kind:8}" + "".join(f"{row[kind][c]:>20.2f}" for c in cols))
-        r = row["ratio"]
-        print(
-            f"  kvtier/builtin: store {r['store']:.2f}x  load-1 {r['load1']:.2f}x  "
-            f"load-20 {r['load20']:.2f}x  lookup {r['lookup_speedup']:.2f}x faster"
-        )
+        w = max(8, *(len(label) for label in kinds))
+        print(f"  {'':{w}}" + "".join(f"{c:>20}" for c in cols) + "  io")
+        for label in kinds:
+            print(
+                f"  {label:{w}}"
+                + "".join(f"{row[label][c]:>20.2f}" for c in cols)
+                + f"  {row['io'].get(label, '')}"
+            )
+        for label, r in row["ratio"].items():
+            print(
+                f"  {label}/builtin: store {r['store']:.2f}x  load-1 {r['load1']:.2f}x  "
+                f"load-20 {r['load20']:.2f}x  lookup {r['lookup_speedup']:.2f}x faster"
+            )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,12 @@
 #           50,000 tokens of Llama-3.3-70B at TP 8 (196 chunks of 10 MiB),
 #           stored through mount 0, load-1 through mount 1 and load-20
 #           through mount 2, so every load starts cold, as on another node
+#           With TIER_VARIANTS ("NAME:KEY=VALUE,..." words, e.g.
+#           "default: seg1m:segment_bytes=1048576") kvtier runs once per
+#           variant beside one built-in run (--variant of the benchmark)
+#   ceiling fio's cold reads with many jobs through the mounts, O_DIRECT and
+#           buffered, FUSE requests in flight sampled (bench/dfs_ceiling.sh;
+#           CEIL_JOBS, CEIL_FILES, CEIL_SIZE, CEIL_MAXBG)
 #   sglang  kvtier's SGLang HiCache backend vs SGLang's `file` backend
 #           (bench/sglang_vs_file.py, as bench/dfs_sglang.sh runs it: stored
 #           through mount 0, fetched through mount 1), at SGLANG_DELAYS
@@ -62,6 +68,8 @@ STORE_MODES=${STORE_MODES:-direct,buffered}
 PREFIX_TOKENS=${PREFIX_TOKENS:-50000}
 TIER_THREADS=${TIER_THREADS:-16}
 TIER_REPEAT=${TIER_REPEAT:-1}
+TIER_VARIANTS=${TIER_VARIANTS:-}
+CEIL_JOBS=${CEIL_JOBS:-"16 32 64"}
 SGLANG_DELAYS=${SGLANG_DELAYS:-0.5}
 SGLANG_REPEATS=${SGLANG_REPEATS:-3}
 exec > >(tee -a "$OUT/dfs-bench.txt") 2>&1
@@ -155,7 +163,8 @@ auto_pick() {
 import sys, kvtier
 with kvtier.Store(sys.argv[1], {"model": "bench/auto-pick"}) as s:
     print(f"auto picks: loads {s.io_backend} direct_io={s.load_direct_io}, "
-          f"stores direct_io={s.store_direct_io}")
+          f"stores direct_io={s.store_direct_io}, "
+          f"segment {int(s.stats().get('segment_bytes', 0)) >> 10} KiB")
 EOF
 }
 
@@ -166,10 +175,15 @@ store_bench() {
 }
 
 tier_bench() {
+  local variants=() v
+  for v in $TIER_VARIANTS; do variants+=(--variant "$v"); done
   python3 bench/gpu/vllm_entry.py --dirs "${MNT[0]}/tier" \
     --load-dirs "${MNT[1]}/tier" "${MNT[2]}/tier" --prefix-tokens "$PREFIX_TOKENS" \
-    --threads "$TIER_THREADS" --repeat "$TIER_REPEAT"
+    --threads "$TIER_THREADS" --repeat "$TIER_REPEAT" "${variants[@]}"
 }
+
+# shellcheck source=bench/dfs_ceiling.sh
+source bench/dfs_ceiling.sh
 
 # bench/dfs_sglang.sh's arguments (its IO_TIMEOUT_S and RESERVE_GB defaults).
 sglang_bench() {
@@ -207,6 +221,10 @@ for d in $DELAYS; do
       "$STORE_BACKENDS x $STORE_MODES, median of $STORE_REPEAT alternating pairs; at $SECONDS s)"
     mkdir -p "${MNT[0]}/kb"
     part store_bench "${MNT[0]}/kb"
+  fi
+  if want ceiling; then
+    echo "--- the mount's ceiling: fio cold reads, jobs $CEIL_JOBS (at $SECONDS s)"
+    part dfs_ceiling
   fi
   if want tier; then
     echo "--- vLLM tier: kvtier vs built-in fs ($PREFIX_TOKENS tokens; at $SECONDS s)"

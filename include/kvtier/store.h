@@ -30,7 +30,8 @@ enum class DirectIoMode { kAuto, kOn, kOff };
 inline constexpr size_t kMaxKeyBytes = 65535;
 inline constexpr uint64_t kMaxPayloadBytes = 1ULL << 36;  // 64 GiB
 
-// Default transfer unit of loads (StoreOptions::segment_bytes).
+// Default transfer unit of loads and buffered stores (StoreOptions::
+// segment_bytes left at 0, on filesystems whose `auto` rule names none).
 inline constexpr size_t kDefaultSegmentBytes = 512 << 10;
 // Default per-job I/O deadline (StoreOptions::io_timeout_ns): far above a
 // healthy load of a 50,000-token prefix (seconds), far below "hung".
@@ -60,9 +61,12 @@ struct StoreOptions {
   // How long a Contains() verdict is reused without asking the filesystem.
   int64_t lookup_cache_ns = 1LL * 1000 * 1000 * 1000;
   size_t lookup_cache_entries = 1 << 18;
-  // Transfer unit of loads: small enough that a segment is checksummed
-  // while still in cache (buffered) or overlaps later segments (io_uring).
-  size_t segment_bytes = kDefaultSegmentBytes;
+  // Transfer unit of loads (and of buffered stores): small enough that a
+  // segment is checksummed while still in cache (buffered) or overlaps later
+  // segments (io_uring). 0: `auto`, by filesystem (io/io_choice.h): on FUSE
+  // the largest request the kernel sends the daemon, else
+  // kDefaultSegmentBytes.
+  size_t segment_bytes = 0;
   // Per-job I/O deadline, counted from submission; <= 0: none. Past it the
   // job completes with its unfinished keys KeyOutcome::kTimedOut (counted in
   // io_timeouts_total), and no late read ever writes into its buffers: on a

@@ -60,6 +60,9 @@ ENGINE_STORE_OPTIONS: dict[str, Any] = {
     # Secret mounted with defaultMode 0400; its key id joins the fingerprint.
     "auth_key_file": "",
     "encrypt": False,  # with auth_key_file: payloads encrypted too (AES-256-GCM)
+    # Transfer unit of loads and buffered stores, in bytes; 0: by filesystem
+    # (on FUSE the largest request the kernel sends the daemon).
+    "segment_bytes": NATIVE_DEFAULTS["segment_bytes"],
     "cache_salt": "",  # tenant isolation: different salts never share chunks
     "model_revision": "",  # e.g. the HF commit; part of the fingerprint
 }
@@ -204,6 +207,7 @@ class Store:
         group: int | str | None = None,
         auth_key_file: str | None = "",
         encrypt: bool = False,
+        segment_bytes: int = NATIVE_DEFAULTS["segment_bytes"],
     ) -> None:
         for name, value in (
             ("read_threads", read_threads),
@@ -211,6 +215,7 @@ class Store:
             ("max_queued_write_bytes", max_queued_write_bytes),
             ("max_pending_jobs", max_pending_jobs),
             ("chunk_bytes", chunk_bytes),
+            ("segment_bytes", segment_bytes),
         ):
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{name} must be a non-negative int, got {value!r}")
@@ -234,6 +239,7 @@ class Store:
             group=parse_group(group),
             auth_key_file=str(auth_key_file or ""),
             encrypt=bool(encrypt),
+            segment_bytes=segment_bytes,
         )
 
     # Synchronous conveniences -------------------------------------------------

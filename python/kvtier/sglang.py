@@ -189,6 +189,7 @@ class KvtierHiCacheStorage(HiCacheStorage):
             group=o["group"],
             auth_key_file=o["auth_key_file"],
             encrypt=bool(o["encrypt"]),
+            segment_bytes=int(o["segment_bytes"]),
         )
         logger.info("kvtier HiCache storage at %s", self.store.namespace_dir)
 

@@ -355,6 +355,7 @@ class KvtierTier(SecondaryTierManager):
             group=opts["group"],
             auth_key_file=opts["auth_key_file"],
             encrypt=bool(opts["encrypt"]),
+            segment_bytes=int(opts["segment_bytes"]),
         )
         self._lookups = _Lookups(self.store, tier_type)
         self._announced = _events_or_none(offloading_spec, tier_type, opts)

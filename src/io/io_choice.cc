@@ -110,8 +110,13 @@ bool WantsRoundTripProbe(const AutoIoRule& rule, DirectIoMode mode) {
 }
 
 IoChoice ResolveIoChoice(const AutoIoRule& rule, DirectIoMode mode, IoBackendKind backend,
-                         bool direct_ok, bool uring_ok, int64_t rtt_ns) {
+                         bool direct_ok, bool uring_ok, int64_t rtt_ns, size_t segment_bytes) {
   IoChoice c;
+  if (segment_bytes != 0) {
+    c.segment_bytes = segment_bytes;
+  } else if (rule.segment_bytes != 0) {
+    c.segment_bytes = rule.segment_bytes;
+  }
   if (mode == DirectIoMode::kAuto) {
     const bool near = rtt_ns >= 0 && rtt_ns < rule.store_direct_below_rtt_ns;
     c.load_direct = direct_ok && rule.load_direct;

@@ -82,7 +82,7 @@ class PyStore {
           bool durable, double touch_interval_s, uint64_t max_queued_write_bytes,
           size_t max_pending_jobs, double lookup_cache_s, size_t chunk_bytes, double io_timeout_s,
           uint32_t file_mode, uint32_t dir_mode, int64_t group, const std::string& auth_key_file,
-          bool encrypt)
+          bool encrypt, size_t segment_bytes)
       : chunk_bytes_(chunk_bytes) {
     Fingerprint fp;
     Status s = Fingerprint::FromJson(fingerprint_json, &fp);
@@ -109,6 +109,7 @@ class PyStore {
     o.perms.group = group;
     o.auth_key_file = auth_key_file;
     o.encrypt = encrypt;
+    o.segment_bytes = segment_bytes;
     std::unique_ptr<Store> opened;
     {
       nb::gil_scoped_release release;
@@ -331,6 +332,7 @@ NB_MODULE(_kvtier, m) {
   defaults["io_timeout_s"] = nb::cast(static_cast<double>(d.io_timeout_ns) / 1e9);
   defaults["file_mode"] = nb::cast(d.perms.file_mode);
   defaults["dir_mode"] = nb::cast(d.perms.dir_mode);
+  defaults["segment_bytes"] = nb::cast(d.segment_bytes);
   m.attr("STORE_DEFAULTS") = defaults;
   nb::list outcomes;
   for (int i = 0; i < kKeyOutcomeCount; ++i) {
@@ -340,7 +342,7 @@ NB_MODULE(_kvtier, m) {
   nb::class_<PyStore>(m, "_Store")
       .def(nb::init<const std::string&, const std::string&, int, int, const std::string&,
                     nb::handle, bool, bool, double, uint64_t, size_t, double, size_t, double,
-                    uint32_t, uint32_t, int64_t, const std::string&, bool>(),
+                    uint32_t, uint32_t, int64_t, const std::string&, bool, size_t>(),
            nb::arg("root"), nb::arg("fingerprint_json"), nb::arg("read_threads"),
            nb::arg("write_threads"), nb::arg("io_backend"), nb::arg("direct_io").none(),
            nb::arg("verify"), nb::arg("durable"), nb::arg("touch_interval_s"),
@@ -348,7 +350,8 @@ NB_MODULE(_kvtier, m) {
            nb::arg("lookup_cache_s"), nb::arg("chunk_bytes"), nb::arg("io_timeout_s"),
            nb::arg("file_mode") = CreatePerms{}.file_mode,
            nb::arg("dir_mode") = CreatePerms{}.dir_mode, nb::arg("group") = -1,
-           nb::arg("auth_key_file") = "", nb::arg("encrypt") = false)
+           nb::arg("auth_key_file") = "", nb::arg("encrypt") = false,
+           nb::arg("segment_bytes") = StoreOptions{}.segment_bytes)
       .def("put", &PyStore::Put)
       .def("get", &PyStore::Get)
       .def("contains", &PyStore::Contains)

@@ -83,8 +83,7 @@ StoreImpl::StoreImpl(StoreImplParams params)
   io_opts_.verify = options_.verify;
   io_opts_.durable = options_.durable;
   io_opts_.remove_corrupt = options_.remove_corrupt;
-  io_opts_.segment_bytes =
-      std::max<size_t>(kBlockSize, options_.segment_bytes / kBlockSize * kBlockSize);
+  io_opts_.segment_bytes = std::max<size_t>(kBlockSize, io.segment_bytes / kBlockSize * kBlockSize);
   io_opts_.pipelined = io.load_uring;
   io_opts_.memory_fs = params.memory_fs;
   io_opts_.staged = options_.io_timeout_ns > 0 && !params.memory_fs;
@@ -648,6 +647,7 @@ std::map<std::string, double> StoreImpl::MetricsMap() const {
   m["store_direct_io"] = io_opts_.store_direct ? 1 : 0;
   m["io_uring"] = use_uring_ ? 1 : 0;
   m["staged_reads"] = io_opts_.staged ? 1 : 0;
+  m["segment_bytes"] = static_cast<double>(io_opts_.segment_bytes);
   return m;
 }
 

@@ -37,8 +37,8 @@ Status CheckOptions(const StoreOptions& o) {
   }
   if (o.max_pending_jobs < 1) return Status::InvalidArgument("max_pending_jobs must be >= 1");
   if (o.touch_interval_ns < 0) return Status::InvalidArgument("touch_interval must be >= 0");
-  if (o.segment_bytes < 4096 || o.segment_bytes > (1u << 30)) {
-    return Status::InvalidArgument("segment_bytes must be in [4 KiB, 1 GiB]");
+  if (o.segment_bytes != 0 && (o.segment_bytes < 4096 || o.segment_bytes > (1u << 30))) {
+    return Status::InvalidArgument("segment_bytes must be 0 (auto) or in [4 KiB, 1 GiB]");
   }
   // The store reads back its own files and creates entries in its own
   // directories.
@@ -147,8 +147,8 @@ Status Store::Open(const std::string& root, const Fingerprint& fingerprint,
           ? ProbeRoundTripNs(env, ns_dir, writer_id,
                              DefaultRoundTripPlan(rule.store_direct_below_rtt_ns))
           : -1;
-  const IoChoice io =
-      ResolveIoChoice(rule, options.direct_io, options.io_backend, direct_ok, uring_ok, rtt_ns);
+  const IoChoice io = ResolveIoChoice(rule, options.direct_io, options.io_backend, direct_ok,
+                                      uring_ok, rtt_ns, options.segment_bytes);
   StoreImplParams params;
   params.env = env;
   params.options = options;

@@ -57,6 +57,29 @@ TEST(IoChoice, RulePerClass) {
 const FsClass kAllClasses[] = {FsClass::kMemory, FsClass::kLocalBlock, FsClass::kFuse,
                                FsClass::kNfs,    FsClass::kLustre,     FsClass::kOther};
 
+TEST(IoChoice, SegmentSizeExplicitElseTheRulesElseTheDefault) {
+  for (FsClass c : kAllClasses) {
+    const AutoIoRule rule = AutoIoFor(c);
+    const size_t want = rule.segment_bytes != 0 ? rule.segment_bytes : kDefaultSegmentBytes;
+    EXPECT_EQ(ResolveIoChoice(rule, DirectIoMode::kAuto, IoBackendKind::kAuto, true, true, -1)
+                  .segment_bytes,
+              want)
+        << FsClassName(c);
+    // An explicit size wins on every class, whatever else is explicit.
+    for (DirectIoMode mode : {DirectIoMode::kAuto, DirectIoMode::kOn, DirectIoMode::kOff}) {
+      EXPECT_EQ(ResolveIoChoice(rule, mode, IoBackendKind::kThreadPool, true, true, -1, 64 << 10)
+                    .segment_bytes,
+                size_t{64 << 10})
+          << FsClassName(c);
+    }
+  }
+  AutoIoRule custom = AutoIoFor(FsClass::kOther);
+  custom.segment_bytes = 3 << 20;
+  EXPECT_EQ(ResolveIoChoice(custom, DirectIoMode::kAuto, IoBackendKind::kAuto, true, true, -1)
+                .segment_bytes,
+            size_t{3} << 20);
+}
+
 TEST(IoChoice, NeverIoUringWithoutDirect) {
   // Buffered I/O is a page-cache copy on every class: io_uring only adds
   // io-wq hand-offs there, so no row may ask for it without O_DIRECT, and

@@ -1,0 +1,94 @@
+# shellcheck shell=bash
+# Sourced by bench/dfs_bench.sh and bench/gpu/dfs_bench.sh (part `ceiling`):
+# what one MooseFS mount reads at most, the ceiling that kvtier's and vLLM's
+# tier loads are measured against. Needs MNT (the cluster's mounts, at least
+# 3), fio on PATH, root (drop_caches, fusectl).
+#
+# For each job count J in CEIL_JOBS ("16 32 64"): fio writes CEIL_FILES
+# (192) files of CEIL_SIZE (10M, the DESIGN's chunk) through mount 0, spread
+# over J jobs, then reads them cold with J jobs, one transfer per file (as a
+# chunk load): O_DIRECT through mount 1, buffered through mount 2, each
+# after `echo 3 > /proc/sys/vm/drop_caches`, so no read finds the writer's
+# or its own page cache (the chunkservers' disks stay in their page cache,
+# as on a server with RAM to spare). While each read runs, the mount's FUSE
+# connection is sampled every 10 ms: requests sent to the daemon and not
+# yet answered (`waiting`; the kernel holds asynchronous reads, O_DIRECT
+# pieces and read-ahead alike, to `max_background` at once).
+#
+# With CEIL_MAXBG (default 64; empty: skipped) the largest J's O_DIRECT read
+# runs once more on a fresh set of files with mount 1's max_background raised
+# to it (then put back): whether the kernel's limit or the daemon's worker
+# threads bound the mount.
+#
+#   dfs_ceiling        # prints one line per read
+
+# The FUSE connection directory of mount $1.
+dfs_fuse_conn() {
+  local dev
+  dev=$(mountpoint -d "$1")
+  echo "/sys/fs/fuse/connections/${dev#*:}"
+}
+
+# fio_gbps DIR RW JOBS FILES_PER_JOB DIRECT: aggregate GB/s of one fio run.
+dfs_fio_gbps() {
+  fio --name=ceil --directory="$1" --rw="$2" --numjobs="$3" --nrfiles="$4" \
+    --filesize="$CEIL_SIZE" --size=$(($4 * $(numfmt --from=iec "$CEIL_SIZE"))) \
+    --bs="$CEIL_SIZE" --ioengine=psync --direct="$5" --file_service_type=sequential \
+    --openfiles=1 --create_on_open=1 --fallocate=none --invalidate=0 --thread \
+    --group_reporting --output-format=json 2>/dev/null |
+    python3 -c "import json, sys
+j = json.load(sys.stdin)['jobs'][0]['$2']
+print('%.2f' % (j['io_bytes'] / (j['runtime'] / 1e3) / 1e9 if j['runtime'] else 0))"
+}
+
+# dfs_ceiling_read LABEL MOUNT_INDEX DIR_NAME J PER_JOB DIRECT
+dfs_ceiling_read() {
+  local conn samples sampler gbps
+  conn=$(dfs_fuse_conn "${MNT[$2]}")
+  samples=$(mktemp)
+  sync
+  echo 3 >/proc/sys/vm/drop_caches
+  (while :; do cat "$conn/waiting"; sleep 0.01; done) >"$samples" 2>/dev/null &
+  sampler=$!
+  gbps=$(dfs_fio_gbps "${MNT[$2]}/$3" read "$4" "$5" "$6")
+  kill "$sampler"
+  wait "$sampler" 2>/dev/null || true
+  echo "$1 jobs=$4 read ${gbps} GB/s through mount $2; FUSE requests in flight" \
+    "$(awk '$1 > 0 { n++; s += $1; if ($1 > m) m = $1 }
+      END { printf "mean %.1f max %d (%d busy samples)", n ? s / n : 0, m, n }' "$samples");" \
+    "max_background $(cat "$conn/max_background"); load $(cut -d' ' -f1 /proc/loadavg)"
+  rm -f "$samples"
+}
+
+dfs_ceiling() {
+  CEIL_JOBS=${CEIL_JOBS:-"16 32 64"}
+  CEIL_FILES=${CEIL_FILES:-192}
+  CEIL_SIZE=${CEIL_SIZE:-10M}
+  CEIL_MAXBG=${CEIL_MAXBG-64}
+  mountpoint -q /sys/fs/fuse/connections || mount -t fusectl none /sys/fs/fuse/connections
+  local j per w t0 last=""
+  echo "mfsmount (mount 1) threads: $(ls "/proc/${MNT_PIDS[1]}/task" 2>/dev/null | wc -l);" \
+    "$CEIL_FILES files of $CEIL_SIZE per job count; fio psync, one transfer per file"
+  for j in $CEIL_JOBS; do
+    per=$(((CEIL_FILES + j - 1) / j))
+    mkdir -p "${MNT[0]}/ceil$j"
+    t0=$SECONDS
+    w=$(dfs_fio_gbps "${MNT[0]}/ceil$j" write "$j" "$per" 0)
+    echo "write jobs=$j ${w} GB/s buffered through mount 0 ($((SECONDS - t0)) s)"
+    dfs_ceiling_read "direct  " 1 "ceil$j" "$j" "$per" 1
+    dfs_ceiling_read "buffered" 2 "ceil$j" "$j" "$per" 0
+    last=$j
+  done
+  if [[ -n $CEIL_MAXBG && -n $last ]]; then
+    local conn old
+    conn=$(dfs_fuse_conn "${MNT[1]}")
+    per=$(((CEIL_FILES + last - 1) / last))
+    mkdir -p "${MNT[0]}/ceilbg"
+    dfs_fio_gbps "${MNT[0]}/ceilbg" write "$last" "$per" 0 >/dev/null
+    old=$(cat "$conn/max_background")
+    echo "$CEIL_MAXBG" >"$conn/max_background"
+    dfs_ceiling_read "direct, max_background $CEIL_MAXBG" 1 ceilbg "$last" "$per" 1
+    echo "$old" >"$conn/max_background"
+  fi
+  rm -rf "${MNT[0]}"/ceil*
+}
