@@ -12,7 +12,9 @@
 # concurrent prefetches of 196 pages queue 128-page jobs behind each other,
 # which outlasted the 30 s default on the loaded 2-core VM), RESERVE_GB (1:
 # the host memory SGLang keeps free beside its pool; its own 10 GiB refuses
-# any pool on the 24 GB VM when others use more than 14 GB). `free -g` is
+# any pool on the 24 GB VM when others use more than 14 GB), DIRECT_IO
+# ("auto": kvtier's direct_io option, one kvtier run per word, e.g. "auto
+# false", each beside the same `file` run). `free -g` is
 # printed before each delay, and sglang_vs_file.py exits early, saying so,
 # when pool and reserve do not fit. Each fetch row also gives the CPU seconds
 # of the reading mount's FUSE daemon, the chunkservers, the master and the
@@ -24,6 +26,7 @@ REPEATS=${REPEATS:-3}
 ARGS=${ARGS:-}
 IO_TIMEOUT_S=${IO_TIMEOUT_S:-600}
 RESERVE_GB=${RESERVE_GB:-1}
+DIRECT_IO=${DIRECT_IO:-auto}
 PY=${PY:-$HOME/.cache/kvtier/venv/bin/python}
 OUT=${1:-bench/results/dfs-sglang-$(date -u +%Y%m%d-%H%M).txt}
 bash tools/dfs.sh check >/dev/null || { bash tools/dfs.sh check; exit 3; }
@@ -39,11 +42,13 @@ for d in $DELAYS; do
   source "$work/env"
   read -r m0 m1 <<<"$DFS_MOUNTS"
   mkdir -p "$m0/sglbench"
-  echo "--- delay $d ms per direction, load $(cut -d' ' -f1 /proc/loadavg), io_timeout_s $IO_TIMEOUT_S"
+  echo "--- delay $d ms per direction, load $(cut -d' ' -f1 /proc/loadavg), io_timeout_s $IO_TIMEOUT_S," \
+    "kvtier direct_io $DIRECT_IO"
   free -g
   # shellcheck disable=SC2086  # ARGS: several words
   "$PY" bench/sglang_vs_file.py --dirs "$m0/sglbench" --fetch-dirs "$m1/sglbench" \
     --repeats "$REPEATS" --io-timeout-s "$IO_TIMEOUT_S" --sglang-reserve-gb "$RESERVE_GB" \
+    --kvtier-direct-io $DIRECT_IO \
     --cpu-pids "mfsmount1=${DFS_MOUNT_PIDS#* }" "chunkservers=${DFS_CHUNKSERVER_PIDS// /,}" \
     "master=$DFS_MASTER_PID" $ARGS ||
     echo "!! sglang_vs_file failed with status $?"

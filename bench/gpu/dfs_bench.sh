@@ -26,9 +26,13 @@
 #   sglang  kvtier's SGLang HiCache backend vs SGLang's `file` backend
 #           (bench/sglang_vs_file.py, as bench/dfs_sglang.sh runs it: stored
 #           through mount 0, fetched through mount 1), at SGLANG_DELAYS
-#           only (default 0.5); needs .gpu-deps-dfs/sglang (SGLANG=1
-#           bench/gpu/dfs_prepare.sh). It runs on the CPU, as in CI: the GPU
-#           is hidden from it and vLLM's platform pinned as in vllm_entry.py
+#           only (default 0.5), SGLANG_REPEATS times (default 1: `file`'s
+#           one-page-at-a-time store of 20 prefixes alone takes minutes
+#           through a delayed mount), kvtier once per SGLANG_DIRECT_IO value
+#           of its direct_io option (default "auto false"); needs
+#           .gpu-deps-dfs/sglang (SGLANG=1 bench/gpu/dfs_prepare.sh). It runs
+#           on the CPU, as in CI: the GPU is hidden from it and vLLM's
+#           platform pinned as in vllm_entry.py
 #
 #   OUT=dir [DELAYS="0 0.5 2"] [PARTS="store tier"] bash bench/gpu/dfs_bench.sh
 #
@@ -71,7 +75,8 @@ TIER_REPEAT=${TIER_REPEAT:-1}
 TIER_VARIANTS=${TIER_VARIANTS:-}
 CEIL_JOBS=${CEIL_JOBS:-"16 32 64"}
 SGLANG_DELAYS=${SGLANG_DELAYS:-0.5}
-SGLANG_REPEATS=${SGLANG_REPEATS:-3}
+SGLANG_REPEATS=${SGLANG_REPEATS:-1}
+SGLANG_DIRECT_IO=${SGLANG_DIRECT_IO:-"auto false"}
 exec > >(tee -a "$OUT/dfs-bench.txt") 2>&1
 
 echo "== dfs on the GPU host: kvtier $KVTIER_DFS_SNAPSHOT, $(nproc) cores," \
@@ -82,7 +87,9 @@ echo "== load $(cut -d' ' -f1-3 /proc/loadavg); memory $(free -g | awk '/^Mem/ {
 # ---- MooseFS, fio, kvtier -----------------------------------------------------
 # shellcheck source=bench/gpu/dfs_root.sh
 source bench/gpu/dfs_root.sh
-if ! command -v fio >/dev/null; then
+# fio only for the parts that run it (store, ceiling): its source travels
+# only with FIO_SRC=... bench/gpu/dfs_prepare.sh.
+if ! command -v fio >/dev/null && [[ " $PARTS " == *" store "* || " $PARTS " == *" ceiling "* ]]; then
   fio_dir=/tmp/kvtier-dfs-fio
   if [[ ! -x $fio_dir/fio ]]; then
     rm -rf "$fio_dir" && mkdir -p "$fio_dir"
@@ -92,7 +99,7 @@ if ! command -v fio >/dev/null; then
   fi
   export PATH=$fio_dir:$PATH
 fi
-echo "== $(fio --version), cc $(cc -dumpfullversion), python $(python3 -c 'import sys; print(sys.version.split()[0])')"
+echo "== $(fio --version 2>/dev/null || echo no fio), cc $(cc -dumpfullversion), python $(python3 -c 'import sys; print(sys.version.split()[0])')"
 
 # CMake finds liburing through this stand-in for pkg-config (the host has
 # neither; the headers and static library travel).
@@ -187,8 +194,10 @@ source bench/dfs_ceiling.sh
 
 # bench/dfs_sglang.sh's arguments (its IO_TIMEOUT_S and RESERVE_GB defaults).
 sglang_bench() {
+  # shellcheck disable=SC2086  # SGLANG_DIRECT_IO: several words
   CUDA_VISIBLE_DEVICES="" python3 - --dirs "${MNT[0]}/sglbench" --fetch-dirs "${MNT[1]}/sglbench" \
     --repeats "$SGLANG_REPEATS" --io-timeout-s 600 --sglang-reserve-gb 1 \
+    --kvtier-direct-io $SGLANG_DIRECT_IO \
     --cpu-pids "mfsmount1=${MNT_PIDS[1]}" "chunkservers=${DFS_CHUNKSERVER_PIDS// /,}" \
     "master=$DFS_MASTER_PID" <<'EOF'
 import runpy, sys
@@ -231,7 +240,8 @@ for d in $DELAYS; do
     part tier_bench
   fi
   if want sglang && [[ " $SGLANG_DELAYS " == *" $d "* ]]; then
-    echo "--- SGLang: kvtier backend vs file backend (repeats $SGLANG_REPEATS; at $SECONDS s)"
+    echo "--- SGLang: kvtier backend (direct_io $SGLANG_DIRECT_IO) vs file backend" \
+      "(repeats $SGLANG_REPEATS; at $SECONDS s)"
     mkdir -p "${MNT[0]}/sglbench"
     part sglang_bench
   fi
