@@ -2,15 +2,19 @@
 # Sourced by bench/dfs_bench.sh and bench/gpu/dfs_bench.sh (part `ceiling`):
 # what one MooseFS mount reads at most, the ceiling that kvtier's and vLLM's
 # tier loads are measured against. Needs MNT (the cluster's mounts, at least
-# 3), fio on PATH, root (drop_caches, fusectl).
+# 3) and MNT_PIDS (their mfsmount PIDs), fio on PATH, root (fusectl).
 #
 # For each job count J in CEIL_JOBS ("16 32 64"): fio writes CEIL_FILES
 # (192) files of CEIL_SIZE (10M, the DESIGN's chunk) through mount 0, spread
 # over J jobs, then reads them cold with J jobs, one transfer per file (as a
-# chunk load): O_DIRECT through mount 1, buffered through mount 2, each
-# after `echo 3 > /proc/sys/vm/drop_caches`, so no read finds the writer's
-# or its own page cache (the chunkservers' disks stay in their page cache,
-# as on a server with RAM to spare). While each read runs, the mount's FUSE
+# chunk load): O_DIRECT through mount 1, buffered through mount 2. Each
+# mount reads each file once, so no read finds the writer's page cache or
+# its own, while the chunkservers' disks stay in their page cache, as on a
+# server with RAM to spare and as in the tier benchmark. (Dropping the page
+# cache instead, `echo 3 > /proc/sys/vm/drop_caches`, also drops the
+# chunkservers': the reads then measure the chunkservers' disk, 1.5-1.7
+# GB/s on the GPU host's virtio disk at 0 ms, not the mount.) While each
+# read runs, the mount's FUSE
 # connection is sampled every 10 ms: requests sent to the daemon and not
 # yet answered (`waiting`; the kernel holds asynchronous reads, O_DIRECT
 # pieces and read-ahead alike, to `max_background` at once).
@@ -46,8 +50,6 @@ dfs_ceiling_read() {
   local conn samples sampler gbps
   conn=$(dfs_fuse_conn "${MNT[$2]}")
   samples=$(mktemp)
-  sync
-  echo 3 >/proc/sys/vm/drop_caches
   (while :; do cat "$conn/waiting"; sleep 0.01; done) >"$samples" 2>/dev/null &
   sampler=$!
   gbps=$(dfs_fio_gbps "${MNT[$2]}/$3" read "$4" "$5" "$6")
@@ -67,8 +69,8 @@ dfs_ceiling() {
   CEIL_MAXBG=${CEIL_MAXBG-64}
   mountpoint -q /sys/fs/fuse/connections || mount -t fusectl none /sys/fs/fuse/connections
   local j per w t0 last=""
-  echo "mfsmount (mount 1) threads: $(ls "/proc/${MNT_PIDS[1]}/task" 2>/dev/null | wc -l);" \
-    "$CEIL_FILES files of $CEIL_SIZE per job count; fio psync, one transfer per file"
+  echo "$CEIL_FILES files of $CEIL_SIZE per job count; fio psync, one transfer per file;" \
+    "mfsmount (mount 1) threads before: $(ls "/proc/${MNT_PIDS[1]}/task" 2>/dev/null | wc -l)"
   for j in $CEIL_JOBS; do
     per=$(((CEIL_FILES + j - 1) / j))
     mkdir -p "${MNT[0]}/ceil$j"
@@ -90,5 +92,6 @@ dfs_ceiling() {
     dfs_ceiling_read "direct, max_background $CEIL_MAXBG" 1 ceilbg "$last" "$per" 1
     echo "$old" >"$conn/max_background"
   fi
+  echo "mfsmount (mount 1) threads after: $(ls "/proc/${MNT_PIDS[1]}/task" 2>/dev/null | wc -l)"
   rm -rf "${MNT[0]}"/ceil*
 }
