@@ -307,13 +307,15 @@ int main(int argc, char** argv) {
   const double loaded_gb = static_cast<double>(size) * count * rounds / 1e9;
   std::printf(
       "{\"dir\":\"%s\",\"size\":%zu,\"segment\":%zu,\"count\":%d,\"threads\":%d,\"rounds\":%d,"
-      "\"io_backend\":\"%s\","
+      "\"io_backend\":\"%s\",\"store_mac\":\"%s\","
       "\"load_gbps\":{\"plain\":%.3f,\"mac\":%.3f,\"encrypt\":%.3f},"
       "\"store_gbps\":{\"plain\":%.3f,\"mac\":%.3f,\"encrypt\":%.3f},"
       "\"ratio_mac\":%.3f,\"ratio_encrypt\":%.3f,"
       "\"ratio_mac_min\":%.3f,\"ratio_encrypt_min\":%.3f,"
       "\"load_cpu_s_per_gb\":{\"plain\":%.4f,\"mac\":%.4f,\"encrypt\":%.4f}}\n",
       dir.c_str(), size, segment, count, threads, rounds, stores[0]->io_backend_name(),
+      kvtier::FasterMacAlgorithm() == kvtier::AuthAlgorithm::kAes256Gcm ? "gmac"
+                                                                        : "chacha20-poly1305",
       Median(gbps[0]), Median(gbps[1]), Median(gbps[2]), store_gbps[0], store_gbps[1],
       store_gbps[2], Median(mac_ratio), Median(enc_ratio),
       *std::min_element(mac_ratio.begin(), mac_ratio.end()),
