@@ -45,6 +45,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mfs_counters import OPS, Counters  # noqa: E402
 from vllm.v1.kv_offload.base import ReqContext, make_offload_key  # noqa: E402
 from vllm.v1.kv_offload.tiering.base import TransferJob  # noqa: E402
 from vllm_tier_vs_builtin import (  # noqa: E402
@@ -55,36 +56,8 @@ from vllm_tier_vs_builtin import (  # noqa: E402
     wait_all_hit,
 )
 
-# The columns of `mfscli -SMO`, in its order ("total" last).
-OPS = (
-    "statfs getattr setattr lookup mkdir rmdir symlink readlink mknod unlink rename link "
-    "readdir open read write total"
-).split()
 # What a table row shows (the rest stay zero for both tiers; `total` has them).
 SHOWN = ("lookup", "getattr", "setattr", "mknod", "open", "rename", "unlink", "readdir", "mkdir")
-
-
-class Counters:
-    """The master's operation counters of one mount (this hour's)."""
-
-    def __init__(self, master: str, mount: str) -> None:
-        self.host, _, port = master.partition(":")
-        self.port = port or "9421"
-        self.mount = os.path.realpath(mount)
-
-    def read(self) -> dict[str, int]:
-        out = subprocess.run(
-            ["mfscli", "-H", self.host, "-P", self.port, "-SMO", "-m", "1"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=30,
-        ).stdout
-        for line in out.splitlines():
-            f = line.split("\t")
-            if len(f) == 3 + len(OPS) and f[2] == self.mount:
-                return dict(zip(OPS, map(int, f[3:])))
-        raise RuntimeError(f"the master lists no session for {self.mount}")
 
 
 def measure(counters: Counters, fn) -> tuple[dict[str, int], float, object]:

@@ -26,7 +26,7 @@ import numpy as np
 import kvtier
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dfs_metadata_sweep import master_lookups  # noqa: E402
+from mfs_counters import master_lookups  # noqa: E402
 
 FP = {"model": "bench/dfs-prefix", "kv_dtype": "bfloat16"}
 

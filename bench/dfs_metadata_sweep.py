@@ -22,10 +22,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+
+from mfs_counters import master_lookups
 
 
 def make_tree(root: str, dirs: int, per_dir: int) -> None:
@@ -38,28 +39,6 @@ def make_tree(root: str, dirs: int, per_dir: int) -> None:
 
     with ThreadPoolExecutor(32) as ex:
         list(ex.map(one, range(dirs)))
-
-
-def master_lookups(master: str, path: str) -> int | None:
-    """The master's LOOKUP count this hour (`mfscli -SMO`) for the mount that
-    holds `path`."""
-    mount = os.path.realpath(path)
-    while not os.path.ismount(mount) and mount != "/":
-        mount = os.path.dirname(mount)
-    host, _, port = master.partition(":")
-    out = subprocess.run(
-        ["mfscli", "-H", host, "-P", port or "9421", "-SMO", "-m", "1"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    ).stdout
-    for line in out.splitlines():
-        f = line.split("\t")
-        # statfs getattr setattr lookup ...: lookup is the 4th counter
-        if len(f) > 6 and f[2] == mount:
-            return int(f[6])
-    return None
 
 
 def sweep_point(
