@@ -40,6 +40,12 @@ logger = logging.getLogger(__name__)
 
 # Backend options inside --hicache-storage-backend-extra-config, and their
 # defaults. Anything else (beside SGLang's own keys below) is an error.
+# direct_io stays "auto" (on FUSE: O_DIRECT loads, which skip the node's page
+# cache). Buffered loads read pages still in that cache 1.5-2x faster, but a
+# cold 20-prefix fetch on MooseFS at 0.5 ms per direction ran 0.6x of auto's
+# on the 2-core VM and 0.97x on the 16-core GPU host (bench/RESULTS.md,
+# "Buffered or O_DIRECT loads for SGLang"); pages SGLang re-reads soon are
+# in its host pool already, and a cold fetch is what its storage tier is for.
 BACKEND_OPTIONS: dict[str, Any] = dict(ENGINE_STORE_OPTIONS)
 # Keys SGLang itself reads from the same dict (dynamic loading, the zero-copy
 # switch, heterogeneous TP) or that its other backends document.
