@@ -114,9 +114,9 @@ def make_tier(kind: str, root: str, view: memoryview, chunk: int, threads: int, 
     if kind == "builtin":
         tier_cfg = vllm_harness.fs_tier(root, n_read_threads=threads, n_write_threads=threads)
     else:
-        tier_cfg = vllm_harness.kvtier_tier(
-            root, read_threads=threads, write_threads=threads, **extra
-        )
+        # A variant's own thread counts override --threads.
+        opts = {"read_threads": threads, "write_threads": threads, **extra}
+        tier_cfg = vllm_harness.kvtier_tier(root, **opts)
     cfg = vllm_harness.offloading_config(
         [tier_cfg],
         layers_per_group=1,
