@@ -41,8 +41,8 @@ dfs_fio_gbps() {
     --openfiles=1 --create_on_open=1 --fallocate=none --invalidate=0 --thread \
     --group_reporting --output-format=json 2>/dev/null |
     python3 -c "import json, sys
-j = json.load(sys.stdin)['jobs'][0]['$2']
-print('%.2f' % (j['io_bytes'] / (j['runtime'] / 1e3) / 1e9 if j['runtime'] else 0))"
+j = json.load(sys.stdin)['jobs'][0][sys.argv[1]]
+print('%.2f' % (j['io_bytes'] / (j['runtime'] / 1e3) / 1e9 if j['runtime'] else 0))" "$2"
 }
 
 # dfs_ceiling_read LABEL MOUNT_INDEX DIR_NAME J PER_JOB DIRECT
@@ -50,7 +50,8 @@ dfs_ceiling_read() {
   local conn samples sampler gbps
   conn=$(dfs_fuse_conn "${MNT[$2]}")
   samples=$(mktemp)
-  (while :; do cat "$conn/waiting"; sleep 0.01; done) >"$samples" 2>/dev/null &
+  # Ends by itself once the connection is gone (a run stopped half way).
+  (while cat "$conn/waiting"; do sleep 0.01; done) >"$samples" 2>/dev/null &
   sampler=$!
   gbps=$(dfs_fio_gbps "${MNT[$2]}/$3" read "$4" "$5" "$6")
   kill "$sampler"

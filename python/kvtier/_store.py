@@ -60,8 +60,8 @@ ENGINE_STORE_OPTIONS: dict[str, Any] = {
     # Secret mounted with defaultMode 0400; its key id joins the fingerprint.
     "auth_key_file": "",
     "encrypt": False,  # with auth_key_file: payloads encrypted too (AES-256-GCM)
-    # Transfer unit of loads and buffered stores, in bytes; 0: by filesystem
-    # (on FUSE the largest request the kernel sends the daemon).
+    # Transfer unit of loads and buffered stores, in bytes (rounded down to a
+    # multiple of 4 KiB); 0: by filesystem (512 KiB on every one today).
     "segment_bytes": NATIVE_DEFAULTS["segment_bytes"],
     "cache_salt": "",  # tenant isolation: different salts never share chunks
     "model_revision": "",  # e.g. the HF commit; part of the fingerprint

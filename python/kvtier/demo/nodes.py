@@ -196,7 +196,7 @@ def node_b(
                     "tokens_equal": got == want,
                     "one_pass_equal": got == ref,
                     "kv_bitwise_equal": all(torch.equal(a, b) for a, b in zip(chunks, recomputed)),
-                    "new_tokens": len(ref),
+                    "new_tokens": len(want),
                     "answer": tok.decode(got, skip_special_tokens=True).strip(),
                 }
             )
