@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "kvtier/env.h"
@@ -29,6 +30,11 @@ enum class DirectIoMode { kAuto, kOn, kOff };
 // key or a larger payload fails for that key (puts_invalid_total).
 inline constexpr size_t kMaxKeyBytes = 65535;
 inline constexpr uint64_t kMaxPayloadBytes = 1ULL << 36;  // 64 GiB
+// Most buffers one request's payload may be gathered from or scattered into
+// (PutRequest::pieces, GetRequest::pieces): each transfer is one vectored
+// call, and the kernel takes at most 1024 iovecs per call (header and
+// O_DIRECT tail block included).
+inline constexpr size_t kMaxPayloadPieces = 1000;
 
 // Default transfer unit of loads and buffered stores (StoreOptions::
 // segment_bytes left at 0, on filesystems whose `auto` rule names none).
@@ -118,7 +124,9 @@ enum class KeyOutcome : uint8_t {
   kDropped,     // put: refused at admission, not queued: the write queue was
                 // over max_queued_write_bytes, or the namespace is unusable
   kInvalid,     // put: key or payload over the format's limits (kMaxKeyBytes,
-                // kMaxPayloadBytes); nothing was queued
+                // kMaxPayloadBytes); put, get: pieces that do not add up to
+                // len, a null piece, or more than kMaxPayloadPieces; nothing
+                // was queued
   kRejected,    // the whole job was refused (max_pending_jobs outstanding, or
                 // the store closing): Submit* returned 0 and no JobResult
                 // exists; for callers recording such keys beside the rest
@@ -137,16 +145,49 @@ struct JobResult {
   bool all_ok() const;
 };
 
-struct PutRequest {
-  std::string key;
+// One buffer of a payload held in several (a page whose K and V, or whose
+// layers, lie apart in memory).
+struct ConstPiece {
   const void* data = nullptr;
   size_t len = 0;
 };
+struct MutablePiece {
+  void* data = nullptr;
+  size_t len = 0;
+};
 
+// The payload is data[0, len), or, when `pieces` is not empty, the
+// concatenation of the pieces in order (one chunk, one file): `data` is then
+// null and `len` their total. Anything else is kInvalid for that key.
+struct PutRequest {
+  PutRequest() = default;
+  PutRequest(std::string k, const void* d, size_t n) : key(std::move(k)), data(d), len(n) {}
+  // The pieces form, len their total.
+  PutRequest(std::string k, std::vector<ConstPiece> p) : key(std::move(k)), pieces(std::move(p)) {
+    for (const ConstPiece& x : pieces) len += x.len;
+  }
+
+  std::string key;
+  const void* data = nullptr;
+  size_t len = 0;
+  std::vector<ConstPiece> pieces;
+};
+
+// Loads scatter the payload the same way: buf[0, len), or the pieces in
+// order (buf null, len their total). A chunk whose payload length is not
+// len is a miss (kCorrupt, a length mismatch), whatever the pieces.
 struct GetRequest {
+  GetRequest() = default;
+  GetRequest(std::string k, void* b, size_t n) : key(std::move(k)), buf(b), len(n) {}
+  // The pieces form, len their total.
+  GetRequest(std::string k, std::vector<MutablePiece> p) : key(std::move(k)), pieces(std::move(p)) {
+    for (const MutablePiece& x : pieces) len += x.len;
+  }
+
   std::string key;
   void* buf = nullptr;
   size_t len = 0;
+  std::vector<MutablePiece> pieces;
 };
 
 class Store {

@@ -16,6 +16,7 @@ from kvtier._kvtier import _Store
 # buffers with ValueError (nothing is queued).
 MAX_KEY_BYTES: int = _kvtier.MAX_KEY_BYTES
 MAX_PAYLOAD_BYTES: int = _kvtier.MAX_PAYLOAD_BYTES
+MAX_PAYLOAD_PIECES: int = _kvtier.MAX_PAYLOAD_PIECES
 
 # StoreOptions' defaults (include/kvtier/store.h), exported by the native
 # module in Store's units: the one place they are spelled. Store's signature
@@ -116,6 +117,14 @@ def _adapt(buf: Any) -> Any:
             raise ValueError("torch tensors must be contiguous")
         return (buf, buf.data_ptr(), buf.numel() * buf.element_size())
     return buf
+
+
+def _adapt_pieces(buf: Any) -> Any:
+    """One key's buffers: a buffer, or a list or tuple of buffers (passed on
+    as a list, each adapted) whose concatenation is the chunk's payload."""
+    if isinstance(buf, (list, tuple)):
+        return [_adapt(b) for b in buf]
+    return _adapt(buf)
 
 
 def _timeout(timeout_s: float | None) -> float:
@@ -260,11 +269,29 @@ class Store:
     # Asynchronous interface ---------------------------------------------------
     def submit_put(self, keys: Sequence[bytes], buffers: Sequence[Any]) -> int:
         """Queue stores; returns a job id (0 if refused: too many pending jobs,
-        which a caller may record as KeyOutcome.REJECTED for each key)."""
-        return self._native.submit_put(list(keys), [_adapt(b) for b in buffers])
+        which a caller may record as KeyOutcome.REJECTED for each key).
+
+        ``buffers[i]`` is key i's payload: one buffer (buffer protocol or a
+        contiguous CPU torch tensor), or a list or tuple of such buffers
+        whose concatenation is the payload, gathered into one chunk (at most
+        MAX_PAYLOAD_PIECES of them; the Store's chunk_bytes, if set, applies
+        to their total). An empty list, a list inside a list or a piece that
+        is not a buffer raises ValueError naming ``buffers[i][j]``. The
+        buffers must stay untouched until the job is collected.
+        """
+        return self._native.submit_put(list(keys), [_adapt_pieces(b) for b in buffers])
 
     def submit_get(self, keys: Sequence[bytes], buffers: Sequence[Any]) -> int:
-        return self._native.submit_get(list(keys), [_adapt(b) for b in buffers])
+        """Queue loads; returns a job id (0 if refused, as for submit_put).
+
+        ``buffers[i]`` receives key i's payload: one writable buffer of the
+        chunk's size, or a list or tuple of writable buffers the payload is
+        scattered into in order (their sizes must add up to the chunk's
+        payload length, else the key is a miss). Invalid lists raise
+        ValueError as in submit_put. The buffers hold verified bytes only
+        for keys whose outcome is ok.
+        """
+        return self._native.submit_get(list(keys), [_adapt_pieces(b) for b in buffers])
 
     def submit_contains(self, keys: Sequence[bytes]) -> int:
         return self._native.submit_contains(list(keys))

@@ -10,8 +10,11 @@ Enable with configuration only::
 
 Pages move straight between SGLang's host memory pool and chunk files: the
 pool's own zero-copy page metadata gives each page's contiguous segments
-(K and V for the page layouts), each segment is one chunk, and the native
-store reads and writes them with the GIL released. Chunks live in kvtier
+(K and V for page_first, K and V per layer for layer_first), and each page is
+ONE chunk whose payload is those segments in order: the native store gathers
+them into the chunk file with one vectored write and scatters a load back
+into them, with the GIL released. (One file per page, as SGLang's own file
+backend has: on a network filesystem every file costs round trips.) Chunks live in kvtier
 namespaces (``ROOT/<model>-<digest12>/``), so the evictor and the CLI treat
 them like any other. Written against SGLang 0.5.23.
 """
@@ -33,7 +36,7 @@ from sglang.srt.mem_cache.hicache_storage import (
 )
 
 import kvtier
-from kvtier._store import ENGINE_STORE_OPTIONS
+from kvtier._store import ENGINE_STORE_OPTIONS, MAX_PAYLOAD_PIECES
 from kvtier.outcome_log import OutcomeLog
 
 logger = logging.getLogger(__name__)
@@ -93,6 +96,9 @@ def storage_fingerprint(
         "pool": type(pool).__name__,
         "page_bytes": int(pool.get_size_per_token()) * int(pool.page_size),
         "segments_per_page": segments,
+        # One chunk per page, its segments gathered: a namespace of chunks per
+        # segment (what earlier versions wrote) is never read as this kind.
+        "chunk_per": "page",
         "pp": [cfg.pp_rank, cfg.pp_size],
         "attn_cp": [cfg.attn_cp_rank, cfg.attn_cp_size],
         "dcp": [cfg.dcp_rank, cfg.dcp_size],
@@ -120,11 +126,11 @@ class _PoolPages:
         probe = torch.arange(self.page_size, dtype=torch.int64)
         ptrs, _ = pool.get_page_buffer_meta(probe)
         self.segments = len(ptrs)
-        if not 0 < self.segments <= 256:
-            # A chunk key names its segment in one byte (_keys).
+        if not 0 < self.segments <= MAX_PAYLOAD_PIECES:
+            # A page is one chunk gathered from its segments.
             raise ValueError(
                 f"kvtier.sglang: a host pool page of {self.segments} segments is not supported "
-                "(at most 256: layer_first pools of more than 128 layers need page_first)"
+                f"(at most {MAX_PAYLOAD_PIECES}: such layer_first pools need page_first)"
             )
         # Segment i of the page (meta order) starts at flat_pos[i] segments
         # into the flat data page of the non-zero-copy path. SGLang's meta
@@ -136,20 +142,24 @@ class _PoolPages:
             (i // 2 if i % 2 == 0 else n // 2 + i // 2) if interleaved else i for i in range(n)
         ]
 
-    def regions(self, host_indices: torch.Tensor, pages: int) -> list[tuple[Any, int, int]] | None:
-        """(owner, address, nbytes) for every segment of ``pages`` pages, page by
-        page; None if SGLang handed indices that do not fit its own pool."""
+    def regions(
+        self, host_indices: torch.Tensor, pages: int
+    ) -> list[list[tuple[Any, int, int]]] | None:
+        """Per page of ``pages``, its segments as (owner, address, nbytes), in
+        meta order (one chunk's pieces); None if SGLang handed indices that do
+        not fit its own pool."""
         if host_indices is None or host_indices.numel() != pages * self.page_size:
             return None
         ptrs, sizes = self.pool.get_page_buffer_meta(host_indices)
         if len(ptrs) != pages * self.segments:
             return None
-        out = []
+        flat = []
         for p, s in zip(ptrs, sizes):
             if p < self.lo or p + s > self.hi:
                 return None
-            out.append((self.owner, int(p), int(s)))
-        return out
+            flat.append((self.owner, int(p), int(s)))
+        n = self.segments
+        return [flat[i * n : (i + 1) * n] for i in range(pages)]
 
 
 class KvtierHiCacheStorage(HiCacheStorage):
@@ -206,14 +216,10 @@ class KvtierHiCacheStorage(HiCacheStorage):
 
     # Keys. -----------------------------------------------------------------------
     @staticmethod
-    def _keys(page_keys: Sequence[str], pool: str, segments: int) -> list[bytes]:
-        # A NUL never occurs in SGLang's hex page hashes, so key + pool + index
-        # is unambiguous; pool "kv" and index 0.. name K, V (or per layer).
-        out = []
-        for k in page_keys:
-            base = str(k).encode() + b"\0" + pool.encode() + b"\0"
-            out.extend(base + bytes([i]) for i in range(segments))
-        return out
+    def _keys(page_keys: Sequence[str], pool: str) -> list[bytes]:
+        # One chunk per page. A NUL never occurs in SGLang's hex page hashes,
+        # so key + pool is unambiguous.
+        return [str(k).encode() + b"\0" + pool.encode() for k in page_keys]
 
     def _pages(self, pool: str) -> _PoolPages | None:
         return self.pools.get(pool)
@@ -223,9 +229,7 @@ class KvtierHiCacheStorage(HiCacheStorage):
         pp = self._pages(pool)
         if self.store is None or pp is None or not page_keys:
             return [False] * len(page_keys)
-        found = self.store.contains(self._keys(page_keys, pool, pp.segments))
-        n = pp.segments
-        return [all(found[i * n : (i + 1) * n]) for i in range(len(page_keys))]
+        return self.store.contains(self._keys(page_keys, pool))
 
     def batch_exists(
         self, keys: list[str], extra_info: HiCacheStorageExtraInfo | None = None
@@ -247,11 +251,8 @@ class KvtierHiCacheStorage(HiCacheStorage):
         if regions is None:
             logger.error("kvtier: host indices do not match %d pages of pool %s", len(keys), pool)
             return [False] * len(keys)
-        ok = self._run(self._keys(keys, pool, pp.segments), regions, put)
-        if ok is None:
-            return [False] * len(keys)
-        n = pp.segments
-        return [all(ok[i * n : (i + 1) * n]) for i in range(len(keys))]
+        ok = self._run(self._keys(keys, pool), regions, put)
+        return [False] * len(keys) if ok is None else ok
 
     def batch_get_v1(
         self,
@@ -329,12 +330,14 @@ class KvtierHiCacheStorage(HiCacheStorage):
         if not flat.is_contiguous() or flat.numel() % pp.segments:
             return False
         seg = flat.numel() // pp.segments
+        # The same chunk as the zero-copy path's: segments in meta order.
         parts = [flat[j * seg : (j + 1) * seg] for j in pp.flat_pos]
-        ok = self._run(self._keys([key], "kv", pp.segments), parts, put)
+        ok = self._run(self._keys([key], "kv"), [parts], put)
         return bool(ok) and all(ok)
 
     def _run(self, ckeys: list[bytes], buffers: list[Any], put: bool) -> list[bool] | None:
-        """One native job over chunks: per chunk stored/loaded, or None when
+        """One native job over chunks (one per page, ``buffers[i]`` its
+        segments): per chunk stored/loaded, or None when
         the job was refused or lost. Each chunk's outcome is counted and
         logged (misses quietly, other failures as warnings)."""
         store = self.store

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <memory>
+#include <type_traits>
 #include <unordered_map>
 
 #include "kvtier/store.h"
@@ -237,41 +238,104 @@ class PyStore {
     return store_;
   }
 
-  BufferRef Acquire(nb::handle h, bool writable) {
+  // (owner, address, nbytes): what kvtier's Python layer passes for torch
+  // tensors, which do not implement the buffer protocol.
+  static bool IsAddressTuple(nb::handle h) {
+    if (!nb::isinstance<nb::tuple>(h) || nb::len(h) != 3) return false;
+    nb::tuple t = nb::borrow<nb::tuple>(h);
+    return nb::isinstance<nb::int_>(t[1]) && nb::isinstance<nb::int_>(t[2]) &&
+           !nb::isinstance<nb::bool_>(t[1]) && !nb::isinstance<nb::bool_>(t[2]);
+  }
+
+  // `where` names a piece of a key's list (its errors are ValueErrors).
+  BufferRef AcquireOne(nb::handle h, bool writable, const std::string& where = "") {
     BufferRef ref;
-    // (owner, address, nbytes): what kvtier's Python layer passes for torch
-    // tensors, which do not implement the buffer protocol.
-    if (nb::isinstance<nb::tuple>(h) && nb::len(h) == 3) {
+    if (IsAddressTuple(h)) {
       nb::tuple t = nb::borrow<nb::tuple>(h);
       ref.FromAddress(t[0].ptr(), nb::cast<size_t>(t[1]), nb::cast<size_t>(t[2]));
     } else {
       std::string error;
-      if (!ref.FromBuffer(h.ptr(), writable, &error)) throw nb::type_error(error.c_str());
-    }
-    if (chunk_bytes_ != 0 && ref.size() != chunk_bytes_) {
-      throw nb::value_error(("buffer is " + std::to_string(ref.size()) +
-                             " bytes; this store's chunk_bytes is " + std::to_string(chunk_bytes_))
-                                .c_str());
+      if (!ref.FromBuffer(h.ptr(), writable, &error)) {
+        if (where.empty()) throw nb::type_error(error.c_str());
+        throw nb::value_error((where + ": " + error).c_str());
+      }
     }
     return ref;
   }
 
-  // One batched job over (key, buffer) pairs; the buffers stay held until
-  // the job's result is collected.
+  void CheckChunkBytes(size_t size) const {
+    if (chunk_bytes_ != 0 && size != chunk_bytes_) {
+      throw nb::value_error(("buffer is " + std::to_string(size) +
+                             " bytes; this store's chunk_bytes is " + std::to_string(chunk_bytes_))
+                                .c_str());
+    }
+  }
+
+  BufferRef Acquire(nb::handle h, bool writable) {
+    BufferRef ref = AcquireOne(h, writable);
+    CheckChunkBytes(ref.size());
+    return ref;
+  }
+
+  // One batched job over (key, buffers) pairs; the buffers stay held until
+  // the job's result is collected. Per key: one buffer, or a list or tuple
+  // of buffers whose concatenation is the payload (one chunk).
   template <class Request>
   uint64_t Submit(nb::handle keys, nb::handle buffers, bool writable,
                   uint64_t (Store::*submit)(std::vector<Request>)) {
+    using Piece = typename decltype(Request::pieces)::value_type;
     std::vector<std::string> ks = Keys(keys);
-    std::vector<BufferRef> refs = Buffers(buffers, ks.size(), writable);
+    std::vector<BufferRef> refs;
     std::vector<Request> reqs;
     reqs.reserve(ks.size());
-    for (size_t i = 0; i < ks.size() && !writable; ++i) CheckPutLimits(ks[i], refs[i].size());
-    for (size_t i = 0; i < ks.size(); ++i) {
-      reqs.push_back(Request{std::move(ks[i]), refs[i].data(), refs[i].size()});
+    size_t n = 0;
+    for (nb::handle b : buffers) {
+      if (n >= ks.size()) throw nb::value_error("keys and buffers differ in length");
+      Request r;
+      r.key = std::move(ks[n]);
+      if (IsPieceList(b)) {
+        const std::string where = "buffers[" + std::to_string(n) + "]";
+        const size_t count = nb::len(b);
+        if (count == 0) throw nb::value_error((where + ": an empty list of buffers").c_str());
+        if (count > kMaxPayloadPieces) {
+          throw nb::value_error((where + ": " + std::to_string(count) +
+                                 " buffers; a key takes at most " +
+                                 std::to_string(kMaxPayloadPieces))
+                                    .c_str());
+        }
+        size_t j = 0;
+        for (nb::handle piece : b) {
+          const std::string at = where + "[" + std::to_string(j++) + "]";
+          if (IsPieceList(piece)) {
+            throw nb::value_error((at + ": a list inside a key's list of buffers").c_str());
+          }
+          refs.push_back(AcquireOne(piece, writable, at));
+          r.pieces.push_back(Piece{refs.back().data(), refs.back().size()});
+          r.len += refs.back().size();
+        }
+      } else {
+        refs.push_back(AcquireOne(b, writable));
+        if constexpr (std::is_same_v<Request, PutRequest>) {
+          r.data = refs.back().data();
+        } else {
+          r.buf = refs.back().data();
+        }
+        r.len = refs.back().size();
+      }
+      CheckChunkBytes(r.len);
+      if (!writable) CheckPutLimits(r.key, r.len);
+      reqs.push_back(std::move(r));
+      ++n;
     }
+    if (n != ks.size()) throw nb::value_error("keys and buffers differ in length");
     uint64_t id = (store().get()->*submit)(std::move(reqs));
     if (id != 0) held_[id] = std::move(refs);
     return id;
+  }
+
+  // A list, or a tuple that is not an (owner, address, nbytes) triple.
+  static bool IsPieceList(nb::handle h) {
+    return nb::isinstance<nb::list>(h) || (nb::isinstance<nb::tuple>(h) && !IsAddressTuple(h));
   }
 
   // The chunk format's limits, refused before anything is queued: a store
@@ -297,13 +361,6 @@ class PyStore {
     return out;
   }
 
-  std::vector<BufferRef> Buffers(nb::handle buffers, size_t n, bool writable) {
-    std::vector<BufferRef> refs;
-    for (nb::handle b : buffers) refs.push_back(Acquire(b, writable));
-    if (refs.size() != n) throw nb::value_error("keys and buffers differ in length");
-    return refs;
-  }
-
   std::shared_ptr<Store> store_;
   size_t chunk_bytes_;
   // Buffers of submitted jobs, released when the job is collected. Only
@@ -317,6 +374,7 @@ NB_MODULE(_kvtier, m) {
   m.doc() = "kvtier: shared-filesystem KV-cache chunk store (native core)";
   m.attr("MAX_KEY_BYTES") = kMaxKeyBytes;
   m.attr("MAX_PAYLOAD_BYTES") = kMaxPayloadBytes;
+  m.attr("MAX_PAYLOAD_PIECES") = kMaxPayloadPieces;
   // StoreOptions' defaults, in the units kvtier.Store takes, so that Python
   // reads them instead of spelling them a second time.
   const StoreOptions d;

@@ -4,10 +4,14 @@
 #ifndef KVTIER_SRC_STORE_CHUNK_IO_H_
 #define KVTIER_SRC_STORE_CHUNK_IO_H_
 
+#include <sys/uio.h>
+
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "crypto/chunk_cipher.h"
 #include "format/chunk_format.h"
@@ -67,6 +71,8 @@ struct ChunkIoContext {
   // for encrypted stores, one segment of ciphertext.
   std::unique_ptr<ChunkCipher> cipher;
   AlignedBuffer sealed;
+  // The job's buffers as iovecs, for a request with pieces.
+  std::vector<struct iovec> bufs;
 };
 
 // What happened, for metrics.
@@ -88,9 +94,19 @@ struct WriteOutcome {
 // any non-OK result buf holds unspecified bytes and must not be used.
 // `gate` (may be null: no deadline) guards buf: nothing is written into it
 // unless the gate is open; a closed gate ends the read with ETIMEDOUT.
+// `bufs` are the payload's pieces in order (their lengths add up to len):
+// the payload is scattered into them. O_DIRECT lands in them only when each
+// starts on a block and each but the last is a whole number of blocks.
 Status ReadChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts, const std::string& path,
-                 std::string_view key, void* buf, size_t len, BufferGate* gate,
-                 ReadOutcome* outcome);
+                 std::string_view key, std::span<const struct iovec> bufs, size_t len,
+                 BufferGate* gate, ReadOutcome* outcome);
+inline Status ReadChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts,
+                        const std::string& path, std::string_view key, void* buf, size_t len,
+                        BufferGate* gate, ReadOutcome* outcome) {
+  const struct iovec one = {buf, len};
+  return ReadChunk(env, ctx, opts, path, key, std::span<const struct iovec>(&one, 1), len, gate,
+                   outcome);
+}
 
 // Publishes a chunk unless one is already there: a temp file in the leaf
 // directory, written as one vectored write of header and payload (O_DIRECT
@@ -103,9 +119,24 @@ Status ReadChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts, cons
 // and the temp file is renamed into place only if the gate is still open
 // after every write returned (else it is removed: ETIMEDOUT), so a chunk
 // is never published from bytes the caller may have reused.
+// `bufs` are the payload's pieces in order (their lengths add up to len),
+// gathered into the one file; O_DIRECT under the same alignment rule as
+// loads.
 Status WriteChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts,
-                  const ChunkLocation& loc, std::string_view key, const void* data, size_t len,
-                  BufferGate* gate, WriteOutcome* outcome);
+                  const ChunkLocation& loc, std::string_view key,
+                  std::span<const struct iovec> bufs, size_t len, BufferGate* gate,
+                  WriteOutcome* outcome);
+
+// True when O_DIRECT can move the pieces themselves: each starts on a block
+// and each but the last is a whole number of blocks (the last one's
+// unaligned tail goes through a bounce block).
+inline bool PiecesDirectable(std::span<const struct iovec> bufs) {
+  for (size_t i = 0; i < bufs.size(); ++i) {
+    if (!IsAligned(bufs[i].iov_base, kBlockSize)) return false;
+    if (i + 1 < bufs.size() && bufs[i].iov_len % kBlockSize != 0) return false;
+  }
+  return true;
+}
 
 // Sets the access time to now if it is older than the touch interval.
 bool MaybeTouch(Env* env, File* file, const FileInfo& info, int64_t interval_ns);

@@ -1,5 +1,5 @@
 // ReadChunk: open, one vectored transfer of header + first segment straight
-// into the caller's buffer (or, staged, into the worker's staging buffer),
+// into the caller's buffers (or, staged, into the worker's staging buffer),
 // header checks, remaining segments, checksum (with io_uring and O_DIRECT up
 // to kUringQueueDepth transfers are in flight, refilled as each completes and
 // hashed in payload order as the contiguous prefix lands).
@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "store/chunk_io.h"
@@ -38,14 +39,14 @@ bool RemoveIfSame(Env* env, const std::string& path, const FileInfo& read_info) 
 class ChunkLoad {
  public:
   ChunkLoad(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts, const std::string& path,
-            std::string_view key, void* buf, size_t len, BufferGate* gate, ReadOutcome* outcome)
+            std::string_view key, std::span<const struct iovec> bufs, size_t len, BufferGate* gate,
+            ReadOutcome* outcome)
       : env_(env),
         ctx_(ctx),
         opts_(opts),
         path_(path),
         key_(key),
-        out_(static_cast<char*>(buf)),
-        buf_(buf),
+        bufs_(bufs),
         len_(len),
         gate_(gate),
         outcome_(outcome) {}
@@ -76,8 +77,8 @@ class ChunkLoad {
   const ChunkIoOptions& opts_;
   const std::string& path_;
   const std::string_view key_;
-  char* const out_;
-  void* const buf_;
+  // The caller's buffers: the payload is their concatenation.
+  const std::span<const struct iovec> bufs_;
   const size_t len_;
   BufferGate* const gate_;
   ReadOutcome* const outcome_;
@@ -86,8 +87,10 @@ class ChunkLoad {
   FileInfo info_;
   bool direct_ = false;
   size_t hdr_size_ = 0;
-  size_t main_ = 0;  // bytes of the payload read into buf itself (unstaged)
-  PayloadPieces pieces_;
+  size_t main_ = 0;           // bytes of the payload read into the buffers themselves (unstaged)
+  char* tail_dst_ = nullptr;  // where the O_DIRECT bounce block's bytes go (unstaged)
+  PayloadPieces pieces_;      // where the transfers land
+  PayloadPieces dest_;        // staged: the caller's buffers, scattered into
   size_t total_ = 0;
   size_t seg_ = 0;
   bool together_ = false;
@@ -133,7 +136,7 @@ Status ChunkLoad::Open() {
     ctx_->staging.Reserve(std::max(kBlockSize, AlignUp(len_, kBlockSize)));
     if (ctx_->staging.data() == nullptr) return Status::IOError("out of memory", ENOMEM);
   }
-  direct_ = opts_.load_direct && (opts_.staged || IsAligned(buf_, kBlockSize));
+  direct_ = opts_.load_direct && (opts_.staged || PiecesDirectable(bufs_));
   Status s = env_->OpenFile(path_, kOpenRead | (direct_ ? kOpenDirect : 0u), &file_);
   if (!s.ok() && direct_ && s.err() == EINVAL) {
     direct_ = false;
@@ -166,12 +169,25 @@ bool ChunkLoad::Plan() {
   hdr_size_ = HeaderSize(key_.size());
   ctx_->header.Reserve(hdr_size_);
   if (ctx_->header.data() == nullptr) return false;
-  main_ = direct_ ? len_ / kBlockSize * kBlockSize : len_;
   if (opts_.staged) {
     pieces_.Add(ctx_->staging.data(), direct_ ? AlignUp(len_, kBlockSize) : len_, len_);
+    for (const struct iovec& b : bufs_) {
+      dest_.Add(static_cast<char*>(b.iov_base), b.iov_len, b.iov_len);
+    }
   } else {
-    pieces_.Add(out_, main_, main_);
-    if (len_ > main_) pieces_.Add(ctx_->tail.data(), kBlockSize, len_ - main_);
+    // Straight into the buffers; O_DIRECT's last partial block (only the
+    // last buffer may end off a block) through the bounce block.
+    for (size_t i = 0; i < bufs_.size(); ++i) {
+      char* p = static_cast<char*>(bufs_[i].iov_base);
+      const size_t n = bufs_[i].iov_len;
+      const size_t whole = direct_ && i + 1 == bufs_.size() ? n / kBlockSize * kBlockSize : n;
+      pieces_.Add(p, whole, whole);
+      main_ += whole;
+      if (n > whole) {
+        tail_dst_ = p + whole;
+        pieces_.Add(ctx_->tail.data(), kBlockSize, n - whole);
+      }
+    }
   }
 
   // Transfer plan. Without verification: one transfer, nothing to overlap.
@@ -261,7 +277,8 @@ void ChunkLoad::Consume(size_t k) {
 }
 
 // Payload bytes [b, e) of op k, landed in the staging buffer: hashed or
-// authenticated, then copied (or decrypted) into buf through the gate.
+// authenticated, then copied (or decrypted) into the caller's buffers
+// (scattered over the pieces that [b, e) spans) through the gate.
 void ChunkLoad::ConsumeStaged(size_t k, size_t b, size_t e) {
   char* src = Land(k) + (b - begins_[k]);
   const size_t n = std::min(e, len_) - b;
@@ -273,11 +290,15 @@ void ChunkLoad::ConsumeStaged(size_t k, size_t b, size_t e) {
   if (!gate_closed_) {
     GateScope scope(gate_);
     if (scope.ok()) {
-      if (decrypt_) {
-        crypto_ok_ = crypto_ok_ && cipher_->Crypt(src, out_ + b, n);
-      } else {
-        std::memcpy(out_ + b, src, n);
-      }
+      size_t off = 0;
+      dest_.ForEach(b, b + n, [&](char* dst, size_t m) {
+        if (decrypt_) {
+          crypto_ok_ = crypto_ok_ && cipher_->Crypt(src + off, dst, m);
+        } else {
+          std::memcpy(dst, src + off, m);
+        }
+        off += m;
+      });
       return;
     }
     gate_closed_ = true;
@@ -333,7 +354,7 @@ Status ChunkLoad::Finish(const ChunkHeader& header) {
     return Reject(VerifyError::kPayloadChecksum, &info_);
   }
   if (gate_closed_) return Late();
-  if (!opts_.staged && len_ > main_) std::memcpy(out_ + main_, ctx_->tail.data(), len_ - main_);
+  if (tail_dst_ != nullptr) std::memcpy(tail_dst_, ctx_->tail.data(), len_ - main_);
   outcome_->touched = MaybeTouch(env_, file_.get(), info_, opts_.touch_interval_ns);
   return Status::OK();
 }
@@ -367,9 +388,9 @@ Status ChunkLoad::Run() {
 }  // namespace
 
 Status ReadChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts, const std::string& path,
-                 std::string_view key, void* buf, size_t len, BufferGate* gate,
-                 ReadOutcome* outcome) {
-  return ChunkLoad(env, ctx, opts, path, key, buf, len, gate, outcome).Run();
+                 std::string_view key, std::span<const struct iovec> bufs, size_t len,
+                 BufferGate* gate, ReadOutcome* outcome) {
+  return ChunkLoad(env, ctx, opts, path, key, bufs, len, gate, outcome).Run();
 }
 
 }  // namespace kvtier

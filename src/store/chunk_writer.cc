@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "store/chunk_io.h"
@@ -192,8 +193,9 @@ Status WritePayloadAndHeader(ChunkIoContext* ctx, const ChunkIoOptions& opts, Fi
 }  // namespace
 
 Status WriteChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts,
-                  const ChunkLocation& loc, std::string_view key, const void* data, size_t len,
-                  BufferGate* gate, WriteOutcome* outcome) {
+                  const ChunkLocation& loc, std::string_view key,
+                  std::span<const struct iovec> bufs, size_t len, BufferGate* gate,
+                  WriteOutcome* outcome) {
   // Every step below names an entry of this one directory: its path is
   // walked once, not once per call.
   std::unique_ptr<Dir> dir;
@@ -212,26 +214,36 @@ Status WriteChunk(Env* env, ChunkIoContext* ctx, const ChunkIoOptions& opts,
   }
   if (!s.IsNotFound()) return s;
 
-  bool direct = opts.store_direct && IsAligned(data, kBlockSize);
+  bool direct = opts.store_direct && PiecesDirectable(bufs);
   const std::string tmp = TempName(opts.writer_id);
   std::unique_ptr<File> file;
   s = CreateTemp(dir.get(), tmp, opts.perms.file_mode, &direct, &file);
   if (!s.ok()) return s;
   outcome->used_direct = direct;
 
-  char* src = const_cast<char*>(static_cast<const char*>(data));
+  // The caller's buffers in order, gathered by the vectored writes; with
+  // O_DIRECT the last one's partial block goes through the bounce block.
   PayloadPieces pieces;
-  size_t main = direct ? len / kBlockSize * kBlockSize : len;
-  pieces.Add(src, main, main);
-  size_t rest = len - main;
-  if (direct && rest > 0) {
+  const char* tail_src = nullptr;
+  size_t rest = 0;
+  for (size_t i = 0; i < bufs.size(); ++i) {
+    char* p = static_cast<char*>(bufs[i].iov_base);
+    const size_t n = bufs[i].iov_len;
+    const size_t whole = direct && i + 1 == bufs.size() ? n / kBlockSize * kBlockSize : n;
+    pieces.Add(p, whole, whole);
+    if (n > whole) {
+      tail_src = p + whole;
+      rest = n - whole;
+    }
+  }
+  if (rest > 0) {
     GateScope scope(gate);
     if (!scope.ok()) {
       file.reset();
       dir->Unlink(tmp);
       return Status::IOError("deadline passed", ETIMEDOUT);
     }
-    std::memcpy(ctx->tail.data(), src + main, rest);
+    std::memcpy(ctx->tail.data(), tail_src, rest);
     std::memset(ctx->tail.data() + rest, 0, kBlockSize - rest);
     pieces.Add(ctx->tail.data(), kBlockSize, rest);
   } else if (AlignUp(len, kBlockSize) > len) {

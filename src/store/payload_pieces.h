@@ -1,6 +1,7 @@
-// PayloadPieces: the payload as up to two memory pieces (the caller's buffer
-// and, for O_DIRECT, a 4 KiB bounce block for the unaligned tail), cut into
-// segment-sized iovec lists for transfer and checksumming.
+// PayloadPieces: the payload as memory pieces (the caller's buffers, or a
+// staging buffer; for O_DIRECT a 4 KiB bounce block for the unaligned tail;
+// zero padding), cut into segment-sized iovec lists for transfer and
+// checksumming.
 #ifndef KVTIER_SRC_STORE_PAYLOAD_PIECES_H_
 #define KVTIER_SRC_STORE_PAYLOAD_PIECES_H_
 

@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <chrono>
 #include <optional>
+#include <span>
+#include <vector>
 
 #include "crypto/chunk_cipher.h"
 #include "layout/layout.h"
@@ -49,6 +51,40 @@ std::optional<Clock::time_point> Deadline(int64_t timeout_ns) {
 
 void SetOutcome(Job* job, size_t i, KeyOutcome outcome) {
   job->outcome[i].store(static_cast<uint8_t>(outcome), std::memory_order_relaxed);
+}
+
+const void* DataOf(const PutRequest& r) { return r.data; }
+const void* DataOf(const GetRequest& r) { return r.buf; }
+
+// A request's pieces, when it has them, must be a payload: no data/buf
+// beside them, none null, at most kMaxPayloadPieces, adding up to len.
+template <class Request>
+bool PiecesValid(const Request& r) {
+  if (r.pieces.empty()) return true;
+  if (DataOf(r) != nullptr || r.pieces.size() > kMaxPayloadPieces) return false;
+  uint64_t total = 0;
+  for (const auto& p : r.pieces) {
+    if (p.data == nullptr && p.len > 0) return false;
+    if (__builtin_add_overflow(total, p.len, &total)) return false;
+  }
+  return total == r.len;
+}
+
+// The request's payload buffers as iovecs: its one buffer, or its pieces
+// (empty ones left out), listed in *many.
+template <class Request>
+std::span<const struct iovec> Buffers(const Request& r, struct iovec* one,
+                                      std::vector<struct iovec>* many) {
+  if (r.pieces.empty()) {
+    *one = iovec{const_cast<void*>(DataOf(r)), r.len};
+    return {one, 1};
+  }
+  many->clear();
+  for (const auto& p : r.pieces) {
+    if (p.len > 0)
+      many->push_back(iovec{const_cast<void*>(static_cast<const void*>(p.data)), p.len});
+  }
+  return *many;
 }
 
 // A load's or lookup's failed Status as what the caller is told.
@@ -262,7 +298,8 @@ uint64_t StoreImpl::PutJob(std::vector<PutRequest> requests, bool pollable) {
       uint64_t len = job->puts[i].len;
       // The format cannot hold these: refused here, never written (a
       // longer key would make a file every load rejects).
-      if (job->puts[i].key.size() > kMaxKeyBytes || len > kMaxPayloadBytes) {
+      if (job->puts[i].key.size() > kMaxKeyBytes || len > kMaxPayloadBytes ||
+          !PiecesValid(job->puts[i])) {
         metrics_.puts_invalid.at(job->puts[i].key.size() > kMaxKeyBytes ? 0 : 1)->Add();
         SetOutcome(job.get(), i, KeyOutcome::kInvalid);
         continue;
@@ -284,7 +321,14 @@ uint64_t StoreImpl::GetJob(std::vector<GetRequest> requests, bool pollable) {
   job->pollable = pollable;
   job->gets = std::move(requests);
   std::vector<Task> tasks;
-  for (size_t i = 0; i < job->size; ++i) tasks.push_back(Task{job, i, i + 1});
+  for (size_t i = 0; i < job->size; ++i) {
+    if (!PiecesValid(job->gets[i])) {
+      metrics_.gets->Add();
+      SetOutcome(job.get(), i, KeyOutcome::kInvalid);
+      continue;
+    }
+    tasks.push_back(Task{job, i, i + 1});
+  }
   return Enqueue(job, std::move(tasks), /*write=*/false);
 }
 
@@ -384,8 +428,9 @@ void StoreImpl::RunGet(ChunkIoContext* ctx, Job* job, size_t i) {
   }
   uint64_t start = env_->MonotonicNanos();
   ReadOutcome outcome;
+  struct iovec one;
   Status s = ReadChunk(&leaf_env_, ctx, io_opts_, LocateChunk(ns_dir_, req.key).path, req.key,
-                       req.buf, req.len, &job->gate, &outcome);
+                       Buffers(req, &one, &ctx->bufs), req.len, &job->gate, &outcome);
   metrics_.get_latency->ObserveNanos(env_->MonotonicNanos() - start);
   if (outcome.touched) metrics_.touches->Add();
   if (job->gate.closed()) {
@@ -417,8 +462,9 @@ void StoreImpl::RunPut(ChunkIoContext* ctx, Job* job, size_t i) {
   const PutRequest& req = job->puts[i];
   uint64_t start = env_->MonotonicNanos();
   WriteOutcome outcome;
-  Status s = WriteChunk(env_, ctx, io_opts_, LocateChunk(ns_dir_, req.key), req.key, req.data,
-                        req.len, &job->gate, &outcome);
+  struct iovec one;
+  Status s = WriteChunk(env_, ctx, io_opts_, LocateChunk(ns_dir_, req.key), req.key,
+                        Buffers(req, &one, &ctx->bufs), req.len, &job->gate, &outcome);
   metrics_.put_latency->ObserveNanos(env_->MonotonicNanos() - start);
   if (outcome.touched) metrics_.touches->Add();
   if (!s.ok() && job->gate.closed()) {

@@ -60,6 +60,12 @@ def test_round_trip_through_host_pool(tmp_path, layout):
         assert b.batch_exists(ks_) == 0
         assert b.batch_set_v1(ks_, src) == [True] * 6
         assert b.batch_exists(ks_) == 6
+        # One chunk file per page, whatever the segments (K and V, or per
+        # layer), and a fingerprint saying so.
+        assert fp["chunk_per"] == "page" and fp["segments_per_page"] >= 2
+        chunks = glob.glob(os.path.join(ns, "*", "*", "*.kv"))
+        assert len(chunks) == 6
+        assert {os.path.getsize(c) for c in chunks} == {os.path.getsize(chunks[0])}
         dst = pool.alloc(6 * pool.page_size)
         h.fill_random(pool, dst, seed=99)
         assert b.batch_get_v1(ks_, dst) == [True] * 6
@@ -145,9 +151,10 @@ def test_corrupt_chunk_is_a_miss_and_sglang_carries_on(tmp_path):
         h.fill_random(pool, src, seed=5)
         assert all(b.batch_set_v1(k, src))
         files = sorted(glob.glob(os.path.join(b.store.namespace_dir, "*", "*", "*.kv")))
-        assert len(files) == 8  # K and V segment of each page
-        # Find page 2's V chunk by its key (the file name is the key in hex).
-        victim = [f for f in files if (k[2].encode() + b"\0kv\0\x01").hex() in f]
+        assert len(files) == 4  # one chunk per page, K and V gathered
+        # Find page 2's chunk by its key (the file name is the key in hex);
+        # the byte flipped below lies in its V segment, the second piece.
+        victim = [f for f in files if (k[2].encode() + b"\0kv").hex() in f]
         assert len(victim) == 1
         with open(victim[0], "r+b") as f:
             f.seek(os.path.getsize(victim[0]) - 100)
@@ -292,6 +299,6 @@ def test_cli_sees_sglang_namespaces_as_its_own(tmp_path):
     r = subprocess.run([cli, "stat", str(tmp_path), "--json"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     (ns,) = json.loads(r.stdout)["namespaces"]
-    assert ns["model"] == h.MODEL and ns["chunks"] == 6
+    assert ns["model"] == h.MODEL and ns["chunks"] == 3
     r = subprocess.run([cli, "verify", str(tmp_path)], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -70,6 +70,58 @@ def test_async_jobs(tmp_path, fingerprint):
             assert (outs[i] == i).all()
 
 
+@pytest.mark.parametrize("direct_io", [False, True])
+def test_multi_buffer_keys_are_one_chunk(tmp_path, fingerprint, direct_io):
+    """A key's list or tuple of buffers is one chunk whose payload is their
+    concatenation: gathered on put, scattered on get, the same bytes as a
+    single buffer holding them."""
+    torch = pytest.importorskip("torch")
+    with make_store(tmp_path, fingerprint, direct_io=direct_io) as s:
+        rng = np.random.default_rng(3)
+        a = rng.integers(0, 256, 4096, dtype=np.uint8)
+        b = bytearray(rng.integers(0, 256, 5003, dtype=np.uint8).tobytes())
+        c = torch.randint(0, 255, (777,), dtype=torch.uint8)
+        joined = a.tobytes() + bytes(b) + c.numpy().tobytes()
+        single = bytearray(joined)
+        jid = s.submit_put([b"three", b"two", b"one"], [[a, b, c], (a, b), single])
+        assert s.wait(jid) == [True, True, True]
+        files = [f for _, _, fs in os.walk(s.namespace_dir) for f in fs if f.endswith(".kv")]
+        assert len(files) == 3  # one chunk per key
+        oa, ob, oc = np.zeros(4096, np.uint8), bytearray(5003), torch.zeros(777, dtype=torch.uint8)
+        whole = bytearray(len(joined))
+        # Scattered into other pieces than it was gathered from: one payload.
+        x, y = bytearray(10), memoryview(bytearray(len(joined) - 10))
+        gid = s.submit_get([b"three", b"three", b"one"], [(oa, ob, oc), whole, [x, y]])
+        assert s.wait(gid) == [True, True, True]
+        assert oa.tobytes() + bytes(ob) + oc.numpy().tobytes() == joined
+        assert bytes(whole) == joined and bytes(x) + bytes(y) == joined
+        # Pieces adding up to another length than the chunk's: a miss.
+        gid = s.submit_get([b"two"], [[bytearray(4096), bytearray(5000)]])
+        assert s.wait(gid) == [False]
+
+
+def test_multi_buffer_misuse_raises_value_errors(tmp_path, fingerprint):
+    with make_store(tmp_path, fingerprint) as s:
+        with pytest.raises(ValueError, match=r"buffers\[1\]: an empty list"):
+            s.submit_put([b"a", b"b"], [b"x", []])
+        with pytest.raises(ValueError, match=r"buffers\[0\]\[1\]"):
+            s.submit_put([b"a"], [[b"x", object()]])
+        with pytest.raises(ValueError, match=r"buffers\[0\]\[0\]: a list inside"):
+            s.submit_get([b"a"], [[[bytearray(2)]]])
+        with pytest.raises(ValueError, match=r"buffers\[0\]\[1\]"):
+            s.submit_get([b"a"], [[bytearray(2), b"read-only"]])
+        with pytest.raises(ValueError, match="at most"):
+            s.submit_put([b"a"], [[b"x"] * (kvtier._store.MAX_PAYLOAD_PIECES + 1)])
+        with pytest.raises(ValueError, match="differ in length"):
+            s.submit_put([b"a", b"b"], [[b"x", b"y"]])
+        assert s.stats()["puts_total"] == 0  # nothing was queued
+    with make_store(tmp_path, fingerprint, chunk_bytes=4096) as s:
+        # chunk_bytes applies to a key's total, not to each piece.
+        assert s.wait(s.submit_put([b"k"], [[b"x" * 1000, b"y" * 3096]])) == [True]
+        with pytest.raises(ValueError, match="chunk_bytes"):
+            s.submit_put([b"k"], [[b"x" * 4096, b"y"]])
+
+
 def test_poll_can_wait_for_any_job(tmp_path, fingerprint):
     with make_store(tmp_path, fingerprint) as s:
         assert s.poll(timeout_s=None) == []  # nothing outstanding: no wait
