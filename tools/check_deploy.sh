@@ -55,7 +55,9 @@ done
 # root, no service account token where not needed): a second, independent
 # implementation beside psa_check.py. Its other checks (image digests, pull
 # policy, UIDs above 10000...) are site policy, not Pod Security.
-"${KVTIER_CHECKOV:-checkov}" --framework kubernetes --quiet --compact \
+# --skip-download: no Prisma Cloud guideline fetch (it failed with a name
+# resolution traceback where there is no network, and the checks need none).
+"${KVTIER_CHECKOV:-checkov}" --framework kubernetes --quiet --compact --skip-download \
   --check CKV_K8S_16,CKV_K8S_17,CKV_K8S_18,CKV_K8S_19,CKV_K8S_20,CKV_K8S_22,CKV_K8S_23,CKV_K8S_25,CKV_K8S_26,CKV_K8S_27,CKV_K8S_28,CKV_K8S_29,CKV_K8S_30,CKV_K8S_31,CKV_K8S_37,CKV_K8S_38,CKV_K8S_39 \
   -f "${rendered[@]}" "$k8s/sglang-deployment.yaml"
 
