@@ -1,9 +1,10 @@
 // Payloads gathered from and scattered into several buffers (PutRequest::
 // pieces, GetRequest::pieces): one chunk file per key whose payload is the
 // pieces' concatenation, through both backends, O_DIRECT on and off, with a
-// deadline (staged loads) and without.
+// deadline (staged loads) and without, plain, authenticated and encrypted.
 #include <gtest/gtest.h>
 #include <linux/magic.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstring>
@@ -26,10 +27,13 @@ using test::OpenStore;
 using test::Payload;
 using test::ScratchDir;
 
+enum class Seal { kNone, kMac, kEncrypt };
+
 struct PiecesMode {
   IoBackendKind backend;
   DirectIoMode direct;
   bool deadline;
+  Seal seal = Seal::kNone;
 };
 
 // Buffers of the given sizes, each in its own block-aligned allocation,
@@ -96,6 +100,12 @@ class PiecesModes : public ::testing::TestWithParam<PiecesMode> {
     opts_.io_timeout_ns = GetParam().deadline ? 30LL * 1000 * 1000 * 1000 : 0;
     opts_.segment_bytes = 64 * 1024;  // several segments per chunk
     opts_.lookup_cache_ns = 0;
+    if (GetParam().seal != Seal::kNone) {
+      opts_.auth_key_file = keys_.path() + "/key";
+      std::ofstream(opts_.auth_key_file) << std::string(64, 'c') << "\n";
+      ::chmod(opts_.auth_key_file.c_str(), 0600);
+      opts_.encrypt = GetParam().seal == Seal::kEncrypt;
+    }
     store_ = OpenStore(dir_.path(), opts_);
     ASSERT_NE(store_, nullptr);
     EXPECT_EQ(Metric(*store_, "staged_reads"), GetParam().deadline ? 1 : 0);
@@ -122,6 +132,7 @@ class PiecesModes : public ::testing::TestWithParam<PiecesMode> {
   }
 
   ScratchDir dir_;
+  ScratchDir keys_;
   FaultInjectionEnv env_{Env::Default()};
   StoreOptions opts_;
   std::unique_ptr<Store> store_;
@@ -210,8 +221,13 @@ TEST_P(PiecesModes, FlippedByteInTheSecondPieceIsAMiss) {
     f.write(&c, 1);
   }
   Buffers dst(sizes, 0);
-  EXPECT_EQ(GetPieces(key, dst), KeyOutcome::kCorrupt);
-  EXPECT_EQ(Metric(*store_, "verify_failures_total.payload_checksum"), 1);
+  if (GetParam().seal == Seal::kNone) {
+    EXPECT_EQ(GetPieces(key, dst), KeyOutcome::kCorrupt);
+    EXPECT_EQ(Metric(*store_, "verify_failures_total.payload_checksum"), 1);
+  } else {
+    EXPECT_EQ(GetPieces(key, dst), KeyOutcome::kAuthFailed);
+    EXPECT_EQ(Metric(*store_, "verify_failures_total.auth"), 1);
+  }
   // The bad file was removed: now a plain miss.
   EXPECT_EQ(GetPieces(key, dst), KeyOutcome::kMiss);
 }
@@ -227,14 +243,20 @@ TEST_P(PiecesModes, PiecesNotAddingUpToTheChunkAreAMiss) {
 
 INSTANTIATE_TEST_SUITE_P(
     AllModes, PiecesModes,
-    ::testing::Values(PiecesMode{IoBackendKind::kThreadPool, DirectIoMode::kOff, false},
-                      PiecesMode{IoBackendKind::kThreadPool, DirectIoMode::kOn, false},
-                      PiecesMode{IoBackendKind::kThreadPool, DirectIoMode::kOff, true},
-                      PiecesMode{IoBackendKind::kThreadPool, DirectIoMode::kOn, true},
-                      PiecesMode{IoBackendKind::kAuto, DirectIoMode::kOff, false},
-                      PiecesMode{IoBackendKind::kAuto, DirectIoMode::kOn, false},
-                      PiecesMode{IoBackendKind::kAuto, DirectIoMode::kOff, true},
-                      PiecesMode{IoBackendKind::kAuto, DirectIoMode::kOn, true}));
+    ::testing::Values(
+        PiecesMode{IoBackendKind::kThreadPool, DirectIoMode::kOff, false},
+        PiecesMode{IoBackendKind::kThreadPool, DirectIoMode::kOn, false},
+        PiecesMode{IoBackendKind::kThreadPool, DirectIoMode::kOff, true},
+        PiecesMode{IoBackendKind::kThreadPool, DirectIoMode::kOn, true},
+        PiecesMode{IoBackendKind::kAuto, DirectIoMode::kOff, false},
+        PiecesMode{IoBackendKind::kAuto, DirectIoMode::kOn, false},
+        PiecesMode{IoBackendKind::kAuto, DirectIoMode::kOff, true},
+        PiecesMode{IoBackendKind::kAuto, DirectIoMode::kOn, true},
+        PiecesMode{IoBackendKind::kThreadPool, DirectIoMode::kOff, true, Seal::kMac},
+        PiecesMode{IoBackendKind::kAuto, DirectIoMode::kOn, false, Seal::kMac},
+        PiecesMode{IoBackendKind::kThreadPool, DirectIoMode::kOn, true, Seal::kEncrypt},
+        PiecesMode{IoBackendKind::kAuto, DirectIoMode::kOn, false, Seal::kEncrypt},
+        PiecesMode{IoBackendKind::kThreadPool, DirectIoMode::kOff, false, Seal::kEncrypt}));
 
 TEST(Pieces, MalformedRequestsAreInvalidAndNothingIsWritten) {
   ScratchDir dir;
