@@ -68,8 +68,10 @@ dfs_ceiling() {
   CEIL_FILES=${CEIL_FILES:-192}
   CEIL_SIZE=${CEIL_SIZE:-10M}
   CEIL_MAXBG=${CEIL_MAXBG-64}
-  mountpoint -q /sys/fs/fuse/connections || mount -t fusectl none /sys/fs/fuse/connections
-  local j per w t0 last=""
+  local j per w t0 last="" ctl_mounted=""
+  if ! mountpoint -q /sys/fs/fuse/connections; then
+    mount -t fusectl none /sys/fs/fuse/connections && ctl_mounted=1
+  fi
   echo "$CEIL_FILES files of $CEIL_SIZE per job count; fio psync, one transfer per file;" \
     "mfsmount (mount 1) threads before: $(ls "/proc/${MNT_PIDS[1]}/task" 2>/dev/null | wc -l)"
   for j in $CEIL_JOBS; do
@@ -95,4 +97,6 @@ dfs_ceiling() {
   fi
   echo "mfsmount (mount 1) threads after: $(ls "/proc/${MNT_PIDS[1]}/task" 2>/dev/null | wc -l)"
   rm -rf "${MNT[0]}"/ceil*
+  # Leave nothing mounted that was not there before.
+  if [[ -n $ctl_mounted ]]; then umount /sys/fs/fuse/connections; fi
 }

@@ -27,10 +27,15 @@ OUT=${1:-bench/results/dfs-load-depth-$(date -u +%Y%m%d-%H%M).txt}
 [[ -x $KVTIER ]] || { echo "build $KVTIER first (or set KVTIER)" >&2; exit 1; }
 bash tools/dfs.sh check >/dev/null || { bash tools/dfs.sh check; exit 3; }
 [[ -e /sys/fs/fuse/connections ]] || { echo "no fusectl" >&2; exit 3; }
-mountpoint -q /sys/fs/fuse/connections || mount -t fusectl none /sys/fs/fuse/connections
+ctl_mounted=""
+if ! mountpoint -q /sys/fs/fuse/connections; then
+  mount -t fusectl none /sys/fs/fuse/connections && ctl_mounted=1
+fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/kvtier-dfs-depth.XXXXXX")
 cluster=$work/cluster
-trap 'bash tools/dfs.sh down "$cluster" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+# Leaves nothing mounted that was not there before (fusectl included).
+trap 'bash tools/dfs.sh down "$cluster" >/dev/null 2>&1 || true; rm -rf "$work"
+  [[ -z $ctl_mounted ]] || umount /sys/fs/fuse/connections' EXIT
 trap 'exit 130' INT TERM
 mkdir -p "$(dirname "$OUT")"
 exec > >(tee "$OUT") 2>&1
