@@ -41,6 +41,8 @@
 # BUDGET_S seconds (default 480) have passed, so the cluster always comes
 # down inside a 600 s call. Sizes: STORE_SIZE, STORE_COUNT, STORE_THREADS,
 # STORE_REPEAT, STORE_BACKENDS (io_uring), STORE_MODES (direct,buffered),
+# STORE_SEGMENTS (transfer units, e.g. "512K 2M": one store run each; empty:
+# the store's own),
 # PREFIX_TOKENS, TIER_THREADS, TIER_REPEAT.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -69,6 +71,7 @@ STORE_THREADS=${STORE_THREADS:-4}
 STORE_REPEAT=${STORE_REPEAT:-3}
 STORE_BACKENDS=${STORE_BACKENDS:-io_uring}
 STORE_MODES=${STORE_MODES:-direct,buffered}
+STORE_SEGMENTS=${STORE_SEGMENTS:-}
 PREFIX_TOKENS=${PREFIX_TOKENS:-50000}
 TIER_THREADS=${TIER_THREADS:-16}
 TIER_REPEAT=${TIER_REPEAT:-1}
@@ -175,10 +178,10 @@ with kvtier.Store(sys.argv[1], {"model": "bench/auto-pick"}) as s:
 EOF
 }
 
-store_bench() {
+store_bench() {  # store_bench DIR [SEGMENT]
   "$KVTIER" bench --dir "$1" --size "$STORE_SIZE" --count "$STORE_COUNT" \
     --threads "$STORE_THREADS" --repeat "$STORE_REPEAT" --backends "$STORE_BACKENDS" \
-    --modes "$STORE_MODES"
+    --modes "$STORE_MODES" ${2:+--segment "$2"}
 }
 
 tier_bench() {
@@ -229,7 +232,14 @@ for d in $DELAYS; do
     echo "--- store and load vs fio ($STORE_COUNT x $STORE_SIZE, $STORE_THREADS threads," \
       "$STORE_BACKENDS x $STORE_MODES, median of $STORE_REPEAT alternating pairs; at $SECONDS s)"
     mkdir -p "${MNT[0]}/kb"
-    part store_bench "${MNT[0]}/kb"
+    if [[ -z $STORE_SEGMENTS ]]; then
+      part store_bench "${MNT[0]}/kb"
+    else
+      for seg in $STORE_SEGMENTS; do
+        echo "-- segment $seg (at $SECONDS s)"
+        part store_bench "${MNT[0]}/kb" "$seg"
+      done
+    fi
   fi
   if want ceiling; then
     echo "--- the mount's ceiling: fio cold reads, jobs $CEIL_JOBS (at $SECONDS s)"
