@@ -43,8 +43,15 @@ class Counters:
         ).stdout
         for line in out.splitlines():
             f = line.split("\t")
-            if len(f) == 3 + len(OPS) and f[2] == self.mount:
-                return dict(zip(OPS, map(int, f[3:])))
+            if len(f) < 3 or f[2] != self.mount:
+                continue
+            if len(f) != 3 + len(OPS):
+                # Another MooseFS version's columns: refuse rather than misread.
+                raise RuntimeError(
+                    f"mfscli -SMO gave {len(f) - 3} counters for {self.mount}, "
+                    f"expected {len(OPS)} ({' '.join(OPS)})"
+                )
+            return dict(zip(OPS, map(int, f[3:])))
         raise RuntimeError(f"the master lists no session for {self.mount}")
 
 

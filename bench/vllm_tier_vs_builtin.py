@@ -271,22 +271,29 @@ def main() -> None:
     args = p.parse_args()
     if args.load_dirs and len(args.dirs) != 1:
         p.error("--load-dirs needs exactly one --dirs entry")
-    args.kvtier_opts = {}
-    for kv in args.kvtier_opt:
-        k, _, v = kv.partition("=")
-        args.kvtier_opts[k] = json.loads(v)
+
+    def option(kv: str, where: str) -> tuple[str, object]:
+        """KEY=VALUE, VALUE in JSON; a malformed one is a usage error."""
+        k, eq, v = kv.partition("=")
+        if not eq or not k.isascii() or not k.isidentifier():
+            p.error(f"{where} {kv!r}: expected KEY=VALUE with KEY a name")
+        try:
+            return k, json.loads(v)
+        except ValueError:
+            p.error(f'{where} {kv!r}: VALUE is not JSON (quote strings: KEY="text")')
+
+    args.kvtier_opts = dict(option(kv, "--kvtier-opt") for kv in args.kvtier_opt)
     # kind label -> (tier kind, kvtier options)
     kinds: dict[str, tuple[str, dict]] = {"builtin": ("builtin", {})}
     if not args.variant:
         kinds["kvtier"] = ("kvtier", args.kvtier_opts)
     for v in args.variant:
         name, _, spec = v.partition(":")
-        if not name or not name.replace("-", "").replace("_", "").isalnum():
-            p.error(f"--variant {v!r}: NAME must be letters, digits, - or _")
+        bare = name.replace("-", "").replace("_", "")
+        if not name or not bare.isascii() or not bare.isalnum():
+            p.error(f"--variant {v!r}: NAME must be ASCII letters, digits, - or _")
         opts = dict(args.kvtier_opts)
-        for kv in filter(None, spec.split(",")):
-            k, _, val = kv.partition("=")
-            opts[k] = json.loads(val)
+        opts.update(option(kv, f"--variant {name}") for kv in filter(None, spec.split(",")))
         label = f"kvtier[{name}]"
         if label in kinds:
             p.error(f"--variant {name} given twice")

@@ -12,7 +12,8 @@ cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/kvtier-gpu-out}
 BASE_TAR=${BASE_TAR:-.gpu-deps/base-src.tar}
 mkdir -p "$OUT"
-source bench/gpu/fio_env.sh  # fio built once per warm host, on PATH
+source bench/gpu/build_lib.sh
+fio_from_source .gpu-deps-fio/fio-src.tar.gz /tmp/kvtier-gpu-fio  # once per warm host, on PATH
 build() {  # source-dir build-dir
   cmake -S "$1" -B "$2" -DCMAKE_BUILD_TYPE=Release -DKVTIER_BUILD_TESTS=OFF \
     -DKVTIER_THIRD_PARTY_INCLUDE="$PWD/.gpu-deps/include" >/dev/null

@@ -10,7 +10,8 @@ cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/kvtier-gpu-out}
 DIR=${1:-/var/tmp/kvtier-align}
 mkdir -p "$OUT"
-source bench/gpu/fio_env.sh  # fio built once per warm host, on PATH
+source bench/gpu/build_lib.sh
+fio_from_source .gpu-deps-fio/fio-src.tar.gz /tmp/kvtier-gpu-fio  # once per warm host, on PATH
 rm -rf "$DIR" && mkdir -p "$DIR/at0" "$DIR/at4k"
 common="--rw=read --bs=32m --direct=1 --ioengine=psync --numjobs=16 --nrfiles=12
   --file_service_type=sequential --openfiles=1 --thread --group_reporting

@@ -90,44 +90,19 @@ echo "== load $(cut -d' ' -f1-3 /proc/loadavg); memory $(free -g | awk '/^Mem/ {
 # ---- MooseFS, fio, kvtier -----------------------------------------------------
 # shellcheck source=bench/gpu/dfs_root.sh
 source bench/gpu/dfs_root.sh
+# shellcheck source=bench/gpu/build_lib.sh
+source bench/gpu/build_lib.sh
 # fio only for the parts that run it (store, ceiling): its source travels
 # only with FIO_SRC=... bench/gpu/dfs_prepare.sh.
 if ! command -v fio >/dev/null && [[ " $PARTS " == *" store "* || " $PARTS " == *" ceiling "* ]]; then
-  fio_dir=/tmp/kvtier-dfs-fio
-  if [[ ! -x $fio_dir/fio ]]; then
-    rm -rf "$fio_dir" && mkdir -p "$fio_dir"
-    tar -xzf "$deps/fio/fio-src.tar.gz" -C "$fio_dir"
-    (cd "$fio_dir" && ./configure >"$OUT/fio-build.txt" 2>&1 &&
-      make -s -j"$(nproc)" fio >>"$OUT/fio-build.txt" 2>&1)
-  fi
-  export PATH=$fio_dir:$PATH
+  fio_from_source "$deps/fio/fio-src.tar.gz" /tmp/kvtier-dfs-fio "$OUT/fio-build.txt"
 fi
 echo "== $(fio --version 2>/dev/null || echo no fio), cc $(cc -dumpfullversion), python $(python3 -c 'import sys; print(sys.version.split()[0])')"
 
-# CMake finds liburing through this stand-in for pkg-config (the host has
+# CMake finds liburing through a stand-in for pkg-config (the host has
 # neither; the headers and static library travel).
 tools=/tmp/kvtier-dfs-tools
-mkdir -p "$tools"
-cat >"$tools/pkg-config" <<EOF
-#!/bin/sh
-p=$deps/uring
-case " \$* " in *" --version "*) echo 1.8.1; exit 0 ;; esac
-case " \$* " in *" liburing "*) ;; *) exit 1 ;; esac
-for a in "\$@"; do
-  case \$a in
-    --modversion) echo 2.3 ;;
-    --variable=prefix) echo \$p ;;
-    --variable=includedir) echo \$p/include ;;
-    --variable=libdir) echo \$p/lib ;;
-    --libs) echo "-L\$p/lib -luring" ;;
-    --libs-only-L) echo "-L\$p/lib" ;;
-    --libs-only-l) echo "-luring" ;;
-    --cflags | --cflags-only-I) echo "-I\$p/include" ;;
-  esac
-done
-exit 0
-EOF
-chmod +x "$tools/pkg-config"
+uring_pkg_config "$tools" "$deps/uring"
 python3 -m pip install -q --no-index --no-deps --upgrade --target "$tools/nanobind" "$deps"/wheels/nanobind-*.whl
 t_build=$SECONDS
 PYTHONPATH=$tools/nanobind cmake -S . -B build/gpu-dfs -DCMAKE_BUILD_TYPE=Release \
@@ -166,7 +141,21 @@ bash tools/dfs.sh check
 cluster=/var/tmp/kvtier-dfs-cluster
 trap 'bash tools/dfs.sh down "$cluster" >/dev/null 2>&1 || true' EXIT
 want() { [[ " $PARTS " == *" $1 "* ]]; }
-part() { "$@" || echo "!! $1 failed with status $?"; }
+# After each part, with a delay: the delay relay's CPU time over the part
+# (one thread carries all client traffic; near 1 s per wall second it
+# would bound the mount) and its forwarded/dropped packet counts so far.
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+part() {
+  local t0=$SECONDS c0=0
+  [[ -z ${DFS_RELAY_PID:-} ]] || c0=$(ticks "$DFS_RELAY_PID")
+  "$@" || echo "!! $1 failed with status $?"
+  if [[ -n ${DFS_RELAY_PID:-} ]]; then
+    kill -USR1 "$DFS_RELAY_PID" 2>/dev/null && sleep 0.2
+    echo "-- relay: $(awk -v t="$(($(ticks "$DFS_RELAY_PID") - c0))" -v hz="$(getconf CLK_TCK)" \
+      'BEGIN { printf "%.1f", t / hz }') CPU s in $((SECONDS - t0)) s;" \
+      "$(grep 'forwarded' "$DFS_STATE/log/relay.log" | tail -1)"
+  fi
+}
 
 auto_pick() {
   python3 - "$1" <<'EOF'

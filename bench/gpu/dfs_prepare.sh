@@ -30,6 +30,8 @@
 # installed), or VLLM_PYTHON naming another such interpreter.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=bench/gpu/prepare_lib.sh
+source bench/gpu/prepare_lib.sh
 deps=.gpu-deps-dfs
 py=${VLLM_PYTHON:-$HOME/.cache/kvtier/venv/bin/python}
 
@@ -77,10 +79,7 @@ done
 for f in "$deps"/debs/*%3a*; do [[ ! -e $f ]] || mv "$f" "${f//%3a/_}"; done
 
 # ---- kvtier's build dependencies ------------------------------------------
-cp /usr/include/xxhash.h /usr/include/xxh3.h "$deps/include/"
-cp -r /usr/include/nlohmann /usr/include/CLI "$deps/include/"
-cp -r /usr/include/openssl "$deps/include/"
-cp /usr/include/x86_64-linux-gnu/openssl/*.h "$deps/include/openssl/"
+build_headers "$deps/include"
 cp -r /usr/include/liburing.h /usr/include/liburing "$deps/uring/include/"
 cp /usr/lib/x86_64-linux-gnu/liburing.a "$deps/uring/lib/"
 python3 -m pip download -q --no-deps -d "$deps/wheels" nanobind==3.1.0
@@ -97,19 +96,9 @@ while read -r line; do
   name=$(echo "${line%%==*}" | tr 'A-Z_' 'a-z-')
   [[ -z $line || $line == \#* || $on_host == *" $name "* ]] || echo "$line"
 done <bench/gpu/vllm-bench-reqs.txt >"$reqs"
-platforms=()
-for p in manylinux_2_34 manylinux_2_31 manylinux_2_28 manylinux_2_27 manylinux_2_26 \
-  manylinux_2_24 manylinux_2_17 manylinux2014 manylinux_2_5 manylinux1; do
-  platforms+=(--platform "${p}_x86_64")
-done
-python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
-  "${platforms[@]}" --platform any -d "$deps/vllm/wheels" -r "$reqs"
+host_wheels "$deps/vllm/wheels" -r "$reqs"
 rm -f "$reqs"
-list=$(mktemp)
-"$py" bench/gpu/vllm_files.py "$list" >/dev/null
-site=$("$py" -c 'import os, vllm; print(os.path.dirname(os.path.dirname(vllm.__file__)))')
-tar -C "$site" -czf "$deps/vllm/vllm-trim.tar.gz" -T "$list"
-rm -f "$list"
+vllm_trim "$py" "$deps/vllm/vllm-trim.tar.gz"
 
 # ---- SGLang's files ----------------------------------------------------------
 # Found by running bench/sglang_vs_file.py on a tiny prefix and listing the
@@ -118,8 +107,7 @@ rm -f "$list"
 # (nothing is measured), the check is told 64 GiB and the reserve is 0.
 if [[ ${SGLANG:-0} == 1 ]]; then
   mkdir -p "$deps/sglang/wheels"
-  python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
-    "${platforms[@]}" --platform any -d "$deps/sglang/wheels" compressed-tensors==0.18.0 \
+  host_wheels "$deps/sglang/wheels" compressed-tensors==0.18.0 \
     gguf==0.19.0 ipython==9.18.1 traitlets==5.16.1 loguru==0.7.3 orjson==3.13.0 dill==0.4.1
   list=$(mktemp)
   tmp=$(mktemp -d)
@@ -154,6 +142,7 @@ for name in os.listdir(site):
 with open(out, "w") as f:
     f.write("\n".join(sorted(files)) + "\n")
 PY
+  site=$("$py" -c 'import os, sglang; print(os.path.dirname(os.path.dirname(sglang.__file__)))')
   tar -C "$site" -czf "$deps/sglang/sglang-trim.tar.gz" -T "$list"
   echo "$(wc -l <"$list") sglang and vllm files"
   rm -rf "$list" "$tmp"

@@ -19,30 +19,17 @@ cd "$(dirname "$0")/../.."
 rm -rf .gpu-deps && mkdir -p .gpu-deps/wheels .gpu-deps/include
 python3 -m pip download -q --no-deps -d .gpu-deps/wheels \
   nanobind==3.1.0 scikit-build-core==1.1.2 pathspec packaging
-cp /usr/include/xxhash.h /usr/include/xxh3.h .gpu-deps/include/
-cp -r /usr/include/nlohmann /usr/include/CLI .gpu-deps/include/
-# OpenSSL's headers (CMakeLists.txt finds them here and links the host's
-# libcrypto.so.3), and Debian's libcrypto for a host without one.
-cp -r /usr/include/openssl .gpu-deps/include/
-cp /usr/include/x86_64-linux-gnu/openssl/*.h .gpu-deps/include/openssl/
+# shellcheck source=bench/gpu/prepare_lib.sh
+source bench/gpu/prepare_lib.sh
+build_headers .gpu-deps/include
+# Debian's libcrypto for a host without one.
 mkdir -p .gpu-deps/lib && cp /usr/lib/x86_64-linux-gnu/libcrypto.so.3 .gpu-deps/lib/
 
 if [[ "${VLLM:-0}" == 1 ]]; then
   py=${VLLM_PYTHON:-$HOME/.cache/kvtier/venv/bin/python}
   rm -rf .gpu-deps-vllm && mkdir -p .gpu-deps-vllm/wheels
-  platforms=()
-  for p in manylinux_2_34 manylinux_2_31 manylinux_2_28 manylinux_2_27 manylinux_2_26 \
-    manylinux_2_24 manylinux_2_17 manylinux2014 manylinux_2_5 manylinux1; do
-    platforms+=(--platform "${p}_x86_64")
-  done
-  python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
-    "${platforms[@]}" --platform any -d .gpu-deps-vllm/wheels -r bench/gpu/vllm-bench-reqs.txt
-  # Only the vllm files the benchmark imports travel (a few MiB, not 50).
-  list=$(mktemp)
-  "$py" bench/gpu/vllm_files.py "$list" >/dev/null
-  site=$("$py" -c 'import os, vllm; print(os.path.dirname(os.path.dirname(vllm.__file__)))')
-  tar -C "$site" -czf .gpu-deps-vllm/vllm-trim.tar.gz -T "$list"
-  rm -f "$list"
+  host_wheels .gpu-deps-vllm/wheels -r bench/gpu/vllm-bench-reqs.txt
+  vllm_trim "$py" .gpu-deps-vllm/vllm-trim.tar.gz
 fi
 
 if [[ -n "${FIO_SRC:-}" ]]; then

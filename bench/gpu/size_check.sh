@@ -13,7 +13,8 @@ OUT=${OUT:-/tmp/kvtier-gpu-out}
 DIR=${1:-/var/tmp/kvtier-size}
 MIB=${MIB:-2}
 mkdir -p "$OUT"
-source bench/gpu/fio_env.sh  # fio built once per warm host, on PATH
+source bench/gpu/build_lib.sh
+fio_from_source .gpu-deps-fio/fio-src.tar.gz /tmp/kvtier-gpu-fio  # once per warm host, on PATH
 rm -rf "$DIR" && mkdir -p "$DIR/payload" "$DIR/chunk"
 payload_k=$((MIB * 1024))
 chunk_k=$((payload_k + 4))

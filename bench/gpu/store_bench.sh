@@ -11,7 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/kvtier-gpu-out}
 mkdir -p "$OUT"
-source bench/gpu/fio_env.sh  # fio built once per warm host, on PATH
+source bench/gpu/build_lib.sh
+fio_from_source .gpu-deps-fio/fio-src.tar.gz /tmp/kvtier-gpu-fio  # once per warm host, on PATH
 cmake -S . -B build/gpu -DCMAKE_BUILD_TYPE=Release -DKVTIER_BUILD_TESTS=OFF \
   -DKVTIER_THIRD_PARTY_INCLUDE="$PWD/.gpu-deps/include" >/dev/null
 cmake --build build/gpu -j"$(nproc)" --target kvtier_cli >/dev/null

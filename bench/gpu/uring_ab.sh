@@ -31,28 +31,10 @@ fi
 
 OUT=${OUT:-/tmp/kvtier-gpu-out}
 DIR=${DIR:-/var/tmp/kvtier-uring-ab}
-mkdir -p "$OUT" "$deps/bin"
-cat >"$deps/bin/pkg-config" <<EOF
-#!/bin/sh
-# Answers CMake's pkg_check_modules for liburing only.
-p=$deps/uring
-case " \$* " in *" --version "*) echo 1.8.1; exit 0 ;; esac
-case " \$* " in *" liburing "*) ;; *) exit 1 ;; esac
-for a in "\$@"; do
-  case \$a in
-    --modversion) echo 2.3 ;;
-    --variable=prefix) echo \$p ;;
-    --variable=includedir) echo \$p/include ;;
-    --variable=libdir) echo \$p/lib ;;
-    --libs) echo "-L\$p/lib -luring" ;;
-    --libs-only-L) echo "-L\$p/lib" ;;
-    --libs-only-l) echo "-luring" ;;
-    --cflags | --cflags-only-I) echo "-I\$p/include" ;;
-  esac
-done
-exit 0
-EOF
-chmod +x "$deps/bin/pkg-config"
+mkdir -p "$OUT"
+# shellcheck source=bench/gpu/build_lib.sh
+source bench/gpu/build_lib.sh
+uring_pkg_config "$deps/bin" "$deps/uring"
 
 build() {  # name
   local src=/tmp/kvtier-uring-ab/$1
