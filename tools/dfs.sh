@@ -83,7 +83,7 @@ packages_missing() {
   local p missing=()
   [[ -z $dfs_root ]] || return 0  # unpacked, not installed: why_not checks the programs
   for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep 'install ok installed' >/dev/null ||
       missing+=("$p")
   done
   echo "${missing[@]}"
@@ -121,7 +121,9 @@ why_not() {
   else
     command -v apt-get >/dev/null || { echo "packages missing and no apt-get: $missing"; return; }
     for p in $missing; do
-      apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [0-9]' ||
+      # grep without -q reads to the end: with pipefail, -q quitting at the
+      # match would kill apt-cache with SIGPIPE and fail the pipeline.
+      apt-cache policy "$p" 2>/dev/null | grep 'Candidate: [0-9]' >/dev/null ||
         { echo "package $p not installable (no apt candidate)"; return; }
     done
   fi
@@ -183,6 +185,8 @@ start() {
   shift 2
   setsid "$@" >"$log" 2>&1 </dev/null &
   echo "$!" >"$state/pids/$file"
+  # Stopped by PID (down, remount); no job notice when one is killed.
+  disown "$!"
 }
 
 wait_until() {  # wait_until SECONDS COMMAND...: polls COMMAND until it succeeds
