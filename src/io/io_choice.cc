@@ -82,14 +82,18 @@ AutoIoRule AutoIoFor(FsClass c) {
       // direct stores ran 1.50x buffered with no added delay (a lookup
       // ~0.1 ms), 0.97x at 0.5 ms per direction (~1.2 ms), 0.59x at 2 ms
       // (~4.3 ms). O_DIRECT loads: 1.9x buffered with no delay, as fast or
-      // faster at 0.5 and 2 ms. Segments: the default. The kernel sends the
-      // daemon requests of at most 1 MiB (libfuse 3's 256 pages), so
-      // 512 KiB segments make 512 KiB requests. On the GPU host 1-16 MiB
-      // segments, the thread pool and buffered loads gained nothing that
-      // held across runs (bench/RESULTS.md, "What caps kvtier's loads on
-      // MooseFS"); the default read 0.91-0.98 of fio's ceiling there, which
-      // more requests in flight did not raise.
-      return {true, true, false, 500000};  // 0.5 ms
+      // faster at 0.5 and 2 ms. Load segments: 2 MiB. The kernel sends the
+      // daemon read requests of at most 1 MiB (libfuse 3's 256 pages) and
+      // lets at most max_background (12) of a mount's asynchronous ones out
+      // at once: it caps requests, not bytes, so 512 KiB segments put half
+      // the bytes of 1 MiB requests in flight, which a far server turns
+      // into half the rate. At 2 ms per direction on the GPU host, 2 MiB
+      // segments loaded a 50,000-token prefix 1.18x faster than 512 KiB
+      // ones, twenty at once 1.22x (bench/RESULTS.md, "Load segments on
+      // FUSE"). Stores keep the default: their buffered writes reach the
+      // daemon through its write cache, and 2 MiB store segments measured
+      // slower in both runs.
+      return {true, true, false, 500000, 2 << 20};  // 0.5 ms
     case FsClass::kNfs:
       // Not measured here. A buffered client keeps read-ahead and
       // write-behind, which hide round trips, and a FUSE-like io-wq
@@ -119,9 +123,9 @@ IoChoice ResolveIoChoice(const AutoIoRule& rule, DirectIoMode mode, IoBackendKin
                          bool direct_ok, bool uring_ok, int64_t rtt_ns, size_t segment_bytes) {
   IoChoice c;
   if (segment_bytes != 0) {
-    c.segment_bytes = segment_bytes;
-  } else if (rule.segment_bytes != 0) {
-    c.segment_bytes = rule.segment_bytes;
+    c.segment_bytes = c.store_segment_bytes = segment_bytes;
+  } else if (rule.load_segment_bytes != 0) {
+    c.segment_bytes = rule.load_segment_bytes;
   }
   if (mode == DirectIoMode::kAuto) {
     const bool near = rtt_ns >= 0 && rtt_ns < rule.store_direct_below_rtt_ns;

@@ -39,9 +39,9 @@ struct AutoIoRule {
   // trip to the filesystem (ProbeRoundTripNs, the least of spread-out
   // lookups) takes less than this; 0: never.
   int64_t store_direct_below_rtt_ns;
-  // The transfer unit (StoreOptions::segment_bytes) when it is left at 0;
-  // 0 here: kDefaultSegmentBytes.
-  size_t segment_bytes = 0;
+  // The loads' transfer unit when StoreOptions::segment_bytes is left at 0;
+  // 0 here: kDefaultSegmentBytes. Stores keep kDefaultSegmentBytes.
+  size_t load_segment_bytes = 0;
 };
 
 AutoIoRule AutoIoFor(FsClass c);
@@ -51,7 +51,8 @@ struct IoChoice {
   bool load_direct = false;
   bool load_uring = false;
   bool store_direct = false;
-  size_t segment_bytes = kDefaultSegmentBytes;
+  size_t segment_bytes = kDefaultSegmentBytes;        // loads
+  size_t store_segment_bytes = kDefaultSegmentBytes;  // buffered stores
 };
 
 // Whether Open must probe O_DIRECT: an explicit kOn, or `auto` where the
@@ -63,9 +64,9 @@ bool WantsRoundTripProbe(const AutoIoRule& rule, DirectIoMode mode);
 // Explicit options apply to both directions and win over the rule.
 // `direct_ok`: the O_DIRECT probe passed (false if it was not run);
 // `uring_ok`: io_uring is available; `rtt_ns`: ProbeRoundTripNs's answer
-// (< 0: not measured); `segment_bytes`: StoreOptions::segment_bytes (0:
-// the rule's). Refusing an explicit kOn / kUring that cannot be had is the
-// caller's job.
+// (< 0: not measured); `segment_bytes`: StoreOptions::segment_bytes, for
+// both directions (0: the rule's for loads, the default for stores).
+// Refusing an explicit kOn / kUring that cannot be had is the caller's job.
 IoChoice ResolveIoChoice(const AutoIoRule& rule, DirectIoMode mode, IoBackendKind backend,
                          bool direct_ok, bool uring_ok, int64_t rtt_ns, size_t segment_bytes = 0);
 

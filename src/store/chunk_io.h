@@ -32,8 +32,11 @@ struct ChunkIoOptions {
   bool verify = true;    // check the payload checksum on reads
   bool durable = false;  // fsync file and directory on publish
   bool remove_corrupt = true;
-  size_t segment_bytes = kDefaultSegmentBytes;  // transfer unit; checksums run per segment
-  bool pipelined = false;                       // the backend keeps several segments in flight
+  // Transfer units of loads and of buffered stores; checksums run per
+  // segment.
+  size_t segment_bytes = kDefaultSegmentBytes;
+  size_t store_segment_bytes = kDefaultSegmentBytes;
+  bool pipelined = false;  // the backend keeps several segments in flight
   // O_DIRECT on a memory filesystem (tmpfs) is a plain copy: treat it like
   // buffered I/O (in-cache segments) rather than like a device.
   bool memory_fs = false;

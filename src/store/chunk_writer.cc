@@ -88,10 +88,10 @@ Status BeginSeal(ChunkIoContext* ctx, const ChunkIoOptions& opts, ChunkHeader* h
 Status WriteSealedPayload(ChunkIoContext* ctx, const ChunkIoOptions& opts, File* file,
                           size_t hdr_size, const PayloadPieces& pieces, BufferGate* gate) {
   const size_t total = pieces.total();
-  ctx->sealed.Reserve(opts.segment_bytes);
+  ctx->sealed.Reserve(opts.store_segment_bytes);
   if (ctx->sealed.data() == nullptr) return Status::IOError("out of memory", ENOMEM);
-  for (size_t pos = 0; pos < total; pos += opts.segment_bytes) {
-    const size_t end = std::min(total, pos + opts.segment_bytes);
+  for (size_t pos = 0; pos < total; pos += opts.store_segment_bytes) {
+    const size_t end = std::min(total, pos + opts.store_segment_bytes);
     size_t n = 0;
     bool ok = true;
     {
@@ -155,8 +155,8 @@ Status WritePayloadAndHeader(ChunkIoContext* ctx, const ChunkIoOptions& opts, Fi
     Status s = WriteSealedPayload(ctx, opts, file, hdr_size, pieces, gate);
     if (!s.ok()) return s;
   } else if (fused) {
-    for (size_t pos = 0; pos < total; pos += opts.segment_bytes) {
-      size_t end = std::min(total, pos + opts.segment_bytes);
+    for (size_t pos = 0; pos < total; pos += opts.store_segment_bytes) {
+      size_t end = std::min(total, pos + opts.store_segment_bytes);
       {
         GateScope scope(gate);
         if (!scope.ok()) return late();

@@ -119,7 +119,11 @@ StoreImpl::StoreImpl(StoreImplParams params)
   io_opts_.verify = options_.verify;
   io_opts_.durable = options_.durable;
   io_opts_.remove_corrupt = options_.remove_corrupt;
-  io_opts_.segment_bytes = std::max<size_t>(kBlockSize, io.segment_bytes / kBlockSize * kBlockSize);
+  const auto blocks = [](size_t n) {
+    return std::max<size_t>(kBlockSize, n / kBlockSize * kBlockSize);
+  };
+  io_opts_.segment_bytes = blocks(io.segment_bytes);
+  io_opts_.store_segment_bytes = blocks(io.store_segment_bytes);
   io_opts_.pipelined = io.load_uring;
   io_opts_.memory_fs = params.memory_fs;
   io_opts_.staged = options_.io_timeout_ns > 0 && !params.memory_fs;
@@ -694,6 +698,7 @@ std::map<std::string, double> StoreImpl::MetricsMap() const {
   m["io_uring"] = use_uring_ ? 1 : 0;
   m["staged_reads"] = io_opts_.staged ? 1 : 0;
   m["segment_bytes"] = static_cast<double>(io_opts_.segment_bytes);
+  m["store_segment_bytes"] = static_cast<double>(io_opts_.store_segment_bytes);
   return m;
 }
 

@@ -1,8 +1,8 @@
 """The store's `auto` I/O choice on a FUSE mount (MooseFS): loads with
-O_DIRECT (through io_uring where the kernel offers it); stores with O_DIRECT
-only while a round trip to the server is short (under 0.5 ms), else
-buffered, as measured in bench/RESULTS.md; explicit options apply to both
-directions. Chunks stored with one choice load byte for byte with every
+O_DIRECT (through io_uring where the kernel offers it) in 2 MiB segments;
+stores with O_DIRECT only while a round trip to the server is short (under
+0.5 ms), else buffered, as measured in bench/RESULTS.md; explicit options
+apply to both directions. Chunks stored with one choice load byte for byte with every
 other, across mounts (nodes)."""
 
 from __future__ import annotations
@@ -56,6 +56,10 @@ def test_auto_on_fuse_without_delay_loads_direct_and_stores_direct(dfs_cluster):
         assert s.load_direct_io is True
         want = "io_uring" if uring_available(m[0] / "auto") else "threadpool"
         assert s.io_backend == want
+        # Loads in 2 MiB segments (FUSE caps requests in flight, not bytes),
+        # stores in the default 512 KiB.
+        assert s.stats()["segment_bytes"] == 2 << 20
+        assert s.stats()["store_segment_bytes"] == 512 << 10
         # The server is on this machine: a lookup takes ~0.1 ms. The store
         # takes the least of up to 16 lookups spread over 500 ms, so only a
         # machine loaded enough to delay every one past 0.5 ms stores buffered.
