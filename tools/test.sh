@@ -52,5 +52,5 @@ tools/test_wheel.sh
 
 echo "== Python package and tests"
 "$KVTIER_PY" -m pip install -q --no-build-isolation .
-"$KVTIER_PY" -m ruff check python tests/python tests/system bench
+"$KVTIER_PY" -m ruff check python tests bench
 KVTIER_CLI="$PWD/build/release/src/cli/kvtier" "$KVTIER_PY" -m pytest -q -rs tests/python tests/system
