@@ -31,14 +31,9 @@ PROBE_BENCH=${PROBE_BENCH:-}
 PROBE_ROUNDS=${PROBE_ROUNDS:-20}
 OUT=${1:-bench/results/dfs-auto-$(date -u +%Y%m%d-%H%M).txt}
 [[ -x $KVTIER ]] || { echo "build $KVTIER first (or set KVTIER)" >&2; exit 1; }
-bash tools/dfs.sh check >/dev/null || { bash tools/dfs.sh check; exit 3; }
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/kvtier-dfs-auto.XXXXXX")
-cluster=$work/cluster
-trap 'bash tools/dfs.sh down "$cluster" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
-trap 'exit 130' INT TERM
-mkdir -p "$(dirname "$OUT")"
-exec > >(tee "$OUT") 2>&1
+# shellcheck source=bench/dfs_lib.sh
+source bench/dfs_lib.sh
+dfs_start dfs-auto "$OUT"
 
 choices=("auto auto" "threadpool direct" "threadpool buffered" "io_uring direct" "io_uring buffered")
 echo "== dfs_auto: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD)"
@@ -64,17 +59,15 @@ for d in $LOCAL_DIRS; do
   rm -rf "$d/kvtier-dfs-auto"
 done
 for d in $DELAYS; do
-  bash tools/dfs.sh up "$cluster" --mounts 2 --delay-ms "$d" >"$work/env"
-  # shellcheck disable=SC1091
-  source "$work/env"
-  read -r m0 m1 <<<"$DFS_MOUNTS"
+  dfs_up "$d" 2
+  m0=${MNT[0]} m1=${MNT[1]}
   mkdir -p "$m0/kb"
   if [[ -n $PROBE_BENCH ]]; then
     mkdir -p "$m0/probe"
     "$PROBE_BENCH" "$m0/probe" "$PROBE_ROUNDS" 250 | sed "s/^/PROBE fs=moosefs-${d}ms /"
   fi
   rounds "moosefs-${d}ms" "$m0/kb" "$m1/kb"
-  bash tools/dfs.sh down "$cluster" >/dev/null
+  dfs_down
 done
 
 # The summary, from the RUN lines above.

@@ -55,30 +55,14 @@ OUT=${1:-bench/results/dfs-bench-$(date -u +%Y%m%d-%H%M).txt}
 for b in "$KVTIER" "$EVICTOR_BENCH"; do
   [[ -x $b ]] || { echo "build $b first (or set KVTIER / EVICTOR_BENCH)" >&2; exit 1; }
 done
-bash tools/dfs.sh check >/dev/null || { bash tools/dfs.sh check; exit 3; }
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/kvtier-dfs-bench.XXXXXX")
+# shellcheck source=bench/dfs_lib.sh
+source bench/dfs_lib.sh
+tmpl=""
+DFS_ON_EXIT='[[ -z $tmpl ]] || rm -rf "$tmpl"'
+dfs_start dfs-bench "$OUT"
 tmpl=$(mktemp -d /dev/shm/kvtier-dfs-tree.XXXXXX)
-cluster=$work/cluster
-cleanup() {
-  bash tools/dfs.sh down "$cluster" >/dev/null 2>&1 || true
-  rm -rf "$work" "$tmpl"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-mkdir -p "$(dirname "$OUT")"
-# The temporary directory is named WORK in what is printed.
-exec > >(sed -u "s|$work|WORK|g" | tee "$OUT") 2>&1
-
-up() {
-  bash tools/dfs.sh up "$cluster" --mounts 3 --delay-ms "$1" >"$work/env"
-  # shellcheck disable=SC1091
-  source "$work/env"
-  read -ra MNT <<<"$DFS_MOUNTS"
-  read -ra MNT_PIDS <<<"$DFS_MOUNT_PIDS"
-}
-down() { bash tools/dfs.sh down "$cluster" >/dev/null; }
+up() { dfs_up "$1" 3; }
+down() { dfs_down; }
 
 secs() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(secs)" 'BEGIN { printf "%.2f", b - a }'; }

@@ -25,20 +25,16 @@ KVTIER=${KVTIER:-build/release/src/cli/kvtier}
 OUT=${1:-bench/results/dfs-load-depth-$(date -u +%Y%m%d-%H%M).txt}
 
 [[ -x $KVTIER ]] || { echo "build $KVTIER first (or set KVTIER)" >&2; exit 1; }
-bash tools/dfs.sh check >/dev/null || { bash tools/dfs.sh check; exit 3; }
 [[ -e /sys/fs/fuse/connections ]] || { echo "no fusectl" >&2; exit 3; }
+# shellcheck source=bench/dfs_lib.sh
+source bench/dfs_lib.sh
+# Leaves nothing mounted that was not there before (fusectl included).
 ctl_mounted=""
+DFS_ON_EXIT='[[ -z $ctl_mounted ]] || umount /sys/fs/fuse/connections'
+dfs_start dfs-depth "$OUT"
 if ! mountpoint -q /sys/fs/fuse/connections; then
   mount -t fusectl none /sys/fs/fuse/connections && ctl_mounted=1
 fi
-work=$(mktemp -d "${TMPDIR:-/tmp}/kvtier-dfs-depth.XXXXXX")
-cluster=$work/cluster
-# Leaves nothing mounted that was not there before (fusectl included).
-trap 'bash tools/dfs.sh down "$cluster" >/dev/null 2>&1 || true; rm -rf "$work"
-  [[ -z $ctl_mounted ]] || umount /sys/fs/fuse/connections' EXIT
-trap 'exit 130' INT TERM
-mkdir -p "$(dirname "$OUT")"
-exec > >(tee "$OUT") 2>&1
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
 # sample FILE: every 10 ms, the value of FILE, until killed.
@@ -52,11 +48,7 @@ summary() {
 echo "== dfs_load_depth: $(nproc) cores, load $(load), $(date -u +%Y-%m-%dT%H:%MZ)," \
   "commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $COUNT x $SIZE"
 for d in $DELAYS; do
-  bash tools/dfs.sh up "$cluster" --mounts 2 --delay-ms "$d" >"$work/env"
-  # shellcheck disable=SC1091
-  source "$work/env"
-  read -ra MNT <<<"$DFS_MOUNTS"
-  read -ra MPID <<<"$DFS_MOUNT_PIDS"
+  dfs_up "$d" 2
   conn=/sys/fs/fuse/connections/$(python3 -c 'import os, sys; print(os.minor(os.stat(sys.argv[1]).st_dev))' "${MNT[1]}")
   echo
   echo "=== delay $d ms per direction; mount 1: max_background $(cat "$conn/max_background")"
@@ -64,18 +56,18 @@ for d in $DELAYS; do
   for t in $THREADS; do
     sample "$conn/waiting" >"$work/samples" &
     sampler=$!
-    threads_before=$(ls "/proc/${MPID[1]}/task" | wc -l)
+    threads_before=$(ls "/proc/${MNT_PIDS[1]}/task" | wc -l)
     res=$("$KVTIER" bench --dir "${MNT[0]}/ld" --load-dir "${MNT[1]}/ld" --size "$SIZE" \
       --count "$COUNT" --threads "$t" --repeat 1 --backends auto --modes auto --json)
     kill "$sampler"
     wait "$sampler" 2>/dev/null || true
-    echo "threads=$t $(summary "$work/samples") daemon_threads=$threads_before..$(ls "/proc/${MPID[1]}/task" | wc -l) load=$(load)"
+    echo "threads=$t $(summary "$work/samples") daemon_threads=$threads_before..$(ls "/proc/${MNT_PIDS[1]}/task" | wc -l) load=$(load)"
     echo "$res" | python3 -c 'import json, sys
 r = json.load(sys.stdin)["runs"][0]
 print("  kvtier load {:.3f} GB/s ({} {}), fio read {:.3f} GB/s, load/fio {:.2f}".format(
     r["load_GBps"], r["backend_effective"], "direct" if r["load_direct"] else "buffered",
     r["fio_read_GBps"], r["load_vs_fio"]))'
   done
-  bash tools/dfs.sh down "$cluster" >/dev/null
+  dfs_down
 done
 echo "== done $(date -u +%Y-%m-%dT%H:%MZ), load $(load)"

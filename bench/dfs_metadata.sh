@@ -22,20 +22,10 @@ PY=${PY:-$HOME/.cache/kvtier/venv/bin/python}
 OUT=${1:-bench/results/dfs-metadata-$(date -u +%Y%m%d-%H%M).txt}
 
 [[ -x $KVTIER ]] || { echo "build $KVTIER first (or set KVTIER)" >&2; exit 1; }
-bash tools/dfs.sh check >/dev/null || { bash tools/dfs.sh check; exit 3; }
-work=$(mktemp -d "${TMPDIR:-/tmp}/kvtier-dfs-meta.XXXXXX")
-cluster=$work/cluster
-trap 'bash tools/dfs.sh down "$cluster" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
-trap 'exit 130' INT TERM
-mkdir -p "$(dirname "$OUT")"
-exec > >(tee "$OUT") 2>&1
-
-up() {
-  bash tools/dfs.sh up "$cluster" --mounts 3 --delay-ms "$1" >"$work/env"
-  # shellcheck disable=SC1091
-  source "$work/env"
-  read -ra MNT <<<"$DFS_MOUNTS"
-}
+# shellcheck source=bench/dfs_lib.sh
+source bench/dfs_lib.sh
+dfs_start dfs-meta "$OUT"
+up() { dfs_up "$1" 3; }
 
 echo "== dfs_metadata: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)," \
   "$(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD)"
@@ -45,7 +35,7 @@ for d in $DELAYS; do
   "$PY" bench/dfs_metadata.py --master "$DFS_MASTER_HOST:$DFS_MASTER_PORT" \
     --mounts "${MNT[@]}" --kvtier-cli "$KVTIER" --chunks "$CHUNKS" --repeat "$REPEAT" \
     --label "delay $d ms per direction" || echo "!! dfs_metadata.py failed at $d ms"
-  bash tools/dfs.sh down "$cluster" >/dev/null
+  dfs_down
 done
 if [[ -n $LOOKUP_DELAY ]]; then
   echo
@@ -54,6 +44,6 @@ if [[ -n $LOOKUP_DELAY ]]; then
   mkdir -p "${MNT[0]}/lk"
   "$PY" bench/dfs_lookups.py "${MNT[0]}/lk" "${MNT[1]}/lk" "${MNT[2]}/lk" --keys "$LOOKUP_KEYS" ||
     echo "!! dfs_lookups.py failed"
-  bash tools/dfs.sh down "$cluster" >/dev/null
+  dfs_down
 fi
 echo "== done $(date -u +%Y-%m-%dT%H:%MZ), load $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -29,30 +29,24 @@ RESERVE_GB=${RESERVE_GB:-1}
 DIRECT_IO=${DIRECT_IO:-auto}
 PY=${PY:-$HOME/.cache/kvtier/venv/bin/python}
 OUT=${1:-bench/results/dfs-sglang-$(date -u +%Y%m%d-%H%M).txt}
-bash tools/dfs.sh check >/dev/null || { bash tools/dfs.sh check; exit 3; }
-work=$(mktemp -d "${TMPDIR:-/tmp}/kvtier-dfs-sglang.XXXXXX")
-trap 'bash tools/dfs.sh down "$work/cluster" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
-trap 'exit 130' INT TERM
-mkdir -p "$(dirname "$OUT")"
-exec > >(tee "$OUT") 2>&1
+# shellcheck source=bench/dfs_lib.sh
+source bench/dfs_lib.sh
+dfs_start dfs-sglang "$OUT"
 echo "== dfs_sglang: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD)"
 for d in $DELAYS; do
-  bash tools/dfs.sh up "$work/cluster" --mounts 2 --delay-ms "$d" >"$work/env"
-  # shellcheck disable=SC1091
-  source "$work/env"
-  read -r m0 m1 <<<"$DFS_MOUNTS"
-  mkdir -p "$m0/sglbench"
+  dfs_up "$d" 2
+  mkdir -p "${MNT[0]}/sglbench"
   echo "--- delay $d ms per direction, load $(cut -d' ' -f1 /proc/loadavg), io_timeout_s $IO_TIMEOUT_S," \
     "kvtier direct_io $DIRECT_IO"
   free -g
   # shellcheck disable=SC2086  # ARGS: several words
-  "$PY" bench/sglang_vs_file.py --dirs "$m0/sglbench" --fetch-dirs "$m1/sglbench" \
+  "$PY" bench/sglang_vs_file.py --dirs "${MNT[0]}/sglbench" --fetch-dirs "${MNT[1]}/sglbench" \
     --repeats "$REPEATS" --io-timeout-s "$IO_TIMEOUT_S" --sglang-reserve-gb "$RESERVE_GB" \
     --kvtier-direct-io $DIRECT_IO \
-    --cpu-pids "mfsmount1=${DFS_MOUNT_PIDS#* }" "chunkservers=${DFS_CHUNKSERVER_PIDS// /,}" \
+    --cpu-pids "mfsmount1=${MNT_PIDS[1]}" "chunkservers=${DFS_CHUNKSERVER_PIDS// /,}" \
     "master=$DFS_MASTER_PID" $ARGS ||
     echo "!! sglang_vs_file failed with status $?"
   echo "--- delay $d done, load $(cut -d' ' -f1-3 /proc/loadavg)"
-  bash tools/dfs.sh down "$work/cluster" >/dev/null
+  dfs_down
 done
 echo "== done $(date -u +%Y-%m-%dT%H:%MZ)"
