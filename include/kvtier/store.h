@@ -69,9 +69,10 @@ struct StoreOptions {
   size_t lookup_cache_entries = 1 << 18;
   // Transfer unit of loads (and of buffered stores): small enough that a
   // segment is checksummed while still in cache (buffered) or overlaps later
-  // segments (io_uring). 0: `auto`, by filesystem (io/io_choice.h; today
-  // kDefaultSegmentBytes on every filesystem: no other size measured
-  // faster). Other values are rounded down to a multiple of 4 KiB.
+  // segments (io_uring). 0: `auto`, by filesystem (io/io_choice.h):
+  // kDefaultSegmentBytes, except 2 MiB for loads on FUSE mounts. Other
+  // values apply to loads and stores and are rounded down to a multiple of
+  // 4 KiB.
   size_t segment_bytes = 0;
   // Per-job I/O deadline, counted from submission; <= 0: none. Past it the
   // job completes with its unfinished keys KeyOutcome::kTimedOut (counted in
