@@ -186,7 +186,7 @@ start() {
   setsid "$@" >"$log" 2>&1 </dev/null &
   echo "$!" >"$state/pids/$file"
   # Stopped by PID (down, remount); no job notice when one is killed.
-  disown "$!"
+  disown "$!" 2>/dev/null || true  # already gone: its PID file still says which
 }
 
 wait_until() {  # wait_until SECONDS COMMAND...: polls COMMAND until it succeeds

@@ -62,7 +62,8 @@ ENGINE_STORE_OPTIONS: dict[str, Any] = {
     "auth_key_file": "",
     "encrypt": False,  # with auth_key_file: payloads encrypted too (AES-256-GCM)
     # Transfer unit of loads and buffered stores, in bytes (rounded down to a
-    # multiple of 4 KiB); 0: by filesystem (512 KiB on every one today).
+    # multiple of 4 KiB); 0: by filesystem (512 KiB, except loads on FUSE
+    # mounts: 2 MiB).
     "segment_bytes": NATIVE_DEFAULTS["segment_bytes"],
     "cache_salt": "",  # tenant isolation: different salts never share chunks
     "model_revision": "",  # e.g. the HF commit; part of the fingerprint

@@ -18,6 +18,7 @@ class FaultFile final : public File {
     env_->Delay();
     Status s = env_->Check(FaultOp::kRead, path_);
     if (!s.ok()) return s;
+    env_->NoteTransfer(false, Total(iov, iovcnt));
     size_t limit = env_->TransferLimit();
     if (limit == 0) return base_->ReadV(offset, iov, iovcnt, got);
     // Short reads: the contract is "until full or EOF", so loop in small steps
@@ -39,8 +40,8 @@ class FaultFile final : public File {
     env_->Delay();
     Status s = env_->Check(FaultOp::kWrite, path_);
     if (!s.ok()) return s;
-    size_t total = 0;
-    for (int i = 0; i < iovcnt; ++i) total += iov[i].iov_len;
+    const size_t total = Total(iov, iovcnt);
+    env_->NoteTransfer(true, total);
     if (!env_->SpendWriteBudget(total)) return Status::IOError("crashed " + path_, EIO);
     s = base_->WriteV(offset, iov, iovcnt);
     UnsyncedState* u = env_->unsynced();
@@ -62,6 +63,11 @@ class FaultFile final : public File {
   }
 
  private:
+  static size_t Total(const struct iovec* iov, int n) {
+    size_t total = 0;
+    for (int i = 0; i < n; ++i) total += iov[i].iov_len;
+    return total;
+  }
   static std::vector<struct iovec> Trim(const struct iovec* iov, int n, size_t limit) {
     std::vector<struct iovec> out;
     for (int i = 0; i < n && limit > 0; ++i) {
@@ -204,6 +210,13 @@ bool FaultInjectionEnv::WaitStalled(size_t n, int timeout_ms) {
 size_t FaultInjectionEnv::stalled() {
   MutexLock lock(&stall_mu_);
   return blocked_;
+}
+
+void FaultInjectionEnv::NoteTransfer(bool write, size_t bytes) {
+  std::atomic<size_t>& largest = write ? largest_write_ : largest_read_;
+  size_t seen = largest.load();
+  while (bytes > seen && !largest.compare_exchange_weak(seen, bytes)) {
+  }
 }
 
 Status FaultInjectionEnv::GetFsUsage(const std::string& path, FsUsage* out) {

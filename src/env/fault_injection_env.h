@@ -71,6 +71,12 @@ class FaultInjectionEnv final : public EnvWrapper {
   // Waits up to timeout_ms until at least n operations are blocked.
   bool WaitStalled(size_t n, int timeout_ms);
   size_t stalled();
+  // The largest single ReadV / WriteV of a wrapped file so far, in bytes
+  // (what one transfer of the store's asks for, before any short-transfer
+  // splitting).
+  size_t largest_read() const { return largest_read_.load(); }
+  size_t largest_write() const { return largest_write_.load(); }
+  void NoteTransfer(bool write, size_t bytes);
   // GetFsUsage reports this statfs f_type (0: the real one).
   void SetFsType(int64_t magic) { fs_type_.store(magic); }
   // A file unlinked from now on is reported free by GetFsUsage only `ns`
@@ -123,6 +129,8 @@ class FaultInjectionEnv final : public EnvWrapper {
 
   std::atomic<int> errors_[static_cast<unsigned>(FaultOp::kCount)] = {};
   std::atomic<size_t> short_transfer_{0};
+  std::atomic<size_t> largest_read_{0};
+  std::atomic<size_t> largest_write_{0};
   std::atomic<uint64_t> latency_us_{0};
   std::atomic<uint64_t> crash_budget_{~0ULL};
   std::atomic<uint64_t> injected_{0};

@@ -90,9 +90,9 @@ AutoIoRule AutoIoFor(FsClass c) {
       // into half the rate. At 2 ms per direction on the GPU host, 2 MiB
       // segments loaded a 50,000-token prefix 1.18x faster than 512 KiB
       // ones, twenty at once 1.22x (bench/RESULTS.md, "Load segments on
-      // FUSE"). Stores keep the default: their buffered writes reach the
-      // daemon through its write cache, and 2 MiB store segments measured
-      // slower in both runs.
+      // FUSE"). Stores keep the default: that cap is on reads, buffered
+      // writes reach the daemon through its write cache, and 2 MiB store
+      // segments were not faster in the runs that tried them.
       return {true, true, false, 500000, 2 << 20};  // 0.5 ms
     case FsClass::kNfs:
       // Not measured here. A buffered client keeps read-ahead and

@@ -293,7 +293,8 @@ def test_io_timeout_option(tmp_path, fingerprint):
 
 
 def test_segment_bytes_option(tmp_path, fingerprint):
-    # 0 (the default): the filesystem's rule, 512 KiB on every class today;
+    # 0 (the default): the filesystem's rule, 512 KiB on a local disk (2 MiB
+    # for loads on FUSE: tests/system/test_io_choice.py);
     # an explicit size is used as given (whole 4 KiB blocks) and loads
     # through it come back verified.
     with kvtier.Store(str(tmp_path), fingerprint) as s:

@@ -1,6 +1,7 @@
 // Filesystem faults make operations fail cleanly, leave no temp files and no
 // visible damage, and the store recovers once the fault clears.
 #include <gtest/gtest.h>
+#include <linux/magic.h>
 #include <sys/wait.h>
 
 #include <cerrno>
@@ -102,6 +103,35 @@ TEST(Faults, ShortTransfersStillRoundTrip) {
   ASSERT_TRUE(store->Put("k", data.data(), data.size()));
   ASSERT_TRUE(store->Get("k", out.data(), out.size()));
   EXPECT_EQ(out, data);
+}
+
+// On FUSE, `auto` loads in 2 MiB transfers and stores in 512 KiB ones
+// (io/io_choice.cc says why); an explicit segment_bytes applies to both.
+// Buffered both ways, each transfer is one segment (the first read also
+// carries the header), as the wrapped files see them.
+TEST(Faults, FuseLoadsInLargerTransfersThanStores) {
+  constexpr size_t kSlack = 64 << 10;  // a header, well under a segment
+  for (const size_t explicit_seg : {size_t{0}, size_t{256} << 10}) {
+    ScratchDir dir;
+    FaultInjectionEnv env(Env::Default());
+    env.SetFsType(FUSE_SUPER_MAGIC);
+    StoreOptions opts;
+    opts.env = &env;
+    opts.direct_io = DirectIoMode::kOff;
+    opts.segment_bytes = explicit_seg;
+    auto store = OpenStore(dir.path(), opts);
+    ASSERT_NE(store, nullptr);
+    std::vector<char> data = Payload(5 << 20, 7), out(5 << 20);
+    ASSERT_TRUE(store->Put("k", data.data(), data.size()));
+    ASSERT_TRUE(store->Get("k", out.data(), out.size()));
+    EXPECT_EQ(out, data);
+    const size_t load = explicit_seg != 0 ? explicit_seg : size_t{2} << 20;
+    const size_t put = explicit_seg != 0 ? explicit_seg : kDefaultSegmentBytes;
+    EXPECT_GE(env.largest_read(), load) << explicit_seg;
+    EXPECT_LT(env.largest_read(), load + kSlack) << explicit_seg;
+    EXPECT_GE(env.largest_write(), put) << explicit_seg;
+    EXPECT_LT(env.largest_write(), put + kSlack) << explicit_seg;
+  }
 }
 
 TEST(Faults, CrashAtAnyByteNeverExposesATornChunk) {
