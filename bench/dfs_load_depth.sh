@@ -12,7 +12,8 @@
 #   bash bench/dfs_load_depth.sh [RESULTS_FILE]
 #
 # Environment: DELAYS ("0.5 2"), THREADS ("1 2 4 8 16 32"), SIZE (10M, the
-# DESIGN's chunk), COUNT (48), KVTIER (build/release/src/cli/kvtier). Needs
+# DESIGN's chunk), COUNT (48), SEGMENT (the loads' transfer unit, e.g. 512K;
+# default: the store's `auto`), KVTIER (build/release/src/cli/kvtier). Needs
 # root (tools/dfs.sh check) and fusectl (mounted here if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,7 +59,8 @@ for d in $DELAYS; do
     sampler=$!
     threads_before=$(ls "/proc/${MNT_PIDS[1]}/task" | wc -l)
     res=$("$KVTIER" bench --dir "${MNT[0]}/ld" --load-dir "${MNT[1]}/ld" --size "$SIZE" \
-      --count "$COUNT" --threads "$t" --repeat 1 --backends auto --modes auto --json)
+      --count "$COUNT" --threads "$t" --repeat 1 --backends auto --modes auto --json \
+      ${SEGMENT:+--segment "$SEGMENT"})
     kill "$sampler"
     wait "$sampler" 2>/dev/null || true
     echo "threads=$t $(summary "$work/samples") daemon_threads=$threads_before..$(ls "/proc/${MNT_PIDS[1]}/task" | wc -l) load=$(load)"
