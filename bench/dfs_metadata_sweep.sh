@@ -37,34 +37,26 @@ SITES=${SITES:-"env=${PYTHONPATH:-}"}
 PY=${PY:-$HOME/.cache/kvtier/venv/bin/python}
 OUT=${1:-bench/results/dfs-metadata-sweep-$(date -u +%Y%m%d-%H%M).txt}
 
-bash tools/dfs.sh check >/dev/null || { bash tools/dfs.sh check; exit 3; }
-work=$(mktemp -d "${TMPDIR:-/tmp}/kvtier-dfs-sweep.XXXXXX")
-cluster=$work/cluster
+# shellcheck source=bench/dfs_lib.sh
+source bench/dfs_lib.sh
 extra_pids=()
 extra_mnts=()
-cleanup() {
+# The extra mounts go before the cluster.
+drop_extras() {
   local m p
   for m in "${extra_mnts[@]}"; do umount -l "$m" 2>/dev/null || true; done
   for p in "${extra_pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  bash tools/dfs.sh down "$cluster" >/dev/null 2>&1 || true
-  rm -rf "$work"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-mkdir -p "$(dirname "$OUT")"
-exec > >(tee "$OUT") 2>&1
+DFS_ON_EXIT=drop_extras
+dfs_start dfs-sweep "$OUT"
 
 echo "== dfs_metadata_sweep: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)," \
   "$(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD), delay $DELAY ms"
-bash tools/dfs.sh up "$cluster" --mounts 3 --delay-ms "$DELAY" >"$work/env"
-# shellcheck disable=SC1091
-source "$work/env"
-read -ra MNT <<<"$DFS_MOUNTS"
-read -ra MPID <<<"$DFS_MOUNT_PIDS"
+dfs_up "$DELAY" 3
 
 # Extra mounts of the same filesystem with more FUSE worker threads; they
 # reach the master through the same delayed link as the harness's mounts.
-probe=("${MNT[1]}:${MPID[1]}")
+probe=("${MNT[1]}:${MNT_PIDS[1]}")
 for n in $MAX_THREADS; do
   m=$work/mnt-t$n
   mkdir -p "$m"
@@ -76,7 +68,7 @@ for n in $MAX_THREADS; do
   mountpoint -q "$m" || { echo "extra mount max_threads=$n did not come up"; exit 1; }
   probe+=("$m:$!")
 done
-echo "mounts probed: harness mount 1 (pid ${MPID[1]})$(for n in $MAX_THREADS; do printf ', mnt-t%s (-o max_threads=%s)' "$n" "$n"; done)"
+echo "mounts probed: harness mount 1 (pid ${MNT_PIDS[1]})$(for n in $MAX_THREADS; do printf ', mnt-t%s (-o max_threads=%s)' "$n" "$n"; done)"
 
 want() { [[ " $PARTS " == *" $1 "* ]]; }
 site_py() {  # site_py LABEL=DIR ARGS...: the venv's Python with DIR first on PYTHONPATH
