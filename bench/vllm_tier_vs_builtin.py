@@ -33,6 +33,7 @@ import json
 import mmap
 import os
 import platform
+import re
 import resource
 import shutil
 import sys
@@ -265,7 +266,7 @@ def main() -> None:
         "--variant",
         action="append",
         default=[],
-        metavar="NAME:KEY=VALUE,...",
+        metavar="NAME:KEY=VALUE,...",  # a VALUE (JSON) may hold commas
         help="a kvtier variant measured beside the others, e.g. seg1m:segment_bytes=1048576",
     )
     args = p.parse_args()
@@ -293,7 +294,10 @@ def main() -> None:
         if not name or not bare.isascii() or not bare.isalnum():
             p.error(f"--variant {v!r}: NAME must be ASCII letters, digits, - or _")
         opts = dict(args.kvtier_opts)
-        opts.update(option(kv, f"--variant {name}") for kv in filter(None, spec.split(",")))
+        # Split only before the next KEY=, so a JSON value may hold commas.
+        spec = spec.strip(",")
+        pairs = re.split(r",(?=[A-Za-z_][A-Za-z0-9_]*=)", spec) if spec else []
+        opts.update(option(kv, f"--variant {name}") for kv in pairs)
         label = f"kvtier[{name}]"
         if label in kinds:
             p.error(f"--variant {name} given twice")
