@@ -5,9 +5,9 @@
 #   dfs_start NAME OUT     refuses (exit 3, saying why) where tools/dfs.sh
 #                          cannot run; makes $work (a temporary folder, gone
 #                          at exit) and $cluster (its cluster state); copies
-#                          all output to OUT, $work
-#                          printed as WORK. DFS_ON_EXIT, when set, is run
-#                          first at exit (a script's own clean-up).
+#                          all output to OUT, with $work printed as WORK.
+#                          DFS_ON_EXIT, when set, is run first at exit (a
+#                          script's own clean-up).
 #   dfs_up DELAY MOUNTS    brings the cluster up (DELAY ms per direction)
 #                          and sets tools/dfs.sh's DFS_* variables, MNT
 #                          (the mount paths) and MNT_PIDS (their mfsmount

@@ -76,7 +76,6 @@ class FaultInjectionEnv final : public EnvWrapper {
   // splitting).
   size_t largest_read() const { return largest_read_.load(); }
   size_t largest_write() const { return largest_write_.load(); }
-  void NoteTransfer(bool write, size_t bytes);
   // GetFsUsage reports this statfs f_type (0: the real one).
   void SetFsType(int64_t magic) { fs_type_.store(magic); }
   // A file unlinked from now on is reported free by GetFsUsage only `ns`
@@ -113,6 +112,7 @@ class FaultInjectionEnv final : public EnvWrapper {
   // Used by the wrapped files and directories.
   Status Check(FaultOp op, const std::string& what);
   size_t TransferLimit() const { return short_transfer_.load(); }
+  void NoteTransfer(bool write, size_t bytes);
   void Delay();
   // Consumes write budget; false once the "crash" point is reached.
   bool SpendWriteBudget(uint64_t bytes);

@@ -123,9 +123,9 @@ IoChoice ResolveIoChoice(const AutoIoRule& rule, DirectIoMode mode, IoBackendKin
                          bool direct_ok, bool uring_ok, int64_t rtt_ns, size_t segment_bytes) {
   IoChoice c;
   if (segment_bytes != 0) {
-    c.segment_bytes = c.store_segment_bytes = segment_bytes;
+    c.load_segment_bytes = c.store_segment_bytes = segment_bytes;
   } else if (rule.load_segment_bytes != 0) {
-    c.segment_bytes = rule.load_segment_bytes;
+    c.load_segment_bytes = rule.load_segment_bytes;
   }
   if (mode == DirectIoMode::kAuto) {
     const bool near = rtt_ns >= 0 && rtt_ns < rule.store_direct_below_rtt_ns;

@@ -51,7 +51,7 @@ struct IoChoice {
   bool load_direct = false;
   bool load_uring = false;
   bool store_direct = false;
-  size_t segment_bytes = kDefaultSegmentBytes;        // loads
+  size_t load_segment_bytes = kDefaultSegmentBytes;
   size_t store_segment_bytes = kDefaultSegmentBytes;  // buffered stores
 };
 

@@ -34,7 +34,7 @@ struct ChunkIoOptions {
   bool remove_corrupt = true;
   // Transfer units of loads and of buffered stores; checksums run per
   // segment.
-  size_t segment_bytes = kDefaultSegmentBytes;
+  size_t load_segment_bytes = kDefaultSegmentBytes;
   size_t store_segment_bytes = kDefaultSegmentBytes;
   bool pipelined = false;  // the backend keeps several segments in flight
   // O_DIRECT on a memory filesystem (tmpfs) is a plain copy: treat it like

@@ -201,7 +201,7 @@ bool ChunkLoad::Plan() {
   const bool checked = opts_.verify || opts_.keys != nullptr;
   const bool segmented = checked && (!direct_ || opts_.pipelined || opts_.memory_fs);
   together_ = direct_ && opts_.pipelined && !opts_.memory_fs;
-  seg_ = segmented ? opts_.segment_bytes : total_;
+  seg_ = segmented ? opts_.load_segment_bytes : total_;
   if (seg_ == 0) seg_ = 1;  // empty payload: the header transfer is all there is
 
   // Op 0 moves the header and the first segment in one vectored call; the
@@ -261,8 +261,8 @@ void ChunkLoad::Consume(size_t k) {
   if (k == 0) StartTag();
   if (!opts_.verify && !opts_.staged && cipher_ == nullptr) return;
   const size_t end = SegEnd(k);
-  for (size_t b = begins_[k]; b < end; b += opts_.segment_bytes) {
-    const size_t e = std::min(end, b + opts_.segment_bytes);
+  for (size_t b = begins_[k]; b < end; b += opts_.load_segment_bytes) {
+    const size_t e = std::min(end, b + opts_.load_segment_bytes);
     if (opts_.staged) {
       if (b >= len_) break;  // O_DIRECT padding
       ConsumeStaged(k, b, e);

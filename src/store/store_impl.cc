@@ -122,7 +122,7 @@ StoreImpl::StoreImpl(StoreImplParams params)
   const auto blocks = [](size_t n) {
     return std::max<size_t>(kBlockSize, n / kBlockSize * kBlockSize);
   };
-  io_opts_.segment_bytes = blocks(io.segment_bytes);
+  io_opts_.load_segment_bytes = blocks(io.load_segment_bytes);
   io_opts_.store_segment_bytes = blocks(io.store_segment_bytes);
   io_opts_.pipelined = io.load_uring;
   io_opts_.memory_fs = params.memory_fs;
@@ -697,7 +697,7 @@ std::map<std::string, double> StoreImpl::MetricsMap() const {
   m["store_direct_io"] = io_opts_.store_direct ? 1 : 0;
   m["io_uring"] = use_uring_ ? 1 : 0;
   m["staged_reads"] = io_opts_.staged ? 1 : 0;
-  m["segment_bytes"] = static_cast<double>(io_opts_.segment_bytes);
+  m["segment_bytes"] = static_cast<double>(io_opts_.load_segment_bytes);  // loads
   m["store_segment_bytes"] = static_cast<double>(io_opts_.store_segment_bytes);
   return m;
 }

@@ -64,7 +64,7 @@ TEST(IoChoice, SegmentSizeExplicitElseTheRulesElseTheDefault) {
         rule.load_segment_bytes != 0 ? rule.load_segment_bytes : kDefaultSegmentBytes;
     const IoChoice io =
         ResolveIoChoice(rule, DirectIoMode::kAuto, IoBackendKind::kAuto, true, true, -1);
-    EXPECT_EQ(io.segment_bytes, want) << FsClassName(c);
+    EXPECT_EQ(io.load_segment_bytes, want) << FsClassName(c);
     // The rule's size is for loads; stores keep the default.
     EXPECT_EQ(io.store_segment_bytes, kDefaultSegmentBytes) << FsClassName(c);
     // An explicit size wins on every class, in both directions, whatever
@@ -72,14 +72,14 @@ TEST(IoChoice, SegmentSizeExplicitElseTheRulesElseTheDefault) {
     for (DirectIoMode mode : {DirectIoMode::kAuto, DirectIoMode::kOn, DirectIoMode::kOff}) {
       const IoChoice x =
           ResolveIoChoice(rule, mode, IoBackendKind::kThreadPool, true, true, -1, 64 << 10);
-      EXPECT_EQ(x.segment_bytes, size_t{64 << 10}) << FsClassName(c);
+      EXPECT_EQ(x.load_segment_bytes, size_t{64 << 10}) << FsClassName(c);
       EXPECT_EQ(x.store_segment_bytes, size_t{64 << 10}) << FsClassName(c);
     }
   }
   AutoIoRule custom = AutoIoFor(FsClass::kOther);
   custom.load_segment_bytes = 3 << 20;
   EXPECT_EQ(ResolveIoChoice(custom, DirectIoMode::kAuto, IoBackendKind::kAuto, true, true, -1)
-                .segment_bytes,
+                .load_segment_bytes,
             size_t{3} << 20);
   // FUSE: 2 MiB loads (io_choice.cc says why).
   EXPECT_EQ(AutoIoFor(FsClass::kFuse).load_segment_bytes, size_t{2} << 20);

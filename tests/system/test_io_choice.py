@@ -2,8 +2,8 @@
 O_DIRECT (through io_uring where the kernel offers it) in 2 MiB segments;
 stores with O_DIRECT only while a round trip to the server is short (under
 0.5 ms), else buffered, as measured in bench/RESULTS.md; explicit options
-apply to both directions. Chunks stored with one choice load byte for byte with every
-other, across mounts (nodes)."""
+apply to both directions. Chunks stored with one choice load byte for byte
+with every other, across mounts (nodes)."""
 
 from __future__ import annotations
 
