@@ -81,28 +81,32 @@ def enable_builtin_c_helper() -> bool:
     needed = subprocess.run(
         ["readelf", "-d", spec.origin], capture_output=True, text=True, check=False
     ).stdout
+    # The stubs are needed only until they are loaded: removed on the way out.
     stub_dir = tempfile.mkdtemp(prefix="kvtier-bench-stubs-")
-    empty = os.path.join(stub_dir, "empty.c")
-    open(empty, "w").close()
-    for line in needed.splitlines():
-        if "(NEEDED)" not in line:
-            continue
-        soname = line.split("[", 1)[1].rstrip("]")
-        try:
-            ctypes.CDLL(soname, mode=os.RTLD_GLOBAL)
-            continue
-        except OSError:
-            pass
-        if not soname.startswith(("libtorch", "libc10", "libnvrtc")):
-            return False
-        stub = os.path.join(stub_dir, soname)
-        subprocess.run(
-            ["cc", "-shared", "-fPIC", "-o", stub, empty, f"-Wl,-soname,{soname}"], check=True
-        )
-        ctypes.CDLL(stub, mode=os.RTLD_GLOBAL)
-    from vllm.v1.kv_offload.tiering.fs import io as fs_io
+    try:
+        empty = os.path.join(stub_dir, "empty.c")
+        open(empty, "w").close()
+        for line in needed.splitlines():
+            if "(NEEDED)" not in line:
+                continue
+            soname = line.split("[", 1)[1].rstrip("]")
+            try:
+                ctypes.CDLL(soname, mode=os.RTLD_GLOBAL)
+                continue
+            except OSError:
+                pass
+            if not soname.startswith(("libtorch", "libc10", "libnvrtc")):
+                return False
+            stub = os.path.join(stub_dir, soname)
+            subprocess.run(
+                ["cc", "-shared", "-fPIC", "-o", stub, empty, f"-Wl,-soname,{soname}"], check=True
+            )
+            ctypes.CDLL(stub, mode=os.RTLD_GLOBAL)
+        from vllm.v1.kv_offload.tiering.fs import io as fs_io
 
-    return bool(fs_io._HAS_FSIO_C)
+        return bool(fs_io._HAS_FSIO_C)
+    finally:
+        shutil.rmtree(stub_dir, ignore_errors=True)
 
 
 def cpu_seconds() -> float:
