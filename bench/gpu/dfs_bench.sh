@@ -42,7 +42,9 @@
 # down inside a 600 s call. Sizes: STORE_SIZE, STORE_COUNT, STORE_THREADS,
 # STORE_REPEAT, STORE_BACKENDS (io_uring), STORE_MODES (direct,buffered),
 # STORE_SEGMENTS (transfer units, e.g. "512K 2M": one store run each; empty:
-# the store's own),
+# the store's own), STORE_AB=1 (each store run also with the CLI of the base
+# commit that `dfs_prepare.sh --base COMMIT` packed, alternating which goes
+# first),
 # PREFIX_TOKENS, TIER_THREADS, TIER_REPEAT.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -114,6 +116,20 @@ cmake --build build/gpu-dfs -j"$(nproc)" --target kvtier_cli _kvtier >>"$OUT/cma
   { tail -40 "$OUT/cmake.txt"; exit 1; }
 echo "== kvtier built in $((SECONDS - t_build)) s"
 KVTIER=$PWD/build/gpu-dfs/src/cli/kvtier
+KVTIER_BASE=""
+if [[ -n ${STORE_AB:-} ]]; then
+  base=/tmp/kvtier-dfs-base-$(cat "$deps/base-src.commit")
+  if [[ ! -x $base/build/src/cli/kvtier ]]; then
+    rm -rf "$base" && mkdir -p "$base" && tar -xzf "$deps/base-src.tar.gz" -C "$base"
+    cmake -S "$base" -B "$base/build" -DCMAKE_BUILD_TYPE=Release -DKVTIER_BUILD_TESTS=OFF \
+      -DKVTIER_BUILD_PYTHON=OFF -DPKG_CONFIG_EXECUTABLE="$tools/pkg-config" \
+      -DKVTIER_THIRD_PARTY_INCLUDE="$deps/include" >"$OUT/cmake-base.txt" 2>&1 &&
+      cmake --build "$base/build" -j"$(nproc)" --target kvtier_cli >>"$OUT/cmake-base.txt" 2>&1 ||
+      { tail -40 "$OUT/cmake-base.txt"; exit 1; }
+  fi
+  KVTIER_BASE=$base/build/src/cli/kvtier
+  echo "== base CLI: $(cat "$deps/base-src.commit")"
+fi
 
 # Python: vLLM's carried files and wheels (once per warm host), kvtier from
 # this build.
@@ -168,9 +184,14 @@ EOF
 }
 
 store_bench() {  # store_bench DIR [SEGMENT]
-  "$KVTIER" bench --dir "$1" --size "$STORE_SIZE" --count "$STORE_COUNT" \
-    --threads "$STORE_THREADS" --repeat "$STORE_REPEAT" --backends "$STORE_BACKENDS" \
-    --modes "$STORE_MODES" ${2:+--segment "$2"}
+  local round=0 cli
+  for cli in ${KVTIER_BASE:+"$KVTIER_BASE"} "$KVTIER" ${KVTIER_BASE:+"$KVTIER_BASE"}; do
+    round=$((round + 1))
+    [[ -n $KVTIER_BASE ]] && echo "-- CLI $([[ $cli == "$KVTIER" ]] && echo "$KVTIER_DFS_SNAPSHOT (tree)" || cat "$deps/base-src.commit") (pass $round)"
+    "$cli" bench --dir "$1" --size "$STORE_SIZE" --count "$STORE_COUNT" \
+      --threads "$STORE_THREADS" --repeat "$STORE_REPEAT" --backends "$STORE_BACKENDS" \
+      --modes "$STORE_MODES" ${2:+--segment "$2"}
+  done
 }
 
 tier_bench() {

@@ -25,6 +25,9 @@
 #
 #   FIO_SRC=path/to/fio.git bash bench/gpu/dfs_prepare.sh [COMMIT]
 #   bash bench/gpu/dfs_prepare.sh --snapshot [COMMIT]   # the source only
+#   bash bench/gpu/dfs_prepare.sh --base COMMIT         # base-src.tar.gz: a
+#              second commit whose CLI dfs_bench.sh's STORE_AB=1 measures
+#              beside the snapshot's
 #
 # Needs the test venv made by tools/setup.sh (vllm 0.33.0 and kvtier
 # installed), or VLLM_PYTHON naming another such interpreter.
@@ -35,17 +38,17 @@ source bench/gpu/prepare_lib.sh
 deps=.gpu-deps-dfs
 py=${VLLM_PYTHON:-$HOME/.cache/kvtier/venv/bin/python}
 
-snapshot() {  # snapshot COMMIT
-  local commit
+snapshot() {  # snapshot COMMIT [NAME]
+  local commit name=${2:-kvtier-src}
   commit=$(git rev-parse --short=12 "$1")
-  git archive --format=tar.gz -o "$deps/kvtier-src.tar.gz" "$commit"
-  echo "$commit" >"$deps/kvtier-src.commit"
-  echo "kvtier source: $commit"
+  git archive --format=tar.gz -o "$deps/$name.tar.gz" "$commit"
+  echo "$commit" >"$deps/$name.commit"
+  echo "$name: $commit"
 }
-if [[ ${1:-} == --snapshot ]]; then
-  snapshot "${2:-HEAD}"
-  exit 0
-fi
+case ${1:-} in
+  --snapshot) snapshot "${2:-HEAD}" && exit 0 ;;
+  --base) snapshot "${2:?--base COMMIT}" base-src && exit 0 ;;
+esac
 rm -rf "$deps" && mkdir -p "$deps/debs" "$deps/include" "$deps/uring/include" \
   "$deps/uring/lib" "$deps/wheels" "$deps/vllm/wheels" "$deps/fio"
 

@@ -18,7 +18,7 @@ class FaultFile final : public File {
     env_->Delay();
     Status s = env_->Check(FaultOp::kRead, path_);
     if (!s.ok()) return s;
-    env_->NoteTransfer(false, Total(iov, iovcnt));
+    env_->NoteTransfer(false, offset, Total(iov, iovcnt));
     size_t limit = env_->TransferLimit();
     if (limit == 0) return base_->ReadV(offset, iov, iovcnt, got);
     // Short reads: the contract is "until full or EOF", so loop in small steps
@@ -41,7 +41,7 @@ class FaultFile final : public File {
     Status s = env_->Check(FaultOp::kWrite, path_);
     if (!s.ok()) return s;
     const size_t total = Total(iov, iovcnt);
-    env_->NoteTransfer(true, total);
+    env_->NoteTransfer(true, offset, total);
     if (!env_->SpendWriteBudget(total)) return Status::IOError("crashed " + path_, EIO);
     s = base_->WriteV(offset, iov, iovcnt);
     UnsyncedState* u = env_->unsynced();
@@ -212,10 +212,15 @@ size_t FaultInjectionEnv::stalled() {
   return blocked_;
 }
 
-void FaultInjectionEnv::NoteTransfer(bool write, size_t bytes) {
+void FaultInjectionEnv::NoteTransfer(bool write, uint64_t offset, size_t bytes) {
   std::atomic<size_t>& largest = write ? largest_write_ : largest_read_;
   size_t seen = largest.load();
   while (bytes > seen && !largest.compare_exchange_weak(seen, bytes)) {
+  }
+  if (write || offset == 0) return;
+  const uint64_t align = offset & (~offset + 1);  // the lowest set bit
+  uint64_t now = read_alignment_.load();
+  while (align < now && !read_alignment_.compare_exchange_weak(now, align)) {
   }
 }
 

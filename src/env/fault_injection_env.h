@@ -76,6 +76,10 @@ class FaultInjectionEnv final : public EnvWrapper {
   // splitting).
   size_t largest_read() const { return largest_read_.load(); }
   size_t largest_write() const { return largest_write_.load(); }
+  // The largest power of two dividing the file offset of every ReadV of a
+  // wrapped file that started past offset 0 (~0 while none has): how well
+  // the store's transfers line up with a filesystem's blocks or stripes.
+  uint64_t read_offset_alignment() const { return read_alignment_.load(); }
   // GetFsUsage reports this statfs f_type (0: the real one).
   void SetFsType(int64_t magic) { fs_type_.store(magic); }
   // A file unlinked from now on is reported free by GetFsUsage only `ns`
@@ -112,7 +116,7 @@ class FaultInjectionEnv final : public EnvWrapper {
   // Used by the wrapped files and directories.
   Status Check(FaultOp op, const std::string& what);
   size_t TransferLimit() const { return short_transfer_.load(); }
-  void NoteTransfer(bool write, size_t bytes);
+  void NoteTransfer(bool write, uint64_t offset, size_t bytes);
   void Delay();
   // Consumes write budget; false once the "crash" point is reached.
   bool SpendWriteBudget(uint64_t bytes);
@@ -131,6 +135,7 @@ class FaultInjectionEnv final : public EnvWrapper {
   std::atomic<size_t> short_transfer_{0};
   std::atomic<size_t> largest_read_{0};
   std::atomic<size_t> largest_write_{0};
+  std::atomic<uint64_t> read_alignment_{~uint64_t{0}};
   std::atomic<uint64_t> latency_us_{0};
   std::atomic<uint64_t> crash_budget_{~0ULL};
   std::atomic<uint64_t> injected_{0};

@@ -66,7 +66,7 @@ class ChunkLoad {
   void OnDone(size_t k);
   char* Land(size_t k) { return ctx_->staging.data() + (window_ ? 0 : begins_[k]); }
   void Slice(size_t k, size_t end);
-  size_t SegEnd(size_t k) const { return std::min(total_, begins_[k] + seg_); }
+  size_t SegEnd(size_t k) const { return k + 1 < begins_.size() ? begins_[k + 1] : total_; }
   bool Complete(size_t k) const {
     return ops_[k].status.ok() &&
            ops_[k].transferred == (k == 0 ? hdr_size_ : 0) + SegEnd(k) - begins_[k];
@@ -205,8 +205,12 @@ bool ChunkLoad::Plan() {
   if (seg_ == 0) seg_ = 1;  // empty payload: the header transfer is all there is
 
   // Op 0 moves the header and the first segment in one vectored call; the
-  // others move one segment each.
-  const size_t first_end = std::min(total_, seg_);
+  // others move one segment each. Segments end at file offsets that are
+  // multiples of the segment size, not of the payload's: a filesystem that
+  // keeps files in blocks or stripes (MooseFS's 64 KiB blocks, Lustre's
+  // 1 MiB stripes) then gets whole ones, where cuts at payload offsets would
+  // put every request the header's 4 KiB off them.
+  const size_t first_end = segmented ? std::min(total_, seg_ - hdr_size_ % seg_) : total_;
   const size_t n_ops = 1 + (total_ - first_end + seg_ - 1) / seg_;
   iovs_.resize(n_ops);
   ops_.resize(n_ops);
