@@ -8,10 +8,11 @@
 #                          all output to OUT, with $work printed as WORK.
 #                          DFS_ON_EXIT, when set, is run first at exit (a
 #                          script's own clean-up).
-#   dfs_up DELAY MOUNTS    brings the cluster up (DELAY ms per direction)
-#                          and sets tools/dfs.sh's DFS_* variables, MNT
-#                          (the mount paths) and MNT_PIDS (their mfsmount
-#                          PIDs)
+#   dfs_up DELAY MOUNTS [UP-OPTIONS...]
+#                          brings the cluster up (DELAY ms per direction;
+#                          more `tools/dfs.sh up` options, e.g. --relay) and
+#                          sets tools/dfs.sh's DFS_* variables, MNT (the
+#                          mount paths) and MNT_PIDS (their mfsmount PIDs)
 #   dfs_down               brings it down
 
 dfs_start() {
@@ -35,7 +36,7 @@ dfs_exit() {
 }
 
 dfs_up() {
-  bash tools/dfs.sh up "$cluster" --mounts "$2" --delay-ms "$1" >"$work/env"
+  bash tools/dfs.sh up "$cluster" --mounts "$2" --delay-ms "$1" "${@:3}" >"$work/env"
   # shellcheck disable=SC1091
   source "$work/env"
   read -ra MNT <<<"$DFS_MOUNTS"

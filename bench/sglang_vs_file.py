@@ -23,6 +23,12 @@ directory, e.g. a second mount of a distributed filesystem, as another node
 would: a second backend attached there does every fetch, so the reading
 side's client caches start cold.
 
+--before-store and --before-fetch name shell commands run before each
+backend attaches and stores, and before its reading side attaches and
+fetches: e.g. ``tools/dfs.sh delay STATE 0`` and ``... 2`` to store through
+an undelayed mount and fetch through a delayed one (``file`` stores one page
+at a time, which takes minutes at 2 ms per direction).
+
 --kvtier-direct-io runs kvtier once per value of its backend's ``direct_io``
 option (``auto``, ``true``, ``false``), each against the same ``file`` run.
 Every phase (store, cache drop, fetches, byte checks) prints its wall time as
@@ -36,6 +42,7 @@ import argparse
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -159,6 +166,13 @@ def store(kind: str, backend, pool, keys: list[str], src: torch.Tensor) -> bool:
     return True
 
 
+def hook(cmd: str | None) -> None:
+    """Runs a --before-store / --before-fetch command; its failure ends the run."""
+    if cmd:
+        print(f"# hook: {cmd}", flush=True)
+        subprocess.run(cmd, shell=True, check=True)
+
+
 def phase(kind: str, what: str, t0: float) -> float:
     """Print how long a phase took (a progress line); returns now."""
     now = time.perf_counter()
@@ -177,6 +191,8 @@ def run(kind: str, root: str, fetch_root: str, args, direct_io: str = "auto") ->
         pages=pages * (args.concurrency + 1) + 1,
     )
 
+    hook(args.before_store)
+
     def attach(path: str):
         if kind == "kvtier":
             opts = {"io_timeout_s": args.io_timeout_s}
@@ -186,7 +202,6 @@ def run(kind: str, root: str, fetch_root: str, args, direct_io: str = "auto") ->
         return h.attach("file", {"file_storage_path": path}, pool)
 
     writer = attach(root)
-    backend = writer if fetch_root == root else attach(fetch_root)
     src = pool.alloc(pages * pool.page_size)
     t = time.perf_counter()
     h.fill_random(pool, src, seed=7)
@@ -201,6 +216,13 @@ def run(kind: str, root: str, fetch_root: str, args, direct_io: str = "auto") ->
     ]
     label = kind if kind == "file" else f"kvtier direct_io={direct_io}"
     phase(label, "pool and random pages", t)
+    t = time.perf_counter()
+    for keys in prefixes:
+        assert store(kind, writer, pool, keys, src), f"{kind}: store failed"
+    out = {"store_GBps": pages * len(prefixes) * page_nbytes / (time.perf_counter() - t) / 1e9}
+    phase(label, f"store {len(prefixes)} prefixes ({pages * len(prefixes)} pages)", t)
+    hook(args.before_fetch)
+    backend = writer if fetch_root == root else attach(fetch_root)
     if kind == "kvtier":
         st = backend.store
         print(
@@ -208,11 +230,6 @@ def run(kind: str, root: str, fetch_root: str, args, direct_io: str = "auto") ->
             f"stores direct_io={writer.store.store_direct_io}",
             flush=True,
         )
-    t = time.perf_counter()
-    for keys in prefixes:
-        assert store(kind, writer, pool, keys, src), f"{kind}: store failed"
-    out = {"store_GBps": pages * len(prefixes) * page_nbytes / (time.perf_counter() - t) / 1e9}
-    phase(label, f"store {len(prefixes)} prefixes ({pages * len(prefixes)} pages)", t)
 
     def check(dst) -> None:
         got = pool.kv_buffer[:, dst[:: pool.page_size] // pool.page_size].view(torch.uint8)
@@ -325,6 +342,8 @@ def main() -> None:
         "jobs behind each other, so on a slow mount the last ones wait longer than the "
         "default before a worker reaches them",
     )
+    ap.add_argument("--before-store", help="shell command run before each backend stores")
+    ap.add_argument("--before-fetch", help="shell command run before each backend fetches")
     ap.add_argument(
         "--kvtier-direct-io",
         nargs="+",

@@ -6,9 +6,10 @@
 #
 #   tools/dfs.sh check
 #   tools/dfs.sh up STATE_DIR [--mounts N] [--chunkservers M] [--delay-ms D]
-#                             [--capacity SIZE] [--goal G] [--cs-space SIZE]
+#                             [--relay] [--capacity SIZE] [--goal G] [--cs-space SIZE]
 #   tools/dfs.sh down STATE_DIR
 #   tools/dfs.sh remount STATE_DIR I      # a fresh mount I, e.g. after SIGKILL
+#   tools/dfs.sh delay STATE_DIR D        # the relay's delay is now D ms
 #
 # `check` exits 0 when this machine can run the cluster, else prints why and
 # exits 3 (tests skip with that reason). `up` prints shell lines (also in
@@ -24,9 +25,11 @@
 # (0-199, one per running cluster). The mounts stay in the root namespace so
 # everyone sees them; daemons are started with `nsenter --net` (not
 # `ip netns exec`, which would give FUSE mounts a private mount namespace).
-# With --delay-ms 0 a veth pair joins the two namespaces; with a delay, two
-# TUN devices and tools/dfs/delay_relay.c, which holds each packet D ms in
-# each direction (the kernel has no netem or fq qdisc to do it). Traffic
+# With --delay-ms 0 a veth pair joins the two namespaces; with a delay (or
+# --relay), two TUN devices and tools/dfs/delay_relay.c, which holds each
+# packet D ms in each direction (the kernel has no netem or fq qdisc to do
+# it); `delay` changes D while the cluster runs (packets already held keep
+# theirs), so a benchmark can store at one delay and load at another. Traffic
 # between daemons (master <-> chunkservers, chunkserver replication) stays
 # inside their namespace, undelayed.
 #
@@ -73,7 +76,7 @@ die() {
 }
 
 usage() {
-  sed -n '7,11p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '7,12p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -213,14 +216,41 @@ space_reported() {
   if [[ -n $capacity_bytes ]]; then ((total >= capacity_bytes)); else ((total > 0)); fi
 }
 
+# delay_us MS: MS (a number of ms, at most 1000) in whole microseconds.
+delay_us() {
+  [[ $1 =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "a delay must be a number of ms, not '$1'"
+  local us
+  us=$(awk -v d="$1" 'BEGIN { printf "%d", d * 1000 + 0.5 }')
+  ((us <= 1000000)) || die "a delay is at most 1000 ms"
+  echo "$us"
+}
+
+# The running relay's delay becomes D ms per direction (a cluster started with
+# a delay or --relay); returns once the relay says so.
+cmd_delay() {
+  (($# == 1)) || usage
+  local us pid lines
+  us=$(delay_us "$1")
+  pid=$(cat "$state/pids/relay" 2>/dev/null) && [[ -f $state/relay.delay ]] ||
+    die "no delay relay in $state (start it with --delay-ms or --relay)"
+  [[ $(cat "/proc/$pid/comm" 2>/dev/null) == delay_relay ]] || die "the delay relay ($pid) is not running"
+  lines=$(grep -c "delay now" "$state/log/relay.log" || true)
+  echo "$us" >"$state/relay.delay"
+  kill -HUP "$pid"
+  wait_until 5 eval '(($(grep -c "delay now" "$state/log/relay.log") > lines))' ||
+    die "the relay did not take the new delay"
+  echo "DFS_DELAY_MS=$1"
+}
+
 cmd_up() {
-  local mounts=3 delay_ms=0 capacity="" goal=1 cs_space=""
+  local mounts=3 delay_ms=0 capacity="" goal=1 cs_space="" relay=""
   chunkservers=2
   while (($#)); do
     case $1 in
       --mounts) mounts=$2; shift 2 ;;
       --chunkservers) chunkservers=$2; shift 2 ;;
       --delay-ms) delay_ms=$2; shift 2 ;;
+      --relay) relay=1; shift ;;
       --capacity) capacity=$2; shift 2 ;;
       --goal) goal=$2; shift 2 ;;
       --cs-space) cs_space=$2; shift 2 ;;
@@ -232,8 +262,8 @@ cmd_up() {
   [[ $goal =~ ^[1-9]$ ]] && ((goal <= chunkservers)) || die "--goal must be 1..chunkservers"
   [[ $delay_ms =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--delay-ms must be a number of ms"
   local delay_us
-  delay_us=$(awk -v d="$delay_ms" 'BEGIN { printf "%d", d * 1000 + 0.5 }')
-  ((delay_us <= 1000000)) || die "--delay-ms at most 1000"
+  delay_us=$(delay_us "$delay_ms")
+  ((delay_us > 0)) && relay=1
   capacity_bytes=""
   if [[ -n $capacity ]]; then
     capacity_bytes=$(numfmt --from=iec "${capacity%B}" 2>/dev/null) || die "bad --capacity $capacity"
@@ -291,7 +321,7 @@ cmd_up() {
   for ((i = 0; i < chunkservers; i++)); do
     ip -n "$ns" addr add "198.18.$k.$((11 + i))/32" dev lo
   done
-  if ((delay_us == 0)); then
+  if [[ -z $relay ]]; then
     ip link add "$root_dev" type veth peer name "$ns_dev" netns "$ns"
   else
     cc -O2 -Wall -o "$state/bin/delay_relay" "$here/dfs/delay_relay.c"
@@ -305,9 +335,10 @@ cmd_up() {
   ip route add "198.18.$k.0/24" dev "$root_dev" src "$client_ip"
   ip -n "$ns" link set "$ns_dev" up
   ip -n "$ns" route add "$client_ip/32" dev "$ns_dev"
-  if ((delay_us > 0)); then
+  if [[ -n $relay ]]; then
+    echo "$delay_us" >"$state/relay.delay"
     start relay "$state/log/relay.log" \
-      "$state/bin/delay_relay" "$delay_us" "$root_dev" "/run/netns/$ns" "$ns_dev"
+      "$state/bin/delay_relay" "$delay_us" "$root_dev" "/run/netns/$ns" "$ns_dev" "$state/relay.delay"
     wait_until 5 grep -q ready "$state/log/relay.log" || die "delay relay did not start"
   fi
 
@@ -540,7 +571,7 @@ cmd_down() {
     ip netns del "$ns" 2>/dev/null || true
     rm -f "$state/netns"
   fi
-  rm -f "$state/env"
+  rm -f "$state/env" "$state/relay.delay"
   if [[ -n $(mounts_under) ]]; then
     echo "dfs: still mounted under $state:" $(mounts_under) >&2
     return 1
@@ -554,7 +585,7 @@ cmd=$1
 shift
 case $cmd in
   check) cmd_check ;;
-  up | down | remount)
+  up | down | remount | delay)
     (($#)) || usage
     [[ $1 != *[[:space:]]* ]] || die "STATE_DIR must not contain spaces"
     state=$(realpath -m "$1")
@@ -564,6 +595,7 @@ case $cmd in
       up) cmd_up "$@" ;;
       down) cmd_down ;;
       remount) cmd_remount "$@" ;;
+      delay) cmd_delay "$@" ;;
     esac
     ;;
   *) usage ;;

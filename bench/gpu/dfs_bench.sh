@@ -29,7 +29,10 @@
 #           only (default 0.5), SGLANG_REPEATS times (default 1: `file`'s
 #           one-page-at-a-time store of 20 prefixes alone takes minutes
 #           through a delayed mount), kvtier once per SGLANG_DIRECT_IO value
-#           of its direct_io option (default "auto false"); needs
+#           of its direct_io option (default "auto false"); with
+#           SGLANG_STORE_DELAY=D both backends store at D ms and fetch at
+#           the delay of the pass (tools/dfs.sh delay; `file`'s store alone
+#           takes minutes at 2 ms); needs
 #           .gpu-deps-dfs/sglang (SGLANG=1 bench/gpu/dfs_prepare.sh). It runs
 #           on the CPU, as in CI: the GPU is hidden from it and vLLM's
 #           platform pinned as in vllm_entry.py
@@ -82,6 +85,7 @@ CEIL_JOBS=${CEIL_JOBS:-"16 32 64"}
 SGLANG_DELAYS=${SGLANG_DELAYS:-0.5}
 SGLANG_REPEATS=${SGLANG_REPEATS:-1}
 SGLANG_DIRECT_IO=${SGLANG_DIRECT_IO:-"auto false"}
+SGLANG_STORE_DELAY=${SGLANG_STORE_DELAY:-}
 exec > >(tee -a "$OUT/dfs-bench.txt") 2>&1
 
 echo "== dfs on the GPU host: kvtier $KVTIER_DFS_SNAPSHOT, $(nproc) cores," \
@@ -208,8 +212,13 @@ source bench/dfs_ceiling.sh
 # bench/dfs_sglang.sh's arguments (its IO_TIMEOUT_S and RESERVE_GB defaults).
 sglang_bench() {
   # shellcheck disable=SC2086  # SGLANG_DIRECT_IO: several words
+  local hooks=()
+  if [[ -n $SGLANG_STORE_DELAY ]]; then
+    hooks=(--before-store "bash tools/dfs.sh delay $cluster $SGLANG_STORE_DELAY"
+      --before-fetch "bash tools/dfs.sh delay $cluster $DFS_DELAY_MS")
+  fi
   CUDA_VISIBLE_DEVICES="" python3 - --dirs "${MNT[0]}/sglbench" --fetch-dirs "${MNT[1]}/sglbench" \
-    --repeats "$SGLANG_REPEATS" --io-timeout-s 600 --sglang-reserve-gb 1 \
+    --repeats "$SGLANG_REPEATS" --io-timeout-s 600 --sglang-reserve-gb 1 "${hooks[@]}" \
     --kvtier-direct-io $SGLANG_DIRECT_IO \
     --cpu-pids "mfsmount1=${MNT_PIDS[1]}" "chunkservers=${DFS_CHUNKSERVER_PIDS// /,}" \
     "master=$DFS_MASTER_PID" <<'EOF'
@@ -231,7 +240,9 @@ for d in $DELAYS; do
   fi
   echo "=================== delay $d ms per direction (at $SECONDS s, load $(cut -d' ' -f1 /proc/loadavg)) ==================="
   t_up=$SECONDS
-  bash tools/dfs.sh up "$cluster" --mounts 3 --delay-ms "$d" >"$cluster.env"
+  relay=()  # the SGLang part changes the delay between its stores and fetches
+  [[ -z $SGLANG_STORE_DELAY ]] || ! want sglang || relay=(--relay)
+  bash tools/dfs.sh up "$cluster" --mounts 3 --delay-ms "$d" "${relay[@]}" >"$cluster.env"
   # shellcheck disable=SC1090
   source "$cluster.env"
   read -ra MNT <<<"$DFS_MOUNTS"

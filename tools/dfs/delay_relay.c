@@ -13,9 +13,12 @@
 // Memory is bounded: at most kMaxQueued packets and kMaxQueuedBytes per
 // direction; past either, a packet is dropped and counted (TCP retransmits
 // it), never buffered. SIGTERM/SIGINT print the counters and exit; SIGUSR1
-// prints them.
+// prints them. With DELAY_FILE, SIGHUP sets the delay to the microseconds
+// written there (a benchmark may store at one delay and load at another);
+// packets already held keep their due time, and while a shorter delay
+// follows a longer one, new packets wait behind the held ones (a FIFO).
 //
-//   delay_relay DELAY_US TUN_A NETNS_PATH TUN_B
+//   delay_relay DELAY_US TUN_A NETNS_PATH TUN_B [DELAY_FILE]
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -55,10 +58,13 @@ struct Queue {
 static struct Queue queues[2];  // [0]: A -> B, [1]: B -> A
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t report_requested;
+static volatile sig_atomic_t reload_requested;
 
 static void OnSignal(int sig) {
   if (sig == SIGUSR1) {
     report_requested = 1;
+  } else if (sig == SIGHUP) {
+    reload_requested = 1;
   } else {
     stop_requested = 1;
   }
@@ -139,18 +145,38 @@ static void Report(void) {
           (unsigned long long)queues[1].forwarded, (unsigned long long)queues[1].dropped);
 }
 
+// Microseconds from `text` (digits, at most 10 s), or -1.
+static long ParseDelay(const char* text) {
+  char* end = NULL;
+  errno = 0;
+  unsigned long us = strtoul(text, &end, 10);
+  while (*end == '\n' || *end == ' ') end++;
+  if (*text < '0' || *text > '9' || *end != '\0' || errno != 0 || us > 10000000ul) return -1;
+  return (long)us;
+}
+
+// The delay written in `path`, or -1 when it cannot be read or parsed.
+static long ReadDelay(const char* path) {
+  char text[32] = {0};
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, text, sizeof(text) - 1);
+  close(fd);
+  return n > 0 ? ParseDelay(text) : -1;
+}
+
 int main(int argc, char** argv) {
-  if (argc != 5) {
-    fprintf(stderr, "usage: delay_relay DELAY_US TUN_A NETNS_PATH TUN_B\n");
+  if (argc != 5 && argc != 6) {
+    fprintf(stderr, "usage: delay_relay DELAY_US TUN_A NETNS_PATH TUN_B [DELAY_FILE]\n");
     return 2;
   }
-  char* end = NULL;
-  unsigned long delay_us = strtoul(argv[1], &end, 10);
-  if (*argv[1] == '\0' || *end != '\0' || delay_us > 10000000ul) {
+  long delay_us = ParseDelay(argv[1]);
+  if (delay_us < 0) {
     fprintf(stderr, "delay_relay: bad DELAY_US %s\n", argv[1]);
     return 2;
   }
-  const uint64_t delay_ns = (uint64_t)delay_us * 1000u;
+  const char* delay_file = argc == 6 ? argv[5] : NULL;
+  uint64_t delay_ns = (uint64_t)delay_us * 1000u;
 
   // The TUN device is created in the namespace the process is in when it
   // attaches; the fd keeps working after the process moves on.
@@ -183,6 +209,7 @@ int main(int argc, char** argv) {
   sigaddset(&blocked, SIGTERM);
   sigaddset(&blocked, SIGINT);
   sigaddset(&blocked, SIGUSR1);
+  sigaddset(&blocked, SIGHUP);
   sigprocmask(SIG_BLOCK, &blocked, &during_wait);
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));
@@ -190,8 +217,9 @@ int main(int argc, char** argv) {
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGUSR1, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
 
-  fprintf(stderr, "delay_relay: ready, %lu us each way between %s and %s\n", delay_us, argv[2],
+  fprintf(stderr, "delay_relay: ready, %ld us each way between %s and %s\n", delay_us, argv[2],
           argv[4]);
   struct pollfd pfd[2] = {{.fd = fds[0], .events = POLLIN}, {.fd = fds[1], .events = POLLIN}};
   while (!stop_requested) {
@@ -201,6 +229,18 @@ int main(int argc, char** argv) {
     if (report_requested) {
       report_requested = 0;
       Report();
+    }
+    if (reload_requested) {
+      reload_requested = 0;
+      long us = delay_file != NULL ? ReadDelay(delay_file) : -1;
+      if (us >= 0) {
+        delay_ns = (uint64_t)us * 1000u;
+        fprintf(stderr, "delay_relay: delay now %ld us each way\n", us);
+      } else {
+        fprintf(stderr, "delay_relay: SIGHUP: no valid delay in %s; kept %llu us\n",
+                delay_file != NULL ? delay_file : "(no DELAY_FILE)",
+                (unsigned long long)(delay_ns / 1000u));
+      }
     }
     uint64_t next = UINT64_MAX;
     for (int d = 0; d < 2; d++) {
