@@ -61,6 +61,19 @@ class Cluster:
             raise RuntimeError(f"tools/dfs.sh remount {self.state} {i} failed: {r.stderr.strip()}")
         self.mount_pids[:] = [int(p) for p in parse_env(r.stdout)["DFS_MOUNT_PIDS"].split()]
 
+    def set_delay(self, ms: float) -> None:
+        """Changes the delay relay's delay (ms per direction) while the cluster
+        runs (tools/dfs.sh delay); needs a cluster started with a delay.
+        delay_ms keeps the delay it started with."""
+        r = subprocess.run(
+            ["bash", str(DFS), "delay", str(self.state), str(ms)],
+            capture_output=True,
+            text=True,
+            timeout=UP_TIMEOUT_S,
+        )
+        if r.returncode != 0:
+            raise RuntimeError(f"tools/dfs.sh delay {self.state} {ms} failed: {r.stderr.strip()}")
+
     @contextlib.contextmanager
     def stopped(self, pids: Iterable[int]) -> Iterator[None]:
         """SIGSTOP the given daemons for the block, SIGCONT them after it."""

@@ -1,6 +1,7 @@
 """The MooseFS harness itself (tools/dfs.sh via dfs.py): one filesystem seen
-by every mount, a capacity statvfs follows, a delay that requests pay, and a
-teardown that leaves nothing behind."""
+by every mount, a capacity statvfs follows, a delay that requests pay (and
+that can change while the cluster runs), and a teardown that leaves nothing
+behind."""
 
 from __future__ import annotations
 
@@ -115,9 +116,18 @@ def test_requests_pay_the_delay_each_way(dfs_cluster, tmp_path):
         data = os.urandom(3 * MiB)
         write(c.mounts[0] / "f", data)
         assert (c.mounts[0] / "f").read_bytes() == data
+        # The delay changes while the cluster runs (store at one, load at another).
+        c.set_delay(0)
+        relayed = lookup_ms(c.mounts[0], 40)
+        c.set_delay(delay_ms)
+        again = lookup_ms(c.mounts[0], 40)
+        assert (c.mounts[0] / "f").read_bytes() == data
     print(
         f"lookup of a missing name: {baseline:.3f} ms undelayed, {delayed:.3f} ms at "
-        f"{delay_ms} ms each way"
+        f"{delay_ms} ms each way, {relayed:.3f} ms after `delay 0`, {again:.3f} ms "
+        f"after `delay {delay_ms}`"
     )
     assert delayed >= 2 * delay_ms
     assert delayed > baseline + 1.5 * delay_ms
+    assert relayed < delayed - 1.5 * delay_ms
+    assert again >= 2 * delay_ms
