@@ -109,6 +109,14 @@ class Dir {
   // (ELOOP or ENOTDIR), and so does a directory on another filesystem than
   // this one (EXDEV: a mount point inside the tree is never entered).
   virtual Status OpenDir(const std::string& name, std::unique_ptr<Dir>* out) = 0;
+  // Opens subdirectory `name` only to name entries in it (the store's
+  // fan-out directories): with the same refusals as OpenDir, but where it
+  // can (POSIX: O_PATH) without opening it for reading, which on a network
+  // filesystem can be a request to the server. List() on the result opens
+  // it then. The default is OpenDir.
+  virtual Status OpenDirHandle(const std::string& name, std::unique_ptr<Dir>* out) {
+    return OpenDir(name, out);
+  }
   // Every entry except "." and "..", in directory order, typed as the
   // filesystem reports them (kUnknown where it does not: Stat the entry).
   virtual Status List(std::vector<DirEntry>* out) = 0;

@@ -126,6 +126,12 @@ class FaultDir final : public Dir {
     if (s.ok()) *out = std::make_unique<FaultDir>(env_, std::move(base), path_ + "/" + name);
     return s;
   }
+  Status OpenDirHandle(const std::string& name, std::unique_ptr<Dir>* out) override {
+    std::unique_ptr<Dir> base;
+    Status s = base_->OpenDirHandle(name, &base);
+    if (s.ok()) *out = std::make_unique<FaultDir>(env_, std::move(base), path_ + "/" + name);
+    return s;
+  }
   Status List(std::vector<DirEntry>* out) override {
     Status s = env_->Check(FaultOp::kList, path_);
     return s.ok() ? base_->List(out) : s;

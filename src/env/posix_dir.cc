@@ -145,27 +145,11 @@ class PosixDir final : public Dir {
   }
 
   Status OpenDir(const std::string& name, std::unique_ptr<Dir>* out) override {
-    if (!IsSingleName(name)) return Invalid(name);
-    uint64_t dev = 0;
-    Status s = Dev(&dev);
-    if (!s.ok()) return s;
-    int fd;
-    do {
-      fd = ::openat(fd_, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    } while (fd < 0 && errno == EINTR);
-    if (fd < 0) return PosixError(Join(name), errno);
-    struct stat st;
-    if (::fstat(fd, &st) != 0) {
-      int err = errno;
-      ::close(fd);
-      return PosixError(Join(name), err);
-    }
-    if (st.st_dev != dev) {
-      ::close(fd);
-      return Status::IOError(Join(name) + ": another filesystem is mounted here", EXDEV);
-    }
-    *out = std::make_unique<PosixDir>(fd, Join(name), true, dev, true);
-    return Status::OK();
+    return OpenSub(name, /*readable=*/true, out);
+  }
+
+  Status OpenDirHandle(const std::string& name, std::unique_ptr<Dir>* out) override {
+    return OpenSub(name, /*readable=*/false, out);
   }
 
   Status List(std::vector<DirEntry>* out) override {
@@ -226,6 +210,32 @@ class PosixDir final : public Dir {
 
  private:
   std::string Join(const std::string& name) const { return path_ + "/" + name; }
+  // A subdirectory, readable (for walks that list it) or O_PATH (a handle
+  // to name entries by).
+  Status OpenSub(const std::string& name, bool readable, std::unique_ptr<Dir>* out) {
+    if (!IsSingleName(name)) return Invalid(name);
+    uint64_t dev = 0;
+    Status s = Dev(&dev);
+    if (!s.ok()) return s;
+    int fd;
+    do {
+      fd = ::openat(fd_, name.c_str(),
+                    (readable ? O_RDONLY : O_PATH) | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) return PosixError(Join(name), errno);
+    struct stat st;
+    if (::fstat(fd, &st) != 0) {
+      int err = errno;
+      ::close(fd);
+      return PosixError(Join(name), err);
+    }
+    if (st.st_dev != dev) {
+      ::close(fd);
+      return Status::IOError(Join(name) + ": another filesystem is mounted here", EXDEV);
+    }
+    *out = std::make_unique<PosixDir>(fd, Join(name), readable, dev, true);
+    return Status::OK();
+  }
   Status Invalid(const std::string& name) const {
     return Status::InvalidArgument("not a single name in " + path_ + ": " + name);
   }

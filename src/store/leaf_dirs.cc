@@ -23,51 +23,85 @@ bool OutOfDescriptors(const Status& s) { return s.err() == EMFILE || s.err() == 
 
 }  // namespace
 
+// A namespace has 256 fan-out parents (layout/layout.h).
+constexpr size_t kMaxParents = 256;
+
 LeafDirs::LeafDirs(Env* env, int64_t ttl_ns, size_t max_dirs)
-    : env_(env),
-      ttl_ns_(ttl_ns > 0 ? static_cast<uint64_t>(ttl_ns) : 0),
-      max_dirs_(DescriptorShare(max_dirs)) {}
+    : env_(env), ttl_ns_(ttl_ns > 0 ? static_cast<uint64_t>(ttl_ns) : 0) {
+  const size_t share = DescriptorShare(max_dirs);
+  MutexLock lock(&mu_);
+  parents_.max = std::min(kMaxParents, share / 2);
+  leaves_.max = share - parents_.max;
+  caching_ = ttl_ns_ > 0 && leaves_.max > 0;
+}
+
+std::shared_ptr<Dir> LeafDirs::Held(Table* t, const std::string& dir, uint64_t now_ns) {
+  if (!Caching()) return nullptr;
+  MutexLock lock(&mu_);
+  auto it = t->dirs.find(dir);
+  if (it == t->dirs.end()) return nullptr;
+  if (it->second.expires_ns > now_ns) return it->second.dir;
+  t->dirs.erase(it);
+  return nullptr;
+}
+
+void LeafDirs::Keep(Table* t, const std::string& dir, std::shared_ptr<Dir> handle,
+                    uint64_t now_ns) {
+  if (!Caching()) return;
+  MutexLock lock(&mu_);
+  if (t->max == 0) return;
+  if (t->dirs.size() >= t->max) t->dirs.clear();  // bounded: forget, don't grow
+  t->dirs[dir] = Entry{std::move(handle), now_ns + ttl_ns_};
+}
+
+void LeafDirs::Forget(Table* t, const std::string& dir, const std::shared_ptr<Dir>& handle) {
+  MutexLock lock(&mu_);
+  auto it = t->dirs.find(dir);
+  if (it != t->dirs.end() && it->second.dir == handle) t->dirs.erase(it);
+}
+
+Status LeafDirs::OpenLeaf(const std::string& leaf_dir, uint64_t now_ns,
+                          std::unique_ptr<Dir>* out) {
+  const size_t slash = leaf_dir.rfind('/');
+  if (!Caching() || slash == std::string::npos) return env_->OpenDir(leaf_dir, out);
+  const std::string parent_dir = leaf_dir.substr(0, slash);
+  std::shared_ptr<Dir> parent = Held(&parents_, parent_dir, now_ns);
+  if (parent == nullptr) {
+    std::unique_ptr<Dir> opened;
+    Status s = env_->OpenDir(parent_dir, &opened);
+    if (!s.ok()) return s;  // NotFound: no fan-out directory, so no leaf
+    parent = std::move(opened);
+    Keep(&parents_, parent_dir, parent, now_ns);
+  }
+  Status s = parent->OpenDirHandle(leaf_dir.substr(slash + 1), out);
+  if (s.ok() || s.IsNotFound()) return s;
+  Forget(&parents_, parent_dir, parent);  // ESTALE, say: by path, as without a parent
+  return env_->OpenDir(leaf_dir, out);
+}
 
 template <class Op>
 Status LeafDirs::WithLeaf(const std::string& leaf_dir, uint64_t now_ns, Op op) {
-  const bool caching = ttl_ns_ > 0 && max_dirs_ > 0;
-  std::shared_ptr<Dir> dir;
-  if (caching) {
-    MutexLock lock(&mu_);
-    auto it = dirs_.find(leaf_dir);
-    if (it != dirs_.end()) {
-      if (it->second.expires_ns > now_ns) {
-        dir = it->second.dir;
-      } else {
-        dirs_.erase(it);
-      }
-    }
-  }
+  std::shared_ptr<Dir> dir = Held(&leaves_, leaf_dir, now_ns);
   if (dir != nullptr) {
     Status s = op(dir.get());
     if (s.ok() || s.IsNotFound()) return s;
-    MutexLock lock(&mu_);
-    auto it = dirs_.find(leaf_dir);
-    if (it != dirs_.end() && it->second.dir == dir) dirs_.erase(it);
+    Forget(&leaves_, leaf_dir, dir);
   }
   // Out of descriptors (the engine's own files count too): the held handles
   // are given back and the call is made once more.
   auto shed = [&] {
     MutexLock lock(&mu_);
-    const bool held = !dirs_.empty();
-    dirs_.clear();
+    const bool held = !leaves_.dirs.empty() || !parents_.dirs.empty();
+    leaves_.dirs.clear();
+    parents_.dirs.clear();
     return held;
   };
   std::unique_ptr<Dir> opened;
-  Status s = env_->OpenDir(leaf_dir, &opened);
-  if (OutOfDescriptors(s) && shed()) s = env_->OpenDir(leaf_dir, &opened);
+  Status s = OpenLeaf(leaf_dir, now_ns, &opened);
+  if (OutOfDescriptors(s) && shed()) s = OpenLeaf(leaf_dir, now_ns, &opened);
   if (!s.ok()) return s;  // NotFound: no leaf, so no chunk in it
   dir = std::move(opened);
-  if (caching) {
-    MutexLock lock(&mu_);
-    if (dirs_.size() >= max_dirs_) dirs_.clear();  // bounded: forget, don't grow
-    dirs_[leaf_dir] = Entry{dir, now_ns + ttl_ns_};
-  }
+  Keep(&leaves_, leaf_dir, dir, now_ns);
   s = op(dir.get());
   if (OutOfDescriptors(s)) {
     shed();  // `dir` stays open: this call holds it
@@ -87,7 +121,7 @@ Status LeafDirs::OpenFile(const std::string& leaf_dir, const std::string& name, 
 
 size_t LeafDirs::size() {
   MutexLock lock(&mu_);
-  return dirs_.size();
+  return leaves_.dirs.size() + parents_.dirs.size();
 }
 
 LeafEnv::LeafEnv(Env* base, LeafDirs* dirs, std::string ns_dir)

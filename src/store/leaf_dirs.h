@@ -11,6 +11,15 @@
 // handle it costs one. (Lustre caches directory entries under DLM locks, so
 // there the walk is mostly client CPU; the name is one RPC either way.)
 //
+// A leaf not held is opened relative to a held handle of its fan-out
+// parent (ns/aa, 256 of them a namespace) when there is one, so a leaf this
+// process never saw costs one lookup (bb) instead of a walk that revalidates
+// ns and aa too: MooseFS's client keeps a directory entry for 1 s, and 256
+// parents spread over thousands of keys are looked up again about once a
+// key. Parents have a table of their own, so that a full leaf table,
+// which is emptied, leaves them be: up to 256 (or half the handles allowed),
+// the rest for leaves.
+//
 // Staleness bound: a handle is used for at most `ttl_ns` after it was
 // opened. The evictor removes a leaf once it is empty (after --dir-grace)
 // and a writer may then create a new one under the same name; the old
@@ -20,10 +29,10 @@
 // makes a deleted chunk look present.
 //
 // Bounded: at most `max_dirs` handles (one descriptor each), and no more
-// than an eighth of the process's descriptor limit, are held; when the table
+// than an eighth of the process's descriptor limit, are held; when a table
 // is full it is emptied, not grown, and when the process runs out of
-// descriptors (EMFILE) it is emptied and the call made once more. Safe for
-// concurrent use.
+// descriptors (EMFILE) both are emptied and the call made once more. Safe
+// for concurrent use.
 #ifndef KVTIER_SRC_STORE_LEAF_DIRS_H_
 #define KVTIER_SRC_STORE_LEAF_DIRS_H_
 
@@ -49,24 +58,41 @@ class LeafDirs {
   Status OpenFile(const std::string& leaf_dir, const std::string& name, unsigned flags,
                   uint64_t now_ns, std::unique_ptr<File>* out);
 
-  size_t size();  // handles held (for tests and metrics)
+  size_t size();  // handles held, leaves and parents (for tests and metrics)
 
  private:
   struct Entry {
     std::shared_ptr<Dir> dir;
     uint64_t expires_ns = 0;
   };
+  struct Table {
+    std::unordered_map<std::string, Entry> dirs;
+    size_t max = 0;  // set once, at construction
+  };
   // Runs op(dir) on the leaf's handle: a held one if fresh, else one opened
   // now (and kept). A held handle that fails with anything but NotFound
   // (ESTALE, say) is dropped and op runs once more on a new one.
   template <class Op>
   Status WithLeaf(const std::string& leaf_dir, uint64_t now_ns, Op op) EXCLUDES(mu_);
+  // Opens the leaf through its parent's handle (held, or opened and kept),
+  // or by path where the parent's handle fails with anything but NotFound.
+  Status OpenLeaf(const std::string& leaf_dir, uint64_t now_ns, std::unique_ptr<Dir>* out)
+      EXCLUDES(mu_);
+  // The fresh handle of `dir` held in table `t`, or null (an expired one is
+  // forgotten).
+  std::shared_ptr<Dir> Held(Table* t, const std::string& dir, uint64_t now_ns) EXCLUDES(mu_);
+  void Keep(Table* t, const std::string& dir, std::shared_ptr<Dir> handle, uint64_t now_ns)
+      EXCLUDES(mu_);
+  // Forgets `dir` if `handle` is still what `t` holds for it.
+  void Forget(Table* t, const std::string& dir, const std::shared_ptr<Dir>& handle) EXCLUDES(mu_);
+  bool Caching() const { return caching_; }
 
   Env* const env_;
   const uint64_t ttl_ns_;
-  const size_t max_dirs_;
+  bool caching_ = false;  // set once, at construction
   Mutex mu_;
-  std::unordered_map<std::string, Entry> dirs_ GUARDED_BY(mu_);
+  Table leaves_ GUARDED_BY(mu_);
+  Table parents_ GUARDED_BY(mu_);
 };
 
 // The store's Env for loads: opening a chunk file of namespace `ns_dir`

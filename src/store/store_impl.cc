@@ -32,9 +32,12 @@ constexpr size_t kContainsPerTask = 64;
 constexpr size_t kContainsSpread = 16;
 // Leaf directory handles (store/leaf_dirs.h): how long one is reused, which
 // bounds how late a chunk stored into a re-created leaf is seen, and how many
-// are held (one descriptor each).
+// are held (one descriptor each, and never more than an eighth of the
+// process's limit): up to 256 fan-out parents, the rest leaves. Enough that
+// an SGLang prefetch of 20 prefixes of 196 pages (3,920 leaves) finds the
+// leaves its existence check opened still held when it loads.
 constexpr int64_t kLeafHandleTtlNs = 10LL * 1000 * 1000 * 1000;
-constexpr size_t kMaxLeafHandles = 512;
+constexpr size_t kMaxLeafHandles = 4096 + 256;
 static_assert(kMaxKeyBytes == kMaxKeyLength && kMaxPayloadBytes == kMaxChunkBytes,
               "the public limits are the format's");
 // How long Close() waits for workers once every job has completed: enough

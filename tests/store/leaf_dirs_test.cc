@@ -1,7 +1,8 @@
-// LeafDirs and LeafEnv: a leaf is opened once and reused for its ttl, a
-// handle to a removed leaf never answers "present" and is replaced once its
-// ttl has passed, the table stays within its bound, and chunk opens (only
-// those) go through the held handles.
+// LeafDirs and LeafEnv: a leaf is opened once and reused for its ttl, a new
+// leaf is opened through its parent's held handle, a handle to a removed
+// leaf (or parent) never answers "present" and is replaced once its ttl has
+// passed, the table stays within its bound, and chunk opens (only those) go
+// through the held handles.
 #include "store/leaf_dirs.h"
 
 #include <gtest/gtest.h>
@@ -74,9 +75,32 @@ TEST_F(LeafDirsTest, OneWalkPerLeafWhileFresh) {
   EXPECT_EQ(env_.open_dirs, 1);
   EXPECT_TRUE(Stat(leaves, "ab/cd", "k1.kv", kTtl).ok());  // expired
   EXPECT_EQ(env_.open_dirs, 2);
-  // A missing leaf is a miss and is not held.
+  // A missing leaf is a miss and is not held (the table holds ab/cd and
+  // its parent ab).
   EXPECT_TRUE(Stat(leaves, "ee/ff", "k3.kv", kTtl).IsNotFound());
-  EXPECT_EQ(leaves.size(), 1u);
+  EXPECT_EQ(leaves.size(), 2u);
+}
+
+// A leaf not yet held is opened relative to its parent's held handle: no
+// walk from the root (on a network filesystem, no lookups of ns and aa).
+TEST_F(LeafDirsTest, NewLeavesOpenThroughTheirParentsHandle) {
+  for (const char* leaf : {"ab/c1", "ab/c2", "ab/c3"}) Add(leaf, "k.kv");
+  LeafDirs leaves(&env_, kTtl, 16);
+  EXPECT_TRUE(Stat(leaves, "ab/c1", "k.kv", 0).ok());
+  EXPECT_TRUE(Stat(leaves, "ab/c2", "k.kv", 1).ok());
+  EXPECT_TRUE(Stat(leaves, "ab/c3", "x.kv", 2).IsNotFound());
+  EXPECT_TRUE(Stat(leaves, "ab/c9", "k.kv", 3).IsNotFound());  // no such leaf
+  EXPECT_EQ(env_.open_dirs, 1);  // the parent, once
+  EXPECT_EQ(leaves.size(), 4u);  // ab and three leaves
+
+  // Another node removes the whole fan-out directory and a writer makes it
+  // again: through the stale parent the new leaf is a miss within the ttl,
+  // never a wrong answer, and found once the parent is walked again.
+  fs::remove_all(ns_ + "/ab");
+  Add("ab/c4", "k.kv");
+  EXPECT_TRUE(Stat(leaves, "ab/c4", "k.kv", kTtl - 1).IsNotFound());
+  EXPECT_TRUE(Stat(leaves, "ab/c4", "k.kv", kTtl).ok());
+  EXPECT_EQ(env_.open_dirs, 2);
 }
 
 TEST_F(LeafDirsTest, RemovedLeafIsAMissUntilItsHandleExpires) {
@@ -146,7 +170,7 @@ TEST_F(LeafDirsTest, HoldsAnEighthOfTheDescriptorLimitAndGivesThemBackWhenOut) {
   for (int i = 0; i < 20; ++i) {
     ASSERT_TRUE(Stat(leaves, "aa/" + std::to_string(10 + i), "k.kv", 0).ok());
   }
-  ASSERT_EQ(leaves.size(), 20u);
+  ASSERT_EQ(leaves.size(), 21u);  // and their parent
   // A limit at the lowest free descriptor: the next open fails (EMFILE).
   const int next = ::dup(0);
   ASSERT_GE(next, 0);
@@ -154,7 +178,7 @@ TEST_F(LeafDirsTest, HoldsAnEighthOfTheDescriptorLimitAndGivesThemBackWhenOut) {
   SoftFdLimit limit(static_cast<rlim_t>(next));
   ASSERT_TRUE(limit.ok());
   EXPECT_TRUE(Stat(leaves, "aa/45", "k.kv", 0).ok());
-  EXPECT_EQ(leaves.size(), 1u);
+  EXPECT_EQ(leaves.size(), 2u);  // aa/45 and aa, opened again
 }
 
 using LeafEnvTest = LeafDirsTest;
