@@ -60,8 +60,7 @@ void LeafDirs::Forget(Table* t, const std::string& dir, const std::shared_ptr<Di
   if (it != t->dirs.end() && it->second.dir == handle) t->dirs.erase(it);
 }
 
-Status LeafDirs::OpenLeaf(const std::string& leaf_dir, uint64_t now_ns,
-                          std::unique_ptr<Dir>* out) {
+Status LeafDirs::OpenLeaf(const std::string& leaf_dir, uint64_t now_ns, std::unique_ptr<Dir>* out) {
   const size_t slash = leaf_dir.rfind('/');
   if (!Caching() || slash == std::string::npos) return env_->OpenDir(leaf_dir, out);
   const std::string parent_dir = leaf_dir.substr(0, slash);

@@ -90,8 +90,8 @@ TEST_F(LeafDirsTest, NewLeavesOpenThroughTheirParentsHandle) {
   EXPECT_TRUE(Stat(leaves, "ab/c2", "k.kv", 1).ok());
   EXPECT_TRUE(Stat(leaves, "ab/c3", "x.kv", 2).IsNotFound());
   EXPECT_TRUE(Stat(leaves, "ab/c9", "k.kv", 3).IsNotFound());  // no such leaf
-  EXPECT_EQ(env_.open_dirs, 1);  // the parent, once
-  EXPECT_EQ(leaves.size(), 4u);  // ab and three leaves
+  EXPECT_EQ(env_.open_dirs, 1);                                // the parent, once
+  EXPECT_EQ(leaves.size(), 4u);                                // ab and three leaves
 
   // Another node removes the whole fan-out directory and a writer makes it
   // again: through the stale parent the new leaf is a miss within the ttl,
