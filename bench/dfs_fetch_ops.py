@@ -1,0 +1,103 @@
+"""Metadata operations per page of an SGLang-shaped fetch on MooseFS: kvtier
+vs a flat directory of one file a page (SGLang's `file` backend's layout).
+
+PREFIXES prefixes of PAGES pages of 1 MiB are stored through one mount
+(`store`); then, from a fresh process on another mount, PREFIXES threads
+fetch one prefix each the way SGLang's prefetch does: an existence check
+per batch of 128 pages, then their loads. `flat` checks with a lookup of
+each name (`os.path.exists`) and reads each file; `kvtier` runs
+`Store.contains` and a get job per batch (`kvtier-contains` /
+`kvtier-get`: only one of the two). Printed: wall time, pages/s, and the
+master's operation counters of the fetching mount (`mfscli -SMO`) per page.
+
+    python bench/dfs_fetch_ops.py --store-dir M0 --fetch-dir M1 --master HOST:PORT store
+    python bench/dfs_fetch_ops.py --store-dir M0 --fetch-dir M1 --master HOST:PORT flat
+    python bench/dfs_fetch_ops.py --store-dir M0 --fetch-dir M2 --master HOST:PORT kvtier
+
+Use a mount per fetch (or wait past the client's caches): the counts are of
+a cold client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import threading
+import time
+import uuid
+
+import numpy as np
+from mfs_counters import Counters, mount_of
+
+import kvtier
+
+BATCH = 128  # SGLang's STORAGE_BATCH_SIZE
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("phase", choices=["store", "flat", "kvtier", "kvtier-contains", "kvtier-get"])
+    ap.add_argument("--store-dir", required=True, help="a directory on the storing mount")
+    ap.add_argument("--fetch-dir", required=True, help="the same directory through another mount")
+    ap.add_argument("--master", required=True, help="the MooseFS master, HOST:PORT")
+    ap.add_argument("--prefixes", type=int, default=4)
+    ap.add_argument("--pages", type=int, default=196)
+    args = ap.parse_args()
+    fp = {"model": "bench/fetch-ops"}
+    page = np.random.default_rng(1).integers(0, 255, 1 << 20, dtype=np.uint8)
+    keys = [
+        [uuid.UUID(int=p * 100_000 + i).hex.encode() for i in range(args.pages)]
+        for p in range(args.prefixes)
+    ]
+    if args.phase == "store":
+        os.makedirs(args.store_dir + "/kv", exist_ok=True)
+        os.makedirs(args.store_dir + "/flat", exist_ok=True)
+        with kvtier.Store(args.store_dir + "/kv", fp) as s:
+            for k in (k for ks in keys for k in ks):
+                assert s.put(k, page)
+                with open(f"{args.store_dir}/flat/{k.decode()}", "wb") as f:
+                    f.write(page.tobytes())
+        return
+
+    counters = Counters(args.master, mount_of(args.fetch_dir))
+    store = None
+    if args.phase.startswith("kvtier"):
+        # No verdict cache: every check asks the filesystem, as a cold node does.
+        store = kvtier.Store(args.fetch_dir + "/kv", fp, lookup_cache_s=0)
+
+    def fetch(ks: list[bytes]) -> None:
+        if store is None:
+            for k in ks:
+                assert os.path.exists(f"{args.fetch_dir}/flat/{k.decode()}")
+            for k in ks:
+                with open(f"{args.fetch_dir}/flat/{k.decode()}", "rb") as f:
+                    assert len(f.read()) == page.size
+            return
+        outs = [np.empty(page.size, np.uint8) for _ in ks]
+        for i in range(0, len(ks), BATCH):
+            if args.phase != "kvtier-get":
+                assert all(store.contains(ks[i : i + BATCH]))
+        for i in range(0, len(ks), BATCH):
+            if args.phase != "kvtier-contains":
+                assert all(store.wait(store.submit_get(ks[i : i + BATCH], outs[i : i + BATCH])))
+
+    before = counters.read()
+    t = time.perf_counter()
+    threads = [threading.Thread(target=fetch, args=(ks,)) for ks in keys]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    secs = time.perf_counter() - t
+    after = counters.read()
+    if store is not None:
+        store.close()
+    n = args.prefixes * args.pages
+    ops = ", ".join(
+        f"{op} {(after[op] - before[op]) / n:.2f}" for op in after if after[op] != before[op]
+    )
+    print(f"{args.phase}: {secs:.2f} s, {n / secs:.0f} pages/s; master operations per page: {ops}")
+
+
+if __name__ == "__main__":
+    main()
