@@ -32,7 +32,8 @@
 #           of its direct_io option (default "auto false"); with
 #           SGLANG_STORE_DELAY=D both backends store at D ms and fetch at
 #           the delay of the pass (tools/dfs.sh delay; `file`'s store alone
-#           takes minutes at 2 ms); needs
+#           takes minutes at 2 ms; the other parts of such a pass also go
+#           through the delay relay, at 0 ms too); needs
 #           .gpu-deps-dfs/sglang (SGLANG=1 bench/gpu/dfs_prepare.sh). It runs
 #           on the CPU, as in CI: the GPU is hidden from it and vLLM's
 #           platform pinned as in vllm_entry.py
@@ -45,9 +46,9 @@
 # down inside a 600 s call. Sizes: STORE_SIZE, STORE_COUNT, STORE_THREADS,
 # STORE_REPEAT, STORE_BACKENDS (io_uring), STORE_MODES (direct,buffered),
 # STORE_SEGMENTS (transfer units, e.g. "512K 2M": one store run each; empty:
-# the store's own), STORE_AB=1 (each store run also with the CLI of the base
-# commit that `dfs_prepare.sh --base COMMIT` packed, alternating which goes
-# first),
+# the store's own), STORE_AB=1 (each store run three times: with the CLI of
+# the base commit that `dfs_prepare.sh --base COMMIT` packed, this one's,
+# the base's again),
 # PREFIX_TOKENS, TIER_THREADS, TIER_REPEAT.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -122,6 +123,7 @@ echo "== kvtier built in $((SECONDS - t_build)) s"
 KVTIER=$PWD/build/gpu-dfs/src/cli/kvtier
 KVTIER_BASE=""
 if [[ -n ${STORE_AB:-} ]]; then
+  [[ -s $deps/base-src.tar.gz ]] || { echo "STORE_AB: no base; run dfs_prepare.sh --base COMMIT" >&2; exit 1; }
   base=/tmp/kvtier-dfs-base-$(cat "$deps/base-src.commit")
   if [[ ! -x $base/build/src/cli/kvtier ]]; then
     rm -rf "$base" && mkdir -p "$base" && tar -xzf "$deps/base-src.tar.gz" -C "$base"
@@ -241,7 +243,9 @@ for d in $DELAYS; do
   echo "=================== delay $d ms per direction (at $SECONDS s, load $(cut -d' ' -f1 /proc/loadavg)) ==================="
   t_up=$SECONDS
   relay=()  # the SGLang part changes the delay between its stores and fetches
-  [[ -z $SGLANG_STORE_DELAY ]] || ! want sglang || relay=(--relay)
+  if [[ -n $SGLANG_STORE_DELAY ]] && want sglang && [[ " $SGLANG_DELAYS " == *" $d "* ]]; then
+    relay=(--relay)
+  fi
   bash tools/dfs.sh up "$cluster" --mounts 3 --delay-ms "$d" "${relay[@]}" >"$cluster.env"
   # shellcheck disable=SC1090
   source "$cluster.env"

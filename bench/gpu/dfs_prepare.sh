@@ -27,7 +27,8 @@
 #   bash bench/gpu/dfs_prepare.sh --snapshot [COMMIT]   # the source only
 #   bash bench/gpu/dfs_prepare.sh --base COMMIT         # base-src.tar.gz: a
 #              second commit whose CLI dfs_bench.sh's STORE_AB=1 measures
-#              beside the snapshot's
+#              beside the snapshot's (after a full run, which empties the
+#              folder)
 #
 # Needs the test venv made by tools/setup.sh (vllm 0.33.0 and kvtier
 # installed), or VLLM_PYTHON naming another such interpreter.
@@ -45,9 +46,17 @@ snapshot() {  # snapshot COMMIT [NAME]
   echo "$commit" >"$deps/$name.commit"
   echo "$name: $commit"
 }
+# (Not `snapshot ... && exit`: errexit is off inside a function called from
+# an && list, and a bad COMMIT must fail here, not on the GPU host.)
 case ${1:-} in
-  --snapshot) snapshot "${2:-HEAD}" && exit 0 ;;
-  --base) snapshot "${2:?--base COMMIT}" base-src && exit 0 ;;
+  --snapshot)
+    snapshot "${2:-HEAD}"
+    exit 0
+    ;;
+  --base)
+    snapshot "${2:?--base COMMIT}" base-src
+    exit 0
+    ;;
 esac
 rm -rf "$deps" && mkdir -p "$deps/debs" "$deps/include" "$deps/uring/include" \
   "$deps/uring/lib" "$deps/wheels" "$deps/vllm/wheels" "$deps/fio"

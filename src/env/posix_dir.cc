@@ -123,9 +123,10 @@ bool IsSingleName(const std::string& name) {
          name.find('\0') == std::string::npos;
 }
 
-// fd_ is O_PATH when the Dir was opened by path (the store's leaf
-// directories: nothing to list, no read permission needed) and readable when
-// it was opened from a parent for a walk, which lists it.
+// fd_ is O_PATH when the Dir was opened by path or with OpenDirHandle (the
+// store's leaf directories and their parents: nothing to list, no read
+// permission needed) and readable when it was opened from a parent for a
+// walk (OpenDir), which lists it.
 class PosixDir final : public Dir {
  public:
   PosixDir(int fd, std::string path, bool readable, uint64_t dev, bool have_dev)

@@ -208,10 +208,15 @@ bool ChunkLoad::Plan() {
   // others move one segment each. Segments end at file offsets that are
   // multiples of the segment size, not of the payload's: a filesystem that
   // keeps files in blocks or stripes (MooseFS's 64 KiB blocks, Lustre's
-  // 1 MiB stripes) then gets whole ones, where cuts at payload offsets would
-  // put every request the header's 4 KiB off them.
+  // 1 MiB stripes where loads are segmented) then gets whole ones, where
+  // cuts at payload offsets would put every request the header's 4 KiB off
+  // them.
   const size_t first_end = segmented ? std::min(total_, seg_ - hdr_size_ % seg_) : total_;
-  const size_t n_ops = 1 + (total_ - first_end + seg_ - 1) / seg_;
+  size_t n_ops = 1 + (total_ - first_end + seg_ - 1) / seg_;
+  // What the shorter first segment pushes past the last boundary (the
+  // header's worth, for a payload of whole segments) rides with the last
+  // segment instead of costing a request of its own.
+  if (n_ops > 1 && total_ - (first_end + (n_ops - 2) * seg_) <= hdr_size_) --n_ops;
   iovs_.resize(n_ops);
   ops_.resize(n_ops);
   begins_.resize(n_ops);
@@ -223,11 +228,8 @@ bool ChunkLoad::Plan() {
   // unstaged speed.)
   window_ = opts_.staged && segmented && !opts_.pipelined;
   iovs_[0].push_back(iovec{ctx_->header.data(), hdr_size_});
-  Slice(0, first_end);
-  for (size_t k = 1; k < n_ops; ++k) {
-    begins_[k] = first_end + (k - 1) * seg_;
-    Slice(k, std::min(total_, begins_[k] + seg_));
-  }
+  for (size_t k = 1; k < n_ops; ++k) begins_[k] = first_end + (k - 1) * seg_;
+  for (size_t k = 0; k < n_ops; ++k) Slice(k, SegEnd(k));
   for (size_t k = 0; k < n_ops; ++k) {
     ops_[k] = IoOp{file_.get(),
                    false,

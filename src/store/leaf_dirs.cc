@@ -21,89 +21,99 @@ size_t DescriptorShare(size_t max_dirs) {
 
 bool OutOfDescriptors(const Status& s) { return s.err() == EMFILE || s.err() == ENFILE; }
 
-}  // namespace
-
-// A namespace has 256 fan-out parents (layout/layout.h).
-constexpr size_t kMaxParents = 256;
-
-LeafDirs::LeafDirs(Env* env, int64_t ttl_ns, size_t max_dirs)
-    : env_(env), ttl_ns_(ttl_ns > 0 ? static_cast<uint64_t>(ttl_ns) : 0) {
-  const size_t share = DescriptorShare(max_dirs);
-  MutexLock lock(&mu_);
-  parents_.max = std::min(kMaxParents, share / 2);
-  leaves_.max = share - parents_.max;
-  caching_ = ttl_ns_ > 0 && leaves_.max > 0;
+// Parent handles only where the share leaves at least as many for leaves.
+size_t ParentShare(size_t share, size_t max_parents) {
+  return share >= 2 * max_parents ? max_parents : 0;
 }
 
-std::shared_ptr<Dir> LeafDirs::Held(Table* t, const std::string& dir, uint64_t now_ns) {
+}  // namespace
+
+LeafDirs::LeafDirs(Env* env, int64_t ttl_ns, size_t max_dirs, size_t max_parents)
+    : env_(env),
+      ttl_ns_(ttl_ns > 0 ? static_cast<uint64_t>(ttl_ns) : 0),
+      parent_max_(ttl_ns_ > 0 ? ParentShare(DescriptorShare(max_dirs), max_parents) : 0),
+      leaf_max_(ttl_ns_ > 0 ? DescriptorShare(max_dirs) - parent_max_ : 0) {}
+
+std::shared_ptr<Dir> LeafDirs::Held(bool parent, const std::string& dir, uint64_t now_ns) {
   if (!Caching()) return nullptr;
   MutexLock lock(&mu_);
-  auto it = t->dirs.find(dir);
-  if (it == t->dirs.end()) return nullptr;
+  Table& t = Pick(parent);
+  auto it = t.find(dir);
+  if (it == t.end()) return nullptr;
   if (it->second.expires_ns > now_ns) return it->second.dir;
-  t->dirs.erase(it);
+  t.erase(it);
   return nullptr;
 }
 
-void LeafDirs::Keep(Table* t, const std::string& dir, std::shared_ptr<Dir> handle,
+void LeafDirs::Keep(bool parent, const std::string& dir, std::shared_ptr<Dir> handle,
                     uint64_t now_ns) {
-  if (!Caching()) return;
+  const size_t max = parent ? parent_max_ : leaf_max_;
+  if (max == 0) return;
+  Table full;  // bounded: a full table is forgotten, not grown (closed unlocked)
   MutexLock lock(&mu_);
-  if (t->max == 0) return;
-  if (t->dirs.size() >= t->max) t->dirs.clear();  // bounded: forget, don't grow
-  t->dirs[dir] = Entry{std::move(handle), now_ns + ttl_ns_};
+  Table& t = Pick(parent);
+  if (t.size() >= max) t.swap(full);
+  t[dir] = Entry{std::move(handle), now_ns + ttl_ns_};
 }
 
-void LeafDirs::Forget(Table* t, const std::string& dir, const std::shared_ptr<Dir>& handle) {
+void LeafDirs::Forget(bool parent, const std::string& dir, const std::shared_ptr<Dir>& handle) {
   MutexLock lock(&mu_);
-  auto it = t->dirs.find(dir);
-  if (it != t->dirs.end() && it->second.dir == handle) t->dirs.erase(it);
+  Table& t = Pick(parent);
+  auto it = t.find(dir);
+  if (it != t.end() && it->second.dir == handle) t.erase(it);
+}
+
+bool LeafDirs::Shed() {
+  Table leaves, parents;  // closed once the lock is released
+  MutexLock lock(&mu_);
+  leaves_.swap(leaves);
+  parents_.swap(parents);
+  return !leaves.empty() || !parents.empty();
 }
 
 Status LeafDirs::OpenLeaf(const std::string& leaf_dir, uint64_t now_ns, std::unique_ptr<Dir>* out) {
   const size_t slash = leaf_dir.rfind('/');
-  if (!Caching() || slash == std::string::npos) return env_->OpenDir(leaf_dir, out);
+  if (parent_max_ == 0 || slash == std::string::npos) return env_->OpenDir(leaf_dir, out);
   const std::string parent_dir = leaf_dir.substr(0, slash);
-  std::shared_ptr<Dir> parent = Held(&parents_, parent_dir, now_ns);
+  std::shared_ptr<Dir> parent = Held(true, parent_dir, now_ns);
   if (parent == nullptr) {
     std::unique_ptr<Dir> opened;
     Status s = env_->OpenDir(parent_dir, &opened);
     if (!s.ok()) return s;  // NotFound: no fan-out directory, so no leaf
     parent = std::move(opened);
-    Keep(&parents_, parent_dir, parent, now_ns);
+    Keep(true, parent_dir, parent, now_ns);
   }
   Status s = parent->OpenDirHandle(leaf_dir.substr(slash + 1), out);
-  if (s.ok() || s.IsNotFound()) return s;
-  Forget(&parents_, parent_dir, parent);  // ESTALE, say: by path, as without a parent
+  // No leaf, or no directory there (a file, a link, a mount point): the
+  // parent is fine and the answer the same by path.
+  const int err = s.err();
+  if (s.ok() || s.IsNotFound() || err == ENOTDIR || err == ELOOP || err == EXDEV) return s;
+  // ESTALE, say, or out of descriptors: by path, as without a parent, and
+  // without holding this handle meanwhile.
+  Forget(true, parent_dir, parent);
+  parent.reset();
   return env_->OpenDir(leaf_dir, out);
 }
 
 template <class Op>
 Status LeafDirs::WithLeaf(const std::string& leaf_dir, uint64_t now_ns, Op op) {
-  std::shared_ptr<Dir> dir = Held(&leaves_, leaf_dir, now_ns);
+  std::shared_ptr<Dir> dir = Held(false, leaf_dir, now_ns);
   if (dir != nullptr) {
     Status s = op(dir.get());
     if (s.ok() || s.IsNotFound()) return s;
-    Forget(&leaves_, leaf_dir, dir);
+    Forget(false, leaf_dir, dir);
   }
   // Out of descriptors (the engine's own files count too): the held handles
   // are given back and the call is made once more.
-  auto shed = [&] {
-    MutexLock lock(&mu_);
-    const bool held = !leaves_.dirs.empty() || !parents_.dirs.empty();
-    leaves_.dirs.clear();
-    parents_.dirs.clear();
-    return held;
-  };
   std::unique_ptr<Dir> opened;
   Status s = OpenLeaf(leaf_dir, now_ns, &opened);
-  if (OutOfDescriptors(s) && shed()) s = OpenLeaf(leaf_dir, now_ns, &opened);
+  if (OutOfDescriptors(s) && Shed()) s = OpenLeaf(leaf_dir, now_ns, &opened);
   if (!s.ok()) return s;  // NotFound: no leaf, so no chunk in it
   dir = std::move(opened);
-  Keep(&leaves_, leaf_dir, dir, now_ns);
+  Keep(false, leaf_dir, dir, now_ns);
   s = op(dir.get());
   if (OutOfDescriptors(s)) {
-    shed();  // `dir` stays open: this call holds it
+    Shed();  // `dir` stays open: this call holds it
     s = op(dir.get());
   }
   return s;
@@ -120,7 +130,7 @@ Status LeafDirs::OpenFile(const std::string& leaf_dir, const std::string& name, 
 
 size_t LeafDirs::size() {
   MutexLock lock(&mu_);
-  return leaves_.dirs.size() + parents_.dirs.size();
+  return leaves_.size() + parents_.size();
 }
 
 LeafEnv::LeafEnv(Env* base, LeafDirs* dirs, std::string ns_dir)

@@ -17,8 +17,7 @@
 // ns and aa too: MooseFS's client keeps a directory entry for 1 s, and 256
 // parents spread over thousands of keys are looked up again about once a
 // key. Parents have a table of their own, so that a full leaf table,
-// which is emptied, leaves them be: up to 256 (or half the handles allowed),
-// the rest for leaves.
+// which is emptied, leaves them be.
 //
 // Staleness bound: a handle is used for at most `ttl_ns` after it was
 // opened. The evictor removes a leaf once it is empty (after --dir-grace)
@@ -26,7 +25,9 @@
 // handle finds nothing in the removed directory, so for at most ttl_ns a
 // chunk stored in the new one reads as absent (a recompute). The reverse
 // cannot happen: a removed directory has no entries, so a handle never
-// makes a deleted chunk look present.
+// makes a deleted chunk look present. The same holds for a parent the
+// evictor removed once empty: through its stale handle every new leaf under
+// the re-created one reads as absent for at most ttl_ns.
 //
 // Bounded: at most `max_dirs` handles (one descriptor each), and no more
 // than an eighth of the process's descriptor limit, are held; when a table
@@ -49,7 +50,10 @@ namespace kvtier {
 
 class LeafDirs {
  public:
-  LeafDirs(Env* env, int64_t ttl_ns, size_t max_dirs);
+  // Holds up to `max_dirs` handles, `max_parents` of them for parents (none
+  // when an eighth of the descriptor limit is under twice that: the leaves
+  // keep what there is).
+  LeafDirs(Env* env, int64_t ttl_ns, size_t max_dirs, size_t max_parents);
 
   // Stats loc.name in loc.leaf_dir: NotFound when the entry or its leaf does
   // not exist. `now_ns` is the monotonic clock.
@@ -65,10 +69,7 @@ class LeafDirs {
     std::shared_ptr<Dir> dir;
     uint64_t expires_ns = 0;
   };
-  struct Table {
-    std::unordered_map<std::string, Entry> dirs;
-    size_t max = 0;  // set once, at construction
-  };
+  using Table = std::unordered_map<std::string, Entry>;
   // Runs op(dir) on the leaf's handle: a held one if fresh, else one opened
   // now (and kept). A held handle that fails with anything but NotFound
   // (ESTALE, say) is dropped and op runs once more on a new one.
@@ -78,18 +79,24 @@ class LeafDirs {
   // or by path where the parent's handle fails with anything but NotFound.
   Status OpenLeaf(const std::string& leaf_dir, uint64_t now_ns, std::unique_ptr<Dir>* out)
       EXCLUDES(mu_);
-  // The fresh handle of `dir` held in table `t`, or null (an expired one is
-  // forgotten).
-  std::shared_ptr<Dir> Held(Table* t, const std::string& dir, uint64_t now_ns) EXCLUDES(mu_);
-  void Keep(Table* t, const std::string& dir, std::shared_ptr<Dir> handle, uint64_t now_ns)
+  // The fresh handle of `dir` held in the parents' or the leaves' table, or
+  // null (an expired one is forgotten).
+  std::shared_ptr<Dir> Held(bool parent, const std::string& dir, uint64_t now_ns) EXCLUDES(mu_);
+  void Keep(bool parent, const std::string& dir, std::shared_ptr<Dir> handle, uint64_t now_ns)
       EXCLUDES(mu_);
-  // Forgets `dir` if `handle` is still what `t` holds for it.
-  void Forget(Table* t, const std::string& dir, const std::shared_ptr<Dir>& handle) EXCLUDES(mu_);
-  bool Caching() const { return caching_; }
+  // Forgets `dir` if `handle` is still what the table holds for it.
+  void Forget(bool parent, const std::string& dir, const std::shared_ptr<Dir>& handle)
+      EXCLUDES(mu_);
+  // Empties both tables; false when they held nothing. The handles close
+  // after the lock is released.
+  bool Shed() EXCLUDES(mu_);
+  Table& Pick(bool parent) REQUIRES(mu_) { return parent ? parents_ : leaves_; }
+  bool Caching() const { return leaf_max_ > 0; }
 
   Env* const env_;
   const uint64_t ttl_ns_;
-  bool caching_ = false;  // set once, at construction
+  const size_t parent_max_;
+  const size_t leaf_max_;  // 0: nothing is held (no ttl, or no descriptors to spare)
   Mutex mu_;
   Table leaves_ GUARDED_BY(mu_);
   Table parents_ GUARDED_BY(mu_);

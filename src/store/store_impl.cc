@@ -33,11 +33,14 @@ constexpr size_t kContainsSpread = 16;
 // Leaf directory handles (store/leaf_dirs.h): how long one is reused, which
 // bounds how late a chunk stored into a re-created leaf is seen, and how many
 // are held (one descriptor each, and never more than an eighth of the
-// process's limit): up to 256 fan-out parents, the rest leaves. Enough that
-// an SGLang prefetch of 20 prefixes of 196 pages (3,920 leaves) finds the
-// leaves its existence check opened still held when it loads.
+// process's limit): the 256 fan-out parents (where that leaves at least as
+// many for leaves: a descriptor limit of 4,096 or more), the rest leaves.
+// With a limit of 34,816 or more, 4,096 leaves: an SGLang prefetch of 20
+// prefixes of 196 pages (3,920 leaves) finds the leaves its existence check
+// opened still held when it loads.
 constexpr int64_t kLeafHandleTtlNs = 10LL * 1000 * 1000 * 1000;
-constexpr size_t kMaxLeafHandles = 4096 + 256;
+constexpr size_t kMaxLeafParents = 256;
+constexpr size_t kMaxLeafHandles = 4096 + kMaxLeafParents;
 static_assert(kMaxKeyBytes == kMaxKeyLength && kMaxPayloadBytes == kMaxChunkBytes,
               "the public limits are the format's");
 // How long Close() waits for workers once every job has completed: enough
@@ -113,7 +116,7 @@ StoreImpl::StoreImpl(StoreImplParams params)
       usable_(params.usable),
       use_uring_(params.io.load_uring),
       lookup_cache_(options_.lookup_cache_ns, options_.lookup_cache_entries),
-      leaf_dirs_(env_, kLeafHandleTtlNs, kMaxLeafHandles),
+      leaf_dirs_(env_, kLeafHandleTtlNs, kMaxLeafHandles, kMaxLeafParents),
       leaf_env_(env_, &leaf_dirs_, ns_dir_) {
   const IoChoice& io = params.io;
   const Fingerprint& fp = params.fingerprint;

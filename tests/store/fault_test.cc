@@ -137,28 +137,34 @@ TEST(Faults, FuseLoadsInLargerTransfersThanStores) {
 // Load transfers after the first (which carries the header) start at file
 // offsets that are multiples of the segment size, so each lines up with a
 // filesystem's blocks or stripes; cut at payload offsets, every one would
-// start the header's 4 KiB past such a boundary.
+// start the header's 4 KiB past such a boundary. Headers of one block and
+// of 15 (a long key: one the segment does not divide), payloads of whole
+// segments (the tail the shorter first segment leaves rides with the last)
+// and not.
 TEST(Faults, LoadTransfersStartOnSegmentBoundaries) {
-  for (const size_t seg : {size_t{0}, size_t{64} << 10, size_t{1} << 20}) {
-    ScratchDir dir;
-    FaultInjectionEnv env(Env::Default());
-    env.SetFsType(FUSE_SUPER_MAGIC);
-    StoreOptions opts;
-    opts.env = &env;
-    opts.direct_io = DirectIoMode::kOff;
-    opts.segment_bytes = seg;
-    auto store = OpenStore(dir.path(), opts);
-    ASSERT_NE(store, nullptr);
-    // Several segments and a part of one; a long key makes a header of
-    // more than one block.
-    const std::string key(5000, 'k');
-    std::vector<char> data = Payload((5 << 20) + 12345, 9), out(data.size());
-    ASSERT_TRUE(store->Put(key, data.data(), data.size()));
-    ASSERT_TRUE(store->Get(key, out.data(), out.size()));
-    EXPECT_EQ(out, data);
-    const uint64_t load = seg != 0 ? seg : uint64_t{2} << 20;  // `auto` on FUSE
-    EXPECT_GE(env.read_offset_alignment(), load) << seg;
-    EXPECT_NE(env.read_offset_alignment(), ~uint64_t{0}) << seg;  // several transfers
+  for (const size_t seg : {size_t{0}, size_t{8} << 10, size_t{64} << 10, size_t{1} << 20}) {
+    for (const size_t key_len : {size_t{5000}, size_t{60000}}) {
+      for (const size_t len : {(size_t{5} << 20) + 12345, size_t{4} << 20}) {
+        ScratchDir dir;
+        FaultInjectionEnv env(Env::Default());
+        env.SetFsType(FUSE_SUPER_MAGIC);
+        StoreOptions opts;
+        opts.env = &env;
+        opts.direct_io = DirectIoMode::kOff;
+        opts.segment_bytes = seg;
+        auto store = OpenStore(dir.path(), opts);
+        ASSERT_NE(store, nullptr);
+        const std::string key(key_len, 'k');
+        std::vector<char> data = Payload(len, 9), out(data.size());
+        ASSERT_TRUE(store->Put(key, data.data(), data.size()));
+        ASSERT_TRUE(store->Get(key, out.data(), out.size()));
+        EXPECT_EQ(out, data) << seg << " " << key_len << " " << len;
+        const uint64_t load = seg != 0 ? seg : uint64_t{2} << 20;  // `auto` on FUSE
+        EXPECT_GE(env.read_offset_alignment(), load) << seg << " " << key_len << " " << len;
+        // Several transfers.
+        EXPECT_NE(env.read_offset_alignment(), ~uint64_t{0}) << seg;
+      }
+    }
   }
 }
 

@@ -67,7 +67,7 @@ class LeafDirsTest : public ::testing::Test {
 
 TEST_F(LeafDirsTest, OneWalkPerLeafWhileFresh) {
   Add("ab/cd", "k1.kv");
-  LeafDirs leaves(&env_, kTtl, 16);
+  LeafDirs leaves(&env_, kTtl, 16, 4);
   EXPECT_TRUE(Stat(leaves, "ab/cd", "k1.kv", 0).ok());
   EXPECT_TRUE(info_.IsRegular());
   EXPECT_TRUE(Stat(leaves, "ab/cd", "k2.kv", 10).IsNotFound());
@@ -81,11 +81,22 @@ TEST_F(LeafDirsTest, OneWalkPerLeafWhileFresh) {
   EXPECT_EQ(leaves.size(), 2u);
 }
 
+// Without descriptors to spare for parents (fewer than twice their number
+// in the share), every new leaf walks its path, as before parents were held.
+TEST_F(LeafDirsTest, NoParentHandlesWhereTheShareIsSmall) {
+  for (const char* leaf : {"ab/c1", "ab/c2"}) Add(leaf, "k.kv");
+  LeafDirs leaves(&env_, kTtl, 16, 9);
+  EXPECT_TRUE(Stat(leaves, "ab/c1", "k.kv", 0).ok());
+  EXPECT_TRUE(Stat(leaves, "ab/c2", "k.kv", 1).ok());
+  EXPECT_EQ(env_.open_dirs, 2);
+  EXPECT_EQ(leaves.size(), 2u);
+}
+
 // A leaf not yet held is opened relative to its parent's held handle: no
 // walk from the root (on a network filesystem, no lookups of ns and aa).
 TEST_F(LeafDirsTest, NewLeavesOpenThroughTheirParentsHandle) {
   for (const char* leaf : {"ab/c1", "ab/c2", "ab/c3"}) Add(leaf, "k.kv");
-  LeafDirs leaves(&env_, kTtl, 16);
+  LeafDirs leaves(&env_, kTtl, 16, 4);
   EXPECT_TRUE(Stat(leaves, "ab/c1", "k.kv", 0).ok());
   EXPECT_TRUE(Stat(leaves, "ab/c2", "k.kv", 1).ok());
   EXPECT_TRUE(Stat(leaves, "ab/c3", "x.kv", 2).IsNotFound());
@@ -105,7 +116,7 @@ TEST_F(LeafDirsTest, NewLeavesOpenThroughTheirParentsHandle) {
 
 TEST_F(LeafDirsTest, RemovedLeafIsAMissUntilItsHandleExpires) {
   Add("ab/cd", "k.kv");
-  LeafDirs leaves(&env_, kTtl, 16);
+  LeafDirs leaves(&env_, kTtl, 16, 4);
   ASSERT_TRUE(Stat(leaves, "ab/cd", "k.kv", 0).ok());
   // Another node deletes the chunk and the leaf; another stores it again.
   fs::remove_all(ns_ + "/ab/cd");
@@ -118,7 +129,7 @@ TEST_F(LeafDirsTest, RemovedLeafIsAMissUntilItsHandleExpires) {
 }
 
 TEST_F(LeafDirsTest, TableStaysWithinItsBound) {
-  LeafDirs leaves(&env_, kTtl, 4);
+  LeafDirs leaves(&env_, kTtl, 4, 1);
   for (int i = 0; i < 10; ++i) {
     std::string leaf = "0";
     leaf += std::to_string(i);
@@ -128,7 +139,7 @@ TEST_F(LeafDirsTest, TableStaysWithinItsBound) {
     EXPECT_LE(leaves.size(), 4u);
   }
   // No caching at all with a ttl of 0: every call walks.
-  LeafDirs uncached(&env_, 0, 4);
+  LeafDirs uncached(&env_, 0, 4, 1);
   const int before = env_.open_dirs;
   EXPECT_TRUE(Stat(uncached, "00/aa", "x.kv", 0).IsNotFound());
   EXPECT_TRUE(Stat(uncached, "00/aa", "x.kv", 0).IsNotFound());
@@ -158,7 +169,7 @@ TEST_F(LeafDirsTest, HoldsAnEighthOfTheDescriptorLimitAndGivesThemBackWhenOut) {
   {
     SoftFdLimit limit(160);
     ASSERT_TRUE(limit.ok());
-    LeafDirs leaves(&env_, kTtl, 512);  // 160 / 8 = 20 at most
+    LeafDirs leaves(&env_, kTtl, 512, 4);  // 160 / 8 = 20 at most
     for (int i = 0; i < 40; ++i) {
       EXPECT_TRUE(Stat(leaves, "aa/" + std::to_string(10 + i), "k.kv", 0).ok());
       EXPECT_LE(leaves.size(), 20u);
@@ -166,7 +177,7 @@ TEST_F(LeafDirsTest, HoldsAnEighthOfTheDescriptorLimitAndGivesThemBackWhenOut) {
   }
   // A table allowed more than the process has left: when the next open
   // finds no descriptor, the held ones are given back and it succeeds.
-  LeafDirs leaves(&env_, kTtl, 512);
+  LeafDirs leaves(&env_, kTtl, 512, 4);
   for (int i = 0; i < 20; ++i) {
     ASSERT_TRUE(Stat(leaves, "aa/" + std::to_string(10 + i), "k.kv", 0).ok());
   }
@@ -178,7 +189,12 @@ TEST_F(LeafDirsTest, HoldsAnEighthOfTheDescriptorLimitAndGivesThemBackWhenOut) {
   SoftFdLimit limit(static_cast<rlim_t>(next));
   ASSERT_TRUE(limit.ok());
   EXPECT_TRUE(Stat(leaves, "aa/45", "k.kv", 0).ok());
-  EXPECT_EQ(leaves.size(), 2u);  // aa/45 and aa, opened again
+  // The parent's handle was given back first, which was enough here: the
+  // leaf opened by path in its descriptor.
+  EXPECT_EQ(leaves.size(), 21u);
+  // With nothing left to give back but leaves, they go too.
+  EXPECT_TRUE(Stat(leaves, "aa/46", "k.kv", 0).ok());
+  EXPECT_LE(leaves.size(), 3u);
 }
 
 using LeafEnvTest = LeafDirsTest;
@@ -187,7 +203,7 @@ TEST_F(LeafEnvTest, ChunkOpensGoThroughTheLeafOthersThroughTheBase) {
   Add("ab/cd", "k1.kv");
   Add("ab/cd", "k2.kv");
   Touch(ns_ + "/fingerprint.json");
-  LeafDirs leaves(&env_, 60'000'000'000LL, 16);
+  LeafDirs leaves(&env_, 60'000'000'000LL, 16, 4);
   LeafEnv env(&env_, &leaves, ns_);
   std::unique_ptr<File> f;
   EXPECT_TRUE(env.OpenFile(ns_ + "/ab/cd/k1.kv", kOpenRead, &f).ok());
