@@ -105,6 +105,18 @@ TEST(Faults, ShortTransfersStillRoundTrip) {
   EXPECT_EQ(out, data);
 }
 
+// A store in `dir` through `env`, which reports a FUSE mount, with buffered
+// transfers (so the wrapped files see each one) of `segment_bytes`.
+std::unique_ptr<Store> OpenBufferedFuseStore(const ScratchDir& dir, FaultInjectionEnv* env,
+                                             size_t segment_bytes) {
+  env->SetFsType(FUSE_SUPER_MAGIC);
+  StoreOptions opts;
+  opts.env = env;
+  opts.direct_io = DirectIoMode::kOff;
+  opts.segment_bytes = segment_bytes;
+  return OpenStore(dir.path(), opts);
+}
+
 // On FUSE, `auto` loads in 2 MiB transfers and stores in 512 KiB ones
 // (io/io_choice.cc says why); an explicit segment_bytes applies to both.
 // Buffered both ways, each transfer is one segment (the first read also
@@ -114,12 +126,7 @@ TEST(Faults, FuseLoadsInLargerTransfersThanStores) {
   for (const size_t explicit_seg : {size_t{0}, size_t{256} << 10}) {
     ScratchDir dir;
     FaultInjectionEnv env(Env::Default());
-    env.SetFsType(FUSE_SUPER_MAGIC);
-    StoreOptions opts;
-    opts.env = &env;
-    opts.direct_io = DirectIoMode::kOff;
-    opts.segment_bytes = explicit_seg;
-    auto store = OpenStore(dir.path(), opts);
+    auto store = OpenBufferedFuseStore(dir, &env, explicit_seg);
     ASSERT_NE(store, nullptr);
     std::vector<char> data = Payload(5 << 20, 7), out(5 << 20);
     ASSERT_TRUE(store->Put("k", data.data(), data.size()));
@@ -147,12 +154,7 @@ TEST(Faults, LoadTransfersStartOnSegmentBoundaries) {
       for (const size_t len : {(size_t{5} << 20) + 12345, size_t{4} << 20}) {
         ScratchDir dir;
         FaultInjectionEnv env(Env::Default());
-        env.SetFsType(FUSE_SUPER_MAGIC);
-        StoreOptions opts;
-        opts.env = &env;
-        opts.direct_io = DirectIoMode::kOff;
-        opts.segment_bytes = seg;
-        auto store = OpenStore(dir.path(), opts);
+        auto store = OpenBufferedFuseStore(dir, &env, seg);
         ASSERT_NE(store, nullptr);
         const std::string key(key_len, 'k');
         std::vector<char> data = Payload(len, 9), out(data.size());

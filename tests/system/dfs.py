@@ -48,31 +48,29 @@ class Cluster:
         """host:port for mfscli -H/-P and the mounts."""
         return f"{self.master_host}:{self.master_port}"
 
-    def remount(self, i: int) -> None:
-        """Replaces mount i by a fresh one (after a test killed or stopped its
-        mfsmount); mount_pids[i] names the new process."""
+    def _dfs(self, cmd: str, arg: str) -> str:
+        """Runs `tools/dfs.sh CMD STATE ARG` on this cluster; its stdout."""
         r = subprocess.run(
-            ["bash", str(DFS), "remount", str(self.state), str(i)],
+            ["bash", str(DFS), cmd, str(self.state), arg],
             capture_output=True,
             text=True,
             timeout=UP_TIMEOUT_S,
         )
         if r.returncode != 0:
-            raise RuntimeError(f"tools/dfs.sh remount {self.state} {i} failed: {r.stderr.strip()}")
-        self.mount_pids[:] = [int(p) for p in parse_env(r.stdout)["DFS_MOUNT_PIDS"].split()]
+            raise RuntimeError(f"tools/dfs.sh {cmd} {self.state} {arg} failed: {r.stderr.strip()}")
+        return r.stdout
+
+    def remount(self, i: int) -> None:
+        """Replaces mount i by a fresh one (after a test killed or stopped its
+        mfsmount); mount_pids[i] names the new process."""
+        out = self._dfs("remount", str(i))
+        self.mount_pids[:] = [int(p) for p in parse_env(out)["DFS_MOUNT_PIDS"].split()]
 
     def set_delay(self, ms: float) -> None:
         """Changes the delay relay's delay (ms per direction) while the cluster
         runs (tools/dfs.sh delay); needs a cluster started with a delay.
         delay_ms keeps the delay it started with."""
-        r = subprocess.run(
-            ["bash", str(DFS), "delay", str(self.state), str(ms)],
-            capture_output=True,
-            text=True,
-            timeout=UP_TIMEOUT_S,
-        )
-        if r.returncode != 0:
-            raise RuntimeError(f"tools/dfs.sh delay {self.state} {ms} failed: {r.stderr.strip()}")
+        self._dfs("delay", f"{ms:g}")
 
     @contextlib.contextmanager
     def stopped(self, pids: Iterable[int]) -> Iterator[None]:
