@@ -260,7 +260,6 @@ cmd_up() {
   [[ $mounts =~ ^[1-9][0-9]?$ ]] || die "--mounts must be 1-99"
   [[ $chunkservers =~ ^[1-9]$ ]] || die "--chunkservers must be 1-9"
   [[ $goal =~ ^[1-9]$ ]] && ((goal <= chunkservers)) || die "--goal must be 1..chunkservers"
-  [[ $delay_ms =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--delay-ms must be a number of ms"
   local delay_us
   delay_us=$(delay_us "$delay_ms")
   ((delay_us > 0)) && relay=1

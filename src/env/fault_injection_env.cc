@@ -123,14 +123,12 @@ class FaultDir final : public Dir {
   Status OpenDir(const std::string& name, std::unique_ptr<Dir>* out) override {
     std::unique_ptr<Dir> base;
     Status s = base_->OpenDir(name, &base);
-    if (s.ok()) *out = std::make_unique<FaultDir>(env_, std::move(base), path_ + "/" + name);
-    return s;
+    return Sub(s, name, std::move(base), out);
   }
   Status OpenDirHandle(const std::string& name, std::unique_ptr<Dir>* out) override {
     std::unique_ptr<Dir> base;
     Status s = base_->OpenDirHandle(name, &base);
-    if (s.ok()) *out = std::make_unique<FaultDir>(env_, std::move(base), path_ + "/" + name);
-    return s;
+    return Sub(s, name, std::move(base), out);
   }
   Status List(std::vector<DirEntry>* out) override {
     Status s = env_->Check(FaultOp::kList, path_);
@@ -168,6 +166,13 @@ class FaultDir final : public Dir {
   }
 
  private:
+  // A subdirectory the base opened (status s), wrapped so its calls see the
+  // same faults.
+  Status Sub(Status s, const std::string& name, std::unique_ptr<Dir> base,
+             std::unique_ptr<Dir>* out) {
+    if (s.ok()) *out = std::make_unique<FaultDir>(env_, std::move(base), path_ + "/" + name);
+    return s;
+  }
   FaultInjectionEnv* env_;
   std::unique_ptr<Dir> base_;
   std::string path_;
