@@ -24,6 +24,12 @@ With --variant NAME:KEY=VALUE,... (repeatable) kvtier runs once per variant
 (its options added to --kvtier-opt's), each into its own directory, beside
 one built-in run per repeat; each variant gets its own row and ratios. A
 variant with no options (NAME:) is kvtier as configured by --kvtier-opt.
+
+With --timeline, each load-20 run also prints when each of its jobs
+finished and, per 50 ms of the run, the requests waiting on the load-20
+directory's FUSE connection (when it is one and fusectl is mounted) and the
+GB/s that --daemon-pid (that mount's FUSE daemon) wrote back to the kernel:
+whether a tier keeps the mount busy to the end, or leaves it idle at times.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ import re
 import resource
 import shutil
 import sys
+import threading
 import time
 import types
 from pathlib import Path
@@ -155,6 +162,67 @@ def run_jobs(tier, jobs: list[TransferJob], load: bool) -> tuple[float, list[flo
     return time.perf_counter() - start, latencies
 
 
+class Timeline:
+    """Samples, every 2 ms while running, the FUSE requests waiting on the
+    connection of `directory` and the bytes `daemon_pid` has written (its
+    replies to the kernel: the data it served)."""
+
+    def __init__(self, directory: str, daemon_pid: int | None) -> None:
+        minor = os.minor(os.stat(directory).st_dev)
+        self.waiting = f"/sys/fs/fuse/connections/{minor}/waiting"
+        self.io = f"/proc/{daemon_pid}/io" if daemon_pid else None
+        self.samples: list[tuple[float, int, int]] = []  # (s, waiting, bytes written)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def _read(path: str | None, key: str = "") -> int:
+        try:
+            with open(path) as f:  # type: ignore[arg-type]
+                if not key:
+                    return int(f.read())
+                return next(int(v) for k, v in (ln.split(":") for ln in f) if k == key)
+        except (OSError, TypeError, ValueError, StopIteration):
+            return -1
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            self.samples.append(
+                (time.perf_counter(), self._read(self.waiting), self._read(self.io, "wchar"))
+            )
+            time.sleep(0.002)
+
+    def __enter__(self) -> Timeline:
+        self.t0 = time.perf_counter()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()
+
+    def report(self, label: str, latencies: list[float]) -> None:
+        done = " ".join(f"{x * 1e3:.0f}" for x in sorted(latencies))
+        print(f"timeline {label} load-20: jobs done at ms {done}", flush=True)
+        buckets: dict[int, list[tuple[float, int, int]]] = {}
+        for s in self.samples:
+            buckets.setdefault(int((s[0] - self.t0) / 0.05), []).append(s)
+        rates, waits = [], []
+        prev = None
+        for b in sorted(buckets):
+            ss = buckets[b]
+            w = [x[1] for x in ss if x[1] >= 0]
+            waits.append(f"{sum(w) / len(w):.0f}" if w else "-")
+            last = ss[-1]
+            if prev is not None and last[2] >= 0 and prev[2] >= 0 and last[0] > prev[0]:
+                rates.append(f"{(last[2] - prev[2]) / (last[0] - prev[0]) / 1e9:.1f}")
+            else:
+                rates.append("-")
+            prev = last
+        print(f"timeline {label} load-20: per 50 ms, FUSE waiting {' '.join(waits)}", flush=True)
+        print(f"timeline {label} load-20: per 50 ms, daemon GB/s {' '.join(rates)}", flush=True)
+
+
 def wait_all_hit(tier, keys: list, ctx: ReqContext) -> float:
     """Seconds until every key looks up as HIT (vLLM retries a RETRY each step)."""
     t0 = time.perf_counter()
@@ -186,6 +254,7 @@ def bench_tier(
     args,
     load_roots: tuple[str, str] | None = None,
     opts: dict | None = None,
+    label: str = "",
 ) -> dict:
     chunk = arr.shape[1]
     n = arr.shape[0]
@@ -226,7 +295,12 @@ def bench_tier(
     shares = np.array_split(ids, args.concurrency)
     jobs = [TransferJob(next(jid), [keys[i] for i in s], s, True, ctx) for s in shares]
     c0 = cpu_seconds()
-    t, lat = run_jobs(tier, jobs, load=True)
+    if args.timeline:
+        with Timeline(load_roots[1] if load_roots else root, args.daemon_pid) as tl:
+            t, lat = run_jobs(tier, jobs, load=True)
+        tl.report(label or kind, lat)
+    else:
+        t, lat = run_jobs(tier, jobs, load=True)
     out["load20_GBps"] = gb / t
     out["load20_p50_ms"] = float(np.percentile(lat, 50) * 1e3)
     out["load20_p99_ms"] = float(np.percentile(lat, 99) * 1e3)
@@ -250,6 +324,10 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=16)
     p.add_argument("--concurrency", type=int, default=20)
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--timeline", action="store_true", help="print each load-20 run's course (docstring)"
+    )
+    p.add_argument("--daemon-pid", type=int, help="with --timeline: the load-20 mount's daemon")
     p.add_argument(
         "--repeat", type=int, default=1, help="runs per tier (alternating); medians are reported"
     )
@@ -351,7 +429,7 @@ def main() -> None:
                         os.path.join(args.load_dirs[0], sub),
                         os.path.join(args.load_dirs[1], sub),
                     )
-                out, ios[label] = bench_tier(kind, root, arr, ref, args, loads, opts)
+                out, ios[label] = bench_tier(kind, root, arr, ref, args, loads, opts, label)
                 runs[label].append(out)
                 shutil.rmtree(root, ignore_errors=True)
         row = {

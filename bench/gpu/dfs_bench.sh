@@ -19,7 +19,10 @@
 #           through mount 2, so every load starts cold, as on another node
 #           With TIER_VARIANTS ("NAME:KEY=VALUE,..." words, e.g.
 #           "default: seg1m:segment_bytes=1048576") kvtier runs once per
-#           variant beside one built-in run (--variant of the benchmark)
+#           variant beside one built-in run (--variant of the benchmark);
+#           TIER_TIMELINE=1 prints each load-20 run's course (--timeline:
+#           jobs' finishing times, mount 2's FUSE requests waiting and its
+#           daemon's GB/s per 50 ms)
 #   ceiling fio's cold reads with many jobs through the mounts, O_DIRECT and
 #           buffered, FUSE requests in flight sampled (bench/dfs_ceiling.sh;
 #           CEIL_JOBS, CEIL_FILES, CEIL_SIZE, CEIL_MAXBG)
@@ -82,6 +85,7 @@ PREFIX_TOKENS=${PREFIX_TOKENS:-50000}
 TIER_THREADS=${TIER_THREADS:-16}
 TIER_REPEAT=${TIER_REPEAT:-1}
 TIER_VARIANTS=${TIER_VARIANTS:-}
+TIER_TIMELINE=${TIER_TIMELINE:-}
 CEIL_JOBS=${CEIL_JOBS:-"16 32 64"}
 SGLANG_DELAYS=${SGLANG_DELAYS:-0.5}
 SGLANG_REPEATS=${SGLANG_REPEATS:-1}
@@ -201,11 +205,20 @@ store_bench() {  # store_bench DIR [SEGMENT]
 }
 
 tier_bench() {
-  local variants=() v
+  local variants=() v timeline=() ctl_mounted=""
   for v in $TIER_VARIANTS; do variants+=(--variant "$v"); done
+  if [[ -n $TIER_TIMELINE ]]; then
+    timeline=(--timeline --daemon-pid "${MNT_PIDS[2]}")
+    if ! mountpoint -q /sys/fs/fuse/connections; then
+      mount -t fusectl none /sys/fs/fuse/connections && ctl_mounted=1
+    fi
+  fi
   python3 bench/gpu/vllm_entry.py --dirs "${MNT[0]}/tier" \
     --load-dirs "${MNT[1]}/tier" "${MNT[2]}/tier" --prefix-tokens "$PREFIX_TOKENS" \
-    --threads "$TIER_THREADS" --repeat "$TIER_REPEAT" "${variants[@]}"
+    --threads "$TIER_THREADS" --repeat "$TIER_REPEAT" "${variants[@]}" "${timeline[@]}"
+  local rc=$?
+  [[ -z $ctl_mounted ]] || umount /sys/fs/fuse/connections
+  return $rc
 }
 
 # shellcheck source=bench/dfs_ceiling.sh
