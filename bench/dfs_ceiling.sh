@@ -19,6 +19,10 @@
 # yet answered (`waiting`; the kernel holds asynchronous reads, O_DIRECT
 # pieces and read-ahead alike, to `max_background` at once).
 #
+# CEIL_SIZE may name several sizes ("10M 10244K": a chunk's payload, and the
+# payload with kvtier's 4 KiB header): each gets its own files and reads.
+# CEIL_BUFFERED=0 skips the buffered reads.
+#
 # With CEIL_MAXBG (default 64; empty: skipped) the largest J's O_DIRECT read
 # runs once more on a fresh set of files with mount 1's max_background raised
 # to it (then put back): whether the kernel's limit or the daemon's worker
@@ -68,21 +72,24 @@ dfs_ceiling() {
   CEIL_FILES=${CEIL_FILES:-192}
   CEIL_SIZE=${CEIL_SIZE:-10M}
   CEIL_MAXBG=${CEIL_MAXBG-64}
-  local j per w t0 last="" ctl_mounted=""
+  local j per w t0 last="" ctl_mounted="" size sizes=$CEIL_SIZE
   if ! mountpoint -q /sys/fs/fuse/connections; then
     mount -t fusectl none /sys/fs/fuse/connections && ctl_mounted=1
   fi
-  echo "$CEIL_FILES files of $CEIL_SIZE per job count; fio psync, one transfer per file;" \
+  echo "$CEIL_FILES files of $sizes per job count; fio psync, one transfer per file;" \
     "mfsmount (mount 1) threads before: $(ls "/proc/${MNT_PIDS[1]}/task" 2>/dev/null | wc -l)"
-  for j in $CEIL_JOBS; do
-    per=$(((CEIL_FILES + j - 1) / j))
-    mkdir -p "${MNT[0]}/ceil$j"
-    t0=$SECONDS
-    w=$(dfs_fio_gbps "${MNT[0]}/ceil$j" write "$j" "$per" 0)
-    echo "write jobs=$j ${w} GB/s buffered through mount 0 ($((SECONDS - t0)) s)"
-    dfs_ceiling_read "direct  " 1 "ceil$j" "$j" "$per" 1
-    dfs_ceiling_read "buffered" 2 "ceil$j" "$j" "$per" 0
-    last=$j
+  for size in $sizes; do
+    CEIL_SIZE=$size
+    for j in $CEIL_JOBS; do
+      per=$(((CEIL_FILES + j - 1) / j))
+      mkdir -p "${MNT[0]}/ceil$j-$size"
+      t0=$SECONDS
+      w=$(dfs_fio_gbps "${MNT[0]}/ceil$j-$size" write "$j" "$per" 0)
+      echo "write jobs=$j size=$size ${w} GB/s buffered through mount 0 ($((SECONDS - t0)) s)"
+      dfs_ceiling_read "direct   size=$size" 1 "ceil$j-$size" "$j" "$per" 1
+      [[ ${CEIL_BUFFERED:-1} == 0 ]] || dfs_ceiling_read "buffered size=$size" 2 "ceil$j-$size" "$j" "$per" 0
+      last=$j
+    done
   done
   if [[ -n $CEIL_MAXBG && -n $last ]]; then
     local conn old
