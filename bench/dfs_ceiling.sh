@@ -91,16 +91,19 @@ dfs_ceiling() {
       last=$j
     done
   done
+  CEIL_SIZE=$sizes  # for the next call (dfs_bench.sh runs one per delay)
   if [[ -n $CEIL_MAXBG && -n $last ]]; then
     local conn old
     conn=$(dfs_fuse_conn "${MNT[1]}")
     per=$(((CEIL_FILES + last - 1) / last))
+    CEIL_SIZE=$size  # the last size
     mkdir -p "${MNT[0]}/ceilbg"
     dfs_fio_gbps "${MNT[0]}/ceilbg" write "$last" "$per" 0 >/dev/null
     old=$(cat "$conn/max_background")
     echo "$CEIL_MAXBG" >"$conn/max_background"
     dfs_ceiling_read "direct, max_background $CEIL_MAXBG" 1 ceilbg "$last" "$per" 1
     echo "$old" >"$conn/max_background"
+    CEIL_SIZE=$sizes
   fi
   echo "mfsmount (mount 1) threads after: $(ls "/proc/${MNT_PIDS[1]}/task" 2>/dev/null | wc -l)"
   rm -rf "${MNT[0]}"/ceil*
