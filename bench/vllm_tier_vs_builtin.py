@@ -29,7 +29,10 @@ With --timeline, each load-20 run also prints when each of its jobs
 finished and, per 50 ms of the run, the requests waiting on the load-20
 directory's FUSE connection (when it is one and fusectl is mounted) and the
 GB/s that --daemon-pid (that mount's FUSE daemon) wrote back to the kernel:
-whether a tier keeps the mount busy to the end, or leaves it idle at times.
+whether a tier keeps the mount busy to the end, or leaves it idle at times;
+and where the threads the tiers started (kvtier's workers and io_uring's,
+the built-in tier's pool) were, sampled the same way: the kernel function
+each one waited in (/proc/self/task/*/wchan), or running.
 """
 
 from __future__ import annotations
@@ -172,6 +175,7 @@ class Timeline:
         self.waiting = f"/sys/fs/fuse/connections/{minor}/waiting"
         self.io = f"/proc/{daemon_pid}/io" if daemon_pid else None
         self.samples: list[tuple[float, int, int]] = []  # (s, waiting, bytes written)
+        self.where: dict[str, int] = {}  # I/O threads' samples per wait channel
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -185,11 +189,33 @@ class Timeline:
         except (OSError, TypeError, ValueError, StopIteration):
             return -1
 
+    # Threads alive before any tier was made (main() fills it): not sampled.
+    BEFORE: set[str] = set()
+
+    def _io_threads(self) -> list[str]:
+        mine = str(threading.get_native_id())
+        return [t for t in os.listdir("/proc/self/task") if t not in self.BEFORE and t != mine]
+
     def _run(self) -> None:
+        tids: list[str] = []
+        n = 0
         while not self.stop.is_set():
             self.samples.append(
                 (time.perf_counter(), self._read(self.waiting), self._read(self.io, "wchar"))
             )
+            if n % 25 == 0:
+                tids = self._io_threads()
+            n += 1
+            for tid in tids:
+                try:
+                    with open(f"/proc/self/task/{tid}/stat") as f:
+                        state = f.read().rpartition(")")[2].split()[0]
+                    with open(f"/proc/self/task/{tid}/wchan") as f:
+                        wchan = f.read().strip()
+                except OSError:
+                    continue
+                key = "running" if state == "R" else (wchan if wchan not in ("", "0") else state)
+                self.where[key] = self.where.get(key, 0) + 1
             time.sleep(0.002)
 
     def __enter__(self) -> Timeline:
@@ -221,6 +247,10 @@ class Timeline:
             prev = last
         print(f"timeline {label} load-20: per 50 ms, FUSE waiting {' '.join(waits)}", flush=True)
         print(f"timeline {label} load-20: per 50 ms, daemon GB/s {' '.join(rates)}", flush=True)
+        total = sum(self.where.values()) or 1
+        top = sorted(self.where.items(), key=lambda kv: -kv[1])[:8]
+        where = ", ".join(f"{k} {v / total:.0%}" for k, v in top)
+        print(f"timeline {label} load-20: tier threads' samples: {where}", flush=True)
 
 
 def wait_all_hit(tier, keys: list, ctx: ReqContext) -> float:
@@ -393,6 +423,7 @@ def main() -> None:
 
         fs_io._HAS_FSIO_C = False
     chunk = MODELS[args.model]
+    Timeline.BEFORE = set(os.listdir("/proc/self/task"))
     n = -(-args.prefix_tokens // 256)
     buf = mmap.mmap(-1, n * chunk)  # page-aligned, like vLLM's SharedOffloadRegion
     arr = np.frombuffer(buf, dtype=np.uint8).reshape(n, chunk)
