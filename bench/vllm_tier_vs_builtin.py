@@ -209,12 +209,19 @@ class Timeline:
             for tid in tids:
                 try:
                     with open(f"/proc/self/task/{tid}/stat") as f:
-                        state = f.read().rpartition(")")[2].split()[0]
+                        stat = f.read()
+                    # The thread's name without its number (kvtier-read, iou-wrk-).
+                    comm = stat[stat.index("(") + 1 : stat.rindex(")")].rstrip("0123456789")
+                    state = stat.rpartition(")")[2].split()[0]
                     with open(f"/proc/self/task/{tid}/wchan") as f:
                         wchan = f.read().strip()
                 except OSError:
                     continue
-                key = "running" if state == "R" else (wchan if wchan not in ("", "0") else state)
+                key = (
+                    comm
+                    + " "
+                    + ("running" if state == "R" else (wchan if wchan not in ("", "0") else state))
+                )
                 self.where[key] = self.where.get(key, 0) + 1
             time.sleep(0.002)
 
@@ -248,7 +255,7 @@ class Timeline:
         print(f"timeline {label} load-20: per 50 ms, FUSE waiting {' '.join(waits)}", flush=True)
         print(f"timeline {label} load-20: per 50 ms, daemon GB/s {' '.join(rates)}", flush=True)
         total = sum(self.where.values()) or 1
-        top = sorted(self.where.items(), key=lambda kv: -kv[1])[:8]
+        top = sorted(self.where.items(), key=lambda kv: -kv[1])[:12]
         where = ", ".join(f"{k} {v / total:.0%}" for k, v in top)
         print(f"timeline {label} load-20: tier threads' samples: {where}", flush=True)
 

@@ -245,11 +245,14 @@ uint64_t StoreImpl::Enqueue(const std::shared_ptr<Job>& job, std::vector<Task> t
   lock.Unlock();
   // Wake only as many workers as there are tasks: on a small machine with
   // 32 workers, waking all of them for one chunk costs more than the chunk.
-  CondVar& cv = write ? write_cv_ : read_cv_;
+  // Reads wake the writers too, who serve reads first: otherwise a writer
+  // asleep on write_cv_ would sit out a load however long it queued.
   if (queued == 1) {
-    cv.Signal();
+    (write ? write_cv_ : read_cv_).Signal();
+    if (!write) write_cv_.Signal();
   } else if (queued > 1) {
-    cv.SignalAll();
+    (write ? write_cv_ : read_cv_).SignalAll();
+    if (!write) write_cv_.SignalAll();
   }
   if (job->size == 0) done_cv_.SignalAll();
   // Keys that were dropped before queueing count as finished (result false).
