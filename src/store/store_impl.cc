@@ -245,14 +245,16 @@ uint64_t StoreImpl::Enqueue(const std::shared_ptr<Job>& job, std::vector<Task> t
   lock.Unlock();
   // Wake only as many workers as there are tasks: on a small machine with
   // 32 workers, waking all of them for one chunk costs more than the chunk.
-  // Reads wake the writers too, who serve reads first: otherwise a writer
-  // asleep on write_cv_ would sit out a load however long it queued.
+  // Reads wake only the readers: writers take queued reads before writes
+  // when they look for work, but one asleep stays so through a load. Waking
+  // them too was measured (bench/RESULTS.md, "Where the tier's load-20 time
+  // goes"): on 2 cores it doubled the CPU per GB and cut a single prefix
+  // load to 0.67-0.70x of what it was; on 16 cores it gained nothing.
+  CondVar& cv = write ? write_cv_ : read_cv_;
   if (queued == 1) {
-    (write ? write_cv_ : read_cv_).Signal();
-    if (!write) write_cv_.Signal();
+    cv.Signal();
   } else if (queued > 1) {
-    (write ? write_cv_ : read_cv_).SignalAll();
-    if (!write) write_cv_.SignalAll();
+    cv.SignalAll();
   }
   if (job->size == 0) done_cv_.SignalAll();
   // Keys that were dropped before queueing count as finished (result false).
@@ -370,7 +372,8 @@ void StoreImpl::WorkerLoop(int slot, bool writer) {
       bool was_write = false;
       {
         MutexLock lock(&mu_);
-        // Readers serve reads only; writers serve reads first, then writes.
+        // Readers serve reads only; writers serve reads first, then writes
+        // (but a load does not wake them: Enqueue says why).
         while (!closing_ && read_queue_.empty() && !(writer && !write_queue_.empty())) {
           (writer ? write_cv_ : read_cv_).Wait(&mu_);
         }

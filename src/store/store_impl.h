@@ -116,7 +116,7 @@ class StoreImpl final : public Store, public std::enable_shared_from_this<StoreI
 
   Mutex mu_;
   CondVar read_cv_;   // read workers wait here
-  CondVar write_cv_;  // write workers (who also take reads) wait here
+  CondVar write_cv_;  // write workers (who take reads too when awake) wait here
   CondVar done_cv_;   // job completions, worker exits
   std::deque<Task> read_queue_ GUARDED_BY(mu_);
   std::deque<Task> write_queue_ GUARDED_BY(mu_);

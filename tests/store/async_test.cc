@@ -223,36 +223,6 @@ TEST(Async, ReadsAreNotStuckBehindWrites) {
   }
 }
 
-// Writers serve reads first: with nothing to write, a load keeps the readers
-// and the writers busy (here one of each, both stalled inside a read).
-TEST(Async, IdleWritersServeReads) {
-  ScratchDir dir;
-  FaultInjectionEnv env(Env::Default());
-  StoreOptions opts;
-  opts.env = &env;
-  opts.read_threads = 1;
-  opts.write_threads = 1;
-  opts.io_timeout_ns = 0;
-  auto store = OpenStore(dir.path(), opts);
-  std::vector<char> data = Payload(4096, 1);
-  std::vector<std::vector<char>> out(4, std::vector<char>(4096));
-  std::vector<GetRequest> gets;
-  for (int i = 0; i < 4; ++i) {
-    ASSERT_TRUE(store->Put("k" + std::to_string(i), data.data(), data.size()));
-    gets.push_back({"k" + std::to_string(i), out[i].data(), out[i].size()});
-  }
-  // Both workers asleep now; the load must wake the writer as well.
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  env.Stall(FaultOp::kRead);
-  uint64_t id = store->SubmitGet(gets);
-  ASSERT_NE(id, 0u);
-  EXPECT_TRUE(env.WaitStalled(2, 5000));
-  env.Release(FaultOp::kRead);
-  JobResult r;
-  ASSERT_TRUE(store->Wait(id, &r, -1));
-  EXPECT_TRUE(r.all_ok());
-}
-
 TEST(Async, ConcurrentClientsAndClose) {
   ScratchDir dir;
   auto store = OpenStore(dir.path());
