@@ -74,7 +74,7 @@ dfs_ceiling() {
   CEIL_MAXBG=${CEIL_MAXBG-64}
   local j per w t0 last="" ctl_mounted="" size sizes=$CEIL_SIZE
   if ! mountpoint -q /sys/fs/fuse/connections; then
-    mount -t fusectl none /sys/fs/fuse/connections && ctl_mounted=1
+    mount -t fusectl none /sys/fs/fuse/connections && ctl_mounted=1 && CTL_MOUNTED=1
   fi
   echo "$CEIL_FILES files of $sizes per job count; fio psync, one transfer per file;" \
     "mfsmount (mount 1) threads before: $(ls "/proc/${MNT_PIDS[1]}/task" 2>/dev/null | wc -l)"
@@ -108,5 +108,5 @@ dfs_ceiling() {
   echo "mfsmount (mount 1) threads after: $(ls "/proc/${MNT_PIDS[1]}/task" 2>/dev/null | wc -l)"
   rm -rf "${MNT[0]}"/ceil*
   # Leave nothing mounted that was not there before.
-  if [[ -n $ctl_mounted ]]; then umount /sys/fs/fuse/connections; fi
+  if [[ -n $ctl_mounted ]]; then umount /sys/fs/fuse/connections && CTL_MOUNTED=; fi
 }

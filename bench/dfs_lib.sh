@@ -31,6 +31,8 @@ dfs_start() {
 
 dfs_exit() {
   [[ -z ${DFS_ON_EXIT:-} ]] || eval "$DFS_ON_EXIT" || true
+  # fusectl, when dfs_ceiling.sh mounted it and was stopped half way.
+  [[ -z ${CTL_MOUNTED:-} ]] || umount /sys/fs/fuse/connections 2>/dev/null || true
   bash tools/dfs.sh down "$cluster" >/dev/null 2>&1 || true
   rm -rf "$work"
 }

@@ -30,9 +30,10 @@ finished and, per 50 ms of the run, the requests waiting on the load-20
 directory's FUSE connection (when it is one and fusectl is mounted) and the
 GB/s that --daemon-pid (that mount's FUSE daemon) wrote back to the kernel:
 whether a tier keeps the mount busy to the end, or leaves it idle at times;
-and where the threads the tiers started (kvtier's workers and io_uring's,
-the built-in tier's pool) were, sampled the same way: the kernel function
-each one waited in (/proc/self/task/*/wchan), or running.
+and where the threads of the load-20 tier (kvtier's workers and io_uring's,
+the built-in tier's pool, by thread name) were, sampled the same way: the
+kernel function each one waited in (/proc/self/task/*/wchan), or running.
+The sampler's CPU time counts in that run's CPU figure.
 """
 
 from __future__ import annotations
@@ -166,63 +167,72 @@ def run_jobs(tier, jobs: list[TransferJob], load: bool) -> tuple[float, list[flo
 
 
 class Timeline:
-    """Samples, every 2 ms while running, the FUSE requests waiting on the
-    connection of `directory` and the bytes `daemon_pid` has written (its
-    replies to the kernel: the data it served)."""
+    """Samples, about every 2 ms while running, the FUSE requests waiting on
+    the connection of `directory` (when it is a FUSE mount and fusectl is
+    mounted), the bytes `daemon_pid` has written (its replies to the kernel:
+    the data it served), and the state of every thread the process started
+    after `before` (a set of thread ids) except the sampler itself. The
+    sampler's own CPU time counts in the run's CPU figures."""
 
-    def __init__(self, directory: str, daemon_pid: int | None) -> None:
-        minor = os.minor(os.stat(directory).st_dev)
-        self.waiting = f"/sys/fs/fuse/connections/{minor}/waiting"
+    def __init__(self, directory: str, daemon_pid: int | None, before: set[str]) -> None:
+        dev = os.stat(directory).st_dev
+        # fusectl names a connection by the kernel's dev_t (major << 20 | minor).
+        conn = f"/sys/fs/fuse/connections/{(os.major(dev) << 20) | os.minor(dev)}"
+        self.waiting = conn + "/waiting" if os.path.isdir(conn) else None
         self.io = f"/proc/{daemon_pid}/io" if daemon_pid else None
+        self.before = before
         self.samples: list[tuple[float, int, int]] = []  # (s, waiting, bytes written)
-        self.where: dict[str, int] = {}  # I/O threads' samples per wait channel
+        # Per thread name (its number dropped: kvtier-read, iou-wrk-, python):
+        # samples per kernel wait channel, or "running".
+        self.where: dict[str, dict[str, int]] = {}
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     @staticmethod
+    def threads() -> set[str]:
+        return set(os.listdir("/proc/self/task"))
+
+    @staticmethod
     def _read(path: str | None, key: str = "") -> int:
+        if path is None:
+            return -1
         try:
-            with open(path) as f:  # type: ignore[arg-type]
+            with open(path) as f:
                 if not key:
                     return int(f.read())
                 return next(int(v) for k, v in (ln.split(":") for ln in f) if k == key)
-        except (OSError, TypeError, ValueError, StopIteration):
+        except (OSError, ValueError, StopIteration):
             return -1
 
-    # Threads alive before any tier was made (main() fills it): not sampled.
-    BEFORE: set[str] = set()
-
-    def _io_threads(self) -> list[str]:
-        mine = str(threading.get_native_id())
-        return [t for t in os.listdir("/proc/self/task") if t not in self.BEFORE and t != mine]
+    def _sample_thread(self, tid: str) -> None:
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                stat = f.read()
+            with open(f"/proc/self/task/{tid}/wchan") as f:
+                wchan = f.read().strip()
+        except OSError:
+            return  # exited
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")].rstrip("0123456789")
+        state = stat.rpartition(")")[2].split()[0]
+        key = "running" if state == "R" else (wchan if wchan not in ("", "0") else state)
+        counts = self.where.setdefault(comm, {})
+        counts[key] = counts.get(key, 0) + 1
 
     def _run(self) -> None:
+        mine = str(threading.get_native_id())
         tids: list[str] = []
         n = 0
         while not self.stop.is_set():
             self.samples.append(
                 (time.perf_counter(), self._read(self.waiting), self._read(self.io, "wchar"))
             )
-            if n % 25 == 0:
-                tids = self._io_threads()
+            # Threads appear as the load starts (io_uring's workers): look
+            # for them at every sample of the first 50 ms, then every 25th.
+            if n < 25 or n % 25 == 0:
+                tids = [t for t in self.threads() if t not in self.before and t != mine]
             n += 1
             for tid in tids:
-                try:
-                    with open(f"/proc/self/task/{tid}/stat") as f:
-                        stat = f.read()
-                    # The thread's name without its number (kvtier-read, iou-wrk-).
-                    comm = stat[stat.index("(") + 1 : stat.rindex(")")].rstrip("0123456789")
-                    state = stat.rpartition(")")[2].split()[0]
-                    with open(f"/proc/self/task/{tid}/wchan") as f:
-                        wchan = f.read().strip()
-                except OSError:
-                    continue
-                key = (
-                    comm
-                    + " "
-                    + ("running" if state == "R" else (wchan if wchan not in ("", "0") else state))
-                )
-                self.where[key] = self.where.get(key, 0) + 1
+                self._sample_thread(tid)
             time.sleep(0.002)
 
     def __enter__(self) -> Timeline:
@@ -242,8 +252,12 @@ class Timeline:
             buckets.setdefault(int((s[0] - self.t0) / 0.05), []).append(s)
         rates, waits = [], []
         prev = None
-        for b in sorted(buckets):
-            ss = buckets[b]
+        for b in range(max(buckets) + 1 if buckets else 0):
+            ss = buckets.get(b)
+            if not ss:  # no sample in this window (a stalled sampler)
+                waits.append("-")
+                rates.append("-")
+                continue
             w = [x[1] for x in ss if x[1] >= 0]
             waits.append(f"{sum(w) / len(w):.0f}" if w else "-")
             last = ss[-1]
@@ -254,10 +268,12 @@ class Timeline:
             prev = last
         print(f"timeline {label} load-20: per 50 ms, FUSE waiting {' '.join(waits)}", flush=True)
         print(f"timeline {label} load-20: per 50 ms, daemon GB/s {' '.join(rates)}", flush=True)
-        total = sum(self.where.values()) or 1
-        top = sorted(self.where.items(), key=lambda kv: -kv[1])[:12]
-        where = ", ".join(f"{k} {v / total:.0%}" for k, v in top)
-        print(f"timeline {label} load-20: tier threads' samples: {where}", flush=True)
+        for comm, counts in sorted(self.where.items(), key=lambda kv: -sum(kv[1].values())):
+            total = sum(counts.values())
+            top = sorted(counts.items(), key=lambda kv: -kv[1])[:6]
+            where = ", ".join(f"{k} {v / total:.0%}" for k, v in top)
+            head = f"timeline {label} load-20: threads {comm} ({total} samples)"
+            print(f"{head}: {where}", flush=True)
 
 
 def wait_all_hit(tier, keys: list, ctx: ReqContext) -> float:
@@ -297,6 +313,9 @@ def bench_tier(
     n = arr.shape[0]
     view = memoryview(arr)
     opts = args.kvtier_opts if opts is None else opts
+    # --timeline samples the threads started from here on (or, with
+    # load_roots, from when the load-20 tier is made).
+    before = Timeline.threads()
     tier = make_tier(kind, root, view, chunk, args.threads, opts)
     keys = [make_offload_key(i.to_bytes(32, "big"), 0) for i in range(n)]
     ctx = ReqContext("bench")
@@ -326,6 +345,7 @@ def bench_tier(
 
     if load_roots is not None:
         tier.shutdown()
+        before = Timeline.threads()
         tier = make_tier(kind, load_roots[1], view, chunk, args.threads, opts)
         wait_all_hit(tier, keys, ctx)
     arr[:] = 0
@@ -333,7 +353,7 @@ def bench_tier(
     jobs = [TransferJob(next(jid), [keys[i] for i in s], s, True, ctx) for s in shares]
     c0 = cpu_seconds()
     if args.timeline:
-        with Timeline(load_roots[1] if load_roots else root, args.daemon_pid) as tl:
+        with Timeline(load_roots[1] if load_roots else root, args.daemon_pid, before) as tl:
             t, lat = run_jobs(tier, jobs, load=True)
         tl.report(label or kind, lat)
     else:
@@ -430,7 +450,6 @@ def main() -> None:
 
         fs_io._HAS_FSIO_C = False
     chunk = MODELS[args.model]
-    Timeline.BEFORE = set(os.listdir("/proc/self/task"))
     n = -(-args.prefix_tokens // 256)
     buf = mmap.mmap(-1, n * chunk)  # page-aligned, like vLLM's SharedOffloadRegion
     arr = np.frombuffer(buf, dtype=np.uint8).reshape(n, chunk)

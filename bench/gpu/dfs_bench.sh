@@ -25,7 +25,7 @@
 #           daemon's GB/s per 50 ms)
 #   ceiling fio's cold reads with many jobs through the mounts, O_DIRECT and
 #           buffered, FUSE requests in flight sampled (bench/dfs_ceiling.sh;
-#           CEIL_JOBS, CEIL_FILES, CEIL_SIZE, CEIL_MAXBG)
+#           CEIL_JOBS, CEIL_FILES, CEIL_SIZE, CEIL_BUFFERED, CEIL_MAXBG)
 #   sglang  kvtier's SGLang HiCache backend vs SGLang's `file` backend
 #           (bench/sglang_vs_file.py, as bench/dfs_sglang.sh runs it: stored
 #           through mount 0, fetched through mount 1), at SGLANG_DELAYS
@@ -165,7 +165,10 @@ bash tools/dfs.sh check
 
 # ---- the benchmarks -------------------------------------------------------------
 cluster=/var/tmp/kvtier-dfs-cluster
-trap 'bash tools/dfs.sh down "$cluster" >/dev/null 2>&1 || true' EXIT
+# tier_bench and dfs_ceiling mount fusectl where it is not (CTL_MOUNTED):
+# unmounted here too when the script is stopped half way.
+trap 'bash tools/dfs.sh down "$cluster" >/dev/null 2>&1 || true
+  [[ -z ${CTL_MOUNTED:-} ]] || umount /sys/fs/fuse/connections 2>/dev/null || true' EXIT
 want() { [[ " $PARTS " == *" $1 "* ]]; }
 # After each part, with a delay: the delay relay's CPU time over the part
 # (one thread carries all client traffic; near 1 s per wall second it
@@ -210,14 +213,14 @@ tier_bench() {
   if [[ -n $TIER_TIMELINE ]]; then
     timeline=(--timeline --daemon-pid "${MNT_PIDS[2]}")
     if ! mountpoint -q /sys/fs/fuse/connections; then
-      mount -t fusectl none /sys/fs/fuse/connections && ctl_mounted=1
+      mount -t fusectl none /sys/fs/fuse/connections && ctl_mounted=1 && CTL_MOUNTED=1
     fi
   fi
   python3 bench/gpu/vllm_entry.py --dirs "${MNT[0]}/tier" \
     --load-dirs "${MNT[1]}/tier" "${MNT[2]}/tier" --prefix-tokens "$PREFIX_TOKENS" \
     --threads "$TIER_THREADS" --repeat "$TIER_REPEAT" "${variants[@]}" "${timeline[@]}"
   local rc=$?
-  [[ -z $ctl_mounted ]] || umount /sys/fs/fuse/connections
+  [[ -z $ctl_mounted ]] || { umount /sys/fs/fuse/connections && CTL_MOUNTED=; }
   return $rc
 }
 

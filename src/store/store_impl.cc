@@ -246,10 +246,11 @@ uint64_t StoreImpl::Enqueue(const std::shared_ptr<Job>& job, std::vector<Task> t
   // Wake only as many workers as there are tasks: on a small machine with
   // 32 workers, waking all of them for one chunk costs more than the chunk.
   // Reads wake only the readers: writers take queued reads before writes
-  // when they look for work, but one asleep stays so through a load. Waking
-  // them too was measured (bench/RESULTS.md, "Where the tier's load-20 time
-  // goes"): on 2 cores it doubled the CPU per GB and cut a single prefix
-  // load to 0.67-0.70x of what it was; on 16 cores it gained nothing.
+  // when they look for work, but one asleep stays so through a load unless
+  // a store wakes it. Waking them too was measured (bench/RESULTS.md,
+  // "Where the tier's load-20 time goes"): on 2 cores it doubled the CPU per
+  // GB and cut a single prefix load from 0.96-1.02x of vLLM's built-in
+  // tier to 0.67-0.70x; on 16 cores it gained nothing.
   CondVar& cv = write ? write_cv_ : read_cv_;
   if (queued == 1) {
     cv.Signal();
