@@ -32,7 +32,8 @@ GB/s that --daemon-pid (that mount's FUSE daemon) wrote back to the kernel:
 whether a tier keeps the mount busy to the end, or leaves it idle at times;
 and where the threads of the load-20 tier (kvtier's workers and io_uring's,
 the built-in tier's pool, by thread name) were, sampled the same way: the
-kernel function each one waited in (/proc/self/task/*/wchan), or running.
+kernel function each one waited in (/proc/self/task/*/wchan), or running;
+and how busy the host's CPUs were (/proc/stat; idle and iowait count as idle).
 The sampler's CPU time counts in that run's CPU figure.
 """
 
@@ -182,6 +183,7 @@ class Timeline:
         self.io = f"/proc/{daemon_pid}/io" if daemon_pid else None
         self.before = before
         self.samples: list[tuple[float, int, int]] = []  # (s, waiting, bytes written)
+        self.cpu: list[tuple[float, int, int]] = []  # (s, busy ticks, all ticks) of the host
         # Per thread name (its number dropped: kvtier-read, iou-wrk-, python):
         # samples per kernel wait channel, or "running".
         self.where: dict[str, dict[str, int]] = {}
@@ -204,6 +206,17 @@ class Timeline:
         except (OSError, ValueError, StopIteration):
             return -1
 
+    @staticmethod
+    def _host_ticks() -> tuple[int, int]:
+        """The host's CPU ticks: (busy, all), from /proc/stat's first line."""
+        try:
+            with open("/proc/stat") as f:
+                t = [int(x) for x in f.readline().split()[1:]]
+        except (OSError, ValueError):
+            return -1, -1
+        idle = t[3] + (t[4] if len(t) > 4 else 0)  # idle + iowait
+        return sum(t) - idle, sum(t)
+
     def _sample_thread(self, tid: str) -> None:
         try:
             with open(f"/proc/self/task/{tid}/stat") as f:
@@ -223,9 +236,9 @@ class Timeline:
         tids: list[str] = []
         n = 0
         while not self.stop.is_set():
-            self.samples.append(
-                (time.perf_counter(), self._read(self.waiting), self._read(self.io, "wchar"))
-            )
+            now = time.perf_counter()
+            self.samples.append((now, self._read(self.waiting), self._read(self.io, "wchar")))
+            self.cpu.append((now, *self._host_ticks()))
             # Threads appear as the load starts (io_uring's workers): look
             # for them at every sample of the first 50 ms, then every 25th.
             if n < 25 or n % 25 == 0:
@@ -268,6 +281,19 @@ class Timeline:
             prev = last
         print(f"timeline {label} load-20: per 50 ms, FUSE waiting {' '.join(waits)}", flush=True)
         print(f"timeline {label} load-20: per 50 ms, daemon GB/s {' '.join(rates)}", flush=True)
+        busy = []
+        by_bucket: dict[int, tuple[float, int, int]] = {}
+        for c in self.cpu:
+            by_bucket[int((c[0] - self.t0) / 0.05)] = c  # the last sample of each window
+        prev_c = None
+        for b in range(max(by_bucket) + 1 if by_bucket else 0):
+            c = by_bucket.get(b)
+            if c is None or prev_c is None or c[1] < 0 or c[2] <= prev_c[2]:
+                busy.append("-")
+            else:
+                busy.append(f"{(c[1] - prev_c[1]) / (c[2] - prev_c[2]):.0%}")
+            prev_c = c or prev_c
+        print(f"timeline {label} load-20: per 50 ms, host CPU busy {' '.join(busy)}", flush=True)
         for comm, counts in sorted(self.where.items(), key=lambda kv: -sum(kv[1].values())):
             total = sum(counts.values())
             top = sorted(counts.items(), key=lambda kv: -kv[1])[:6]
