@@ -30,6 +30,18 @@
 #
 #   dfs_ceiling        # prints one line per read
 
+# fusectl_up: mounts fusectl (/sys/fs/fuse/connections) unless it is, and
+# then sets CTL_MOUNTED=1, so that fusectl_down, and the exit traps of
+# dfs_lib.sh and gpu/dfs_bench.sh for a run stopped half way, unmount only
+# what was mounted here.
+fusectl_up() {
+  mountpoint -q /sys/fs/fuse/connections && return 0
+  mount -t fusectl none /sys/fs/fuse/connections && CTL_MOUNTED=1
+}
+fusectl_down() {
+  [[ -z ${CTL_MOUNTED:-} ]] || { umount /sys/fs/fuse/connections && CTL_MOUNTED=; }
+}
+
 # The FUSE connection directory of mount $1.
 dfs_fuse_conn() {
   local dev
@@ -37,11 +49,12 @@ dfs_fuse_conn() {
   echo "/sys/fs/fuse/connections/${dev#*:}"
 }
 
-# fio_gbps DIR RW JOBS FILES_PER_JOB DIRECT: aggregate GB/s of one fio run.
+# fio_gbps DIR RW JOBS FILES_PER_JOB DIRECT SIZE: aggregate GB/s of one fio
+# run over files of SIZE, one transfer each.
 dfs_fio_gbps() {
   fio --name=ceil --directory="$1" --rw="$2" --numjobs="$3" --nrfiles="$4" \
-    --filesize="$CEIL_SIZE" --size=$(($4 * $(numfmt --from=iec "$CEIL_SIZE"))) \
-    --bs="$CEIL_SIZE" --ioengine=psync --direct="$5" --file_service_type=sequential \
+    --filesize="$6" --size=$(($4 * $(numfmt --from=iec "$6"))) \
+    --bs="$6" --ioengine=psync --direct="$5" --file_service_type=sequential \
     --openfiles=1 --create_on_open=1 --fallocate=none --invalidate=0 --thread \
     --group_reporting --output-format=json 2>/dev/null |
     python3 -c "import json, sys
@@ -49,7 +62,7 @@ j = json.load(sys.stdin)['jobs'][0][sys.argv[1]]
 print('%.2f' % (j['io_bytes'] / (j['runtime'] / 1e3) / 1e9 if j['runtime'] else 0))" "$2"
 }
 
-# dfs_ceiling_read LABEL MOUNT_INDEX DIR_NAME J PER_JOB DIRECT
+# dfs_ceiling_read LABEL MOUNT_INDEX DIR_NAME J PER_JOB DIRECT SIZE
 dfs_ceiling_read() {
   local conn samples sampler gbps
   conn=$(dfs_fuse_conn "${MNT[$2]}")
@@ -57,7 +70,7 @@ dfs_ceiling_read() {
   # Ends by itself once the connection is gone (a run stopped half way).
   (while cat "$conn/waiting"; do sleep 0.01; done) >"$samples" 2>/dev/null &
   sampler=$!
-  gbps=$(dfs_fio_gbps "${MNT[$2]}/$3" read "$4" "$5" "$6")
+  gbps=$(dfs_fio_gbps "${MNT[$2]}/$3" read "$4" "$5" "$6" "$7")
   kill "$sampler"
   wait "$sampler" 2>/dev/null || true
   echo "$1 jobs=$4 read ${gbps} GB/s through mount $2; FUSE requests in flight" \
@@ -72,41 +85,36 @@ dfs_ceiling() {
   CEIL_FILES=${CEIL_FILES:-192}
   CEIL_SIZE=${CEIL_SIZE:-10M}
   CEIL_MAXBG=${CEIL_MAXBG-64}
-  local j per w t0 last="" ctl_mounted="" size sizes=$CEIL_SIZE
-  if ! mountpoint -q /sys/fs/fuse/connections; then
-    mount -t fusectl none /sys/fs/fuse/connections && ctl_mounted=1 && CTL_MOUNTED=1
-  fi
-  echo "$CEIL_FILES files of $sizes per job count; fio psync, one transfer per file;" \
+  local j per w t0 last="" size="" was_up=${CTL_MOUNTED:-}
+  fusectl_up
+  echo "$CEIL_FILES files of $CEIL_SIZE per job count; fio psync, one transfer per file;" \
     "mfsmount (mount 1) threads before: $(ls "/proc/${MNT_PIDS[1]}/task" 2>/dev/null | wc -l)"
-  for size in $sizes; do
-    CEIL_SIZE=$size
+  for size in $CEIL_SIZE; do
     for j in $CEIL_JOBS; do
       per=$(((CEIL_FILES + j - 1) / j))
       mkdir -p "${MNT[0]}/ceil$j-$size"
       t0=$SECONDS
-      w=$(dfs_fio_gbps "${MNT[0]}/ceil$j-$size" write "$j" "$per" 0)
+      w=$(dfs_fio_gbps "${MNT[0]}/ceil$j-$size" write "$j" "$per" 0 "$size")
       echo "write jobs=$j size=$size ${w} GB/s buffered through mount 0 ($((SECONDS - t0)) s)"
-      dfs_ceiling_read "direct   size=$size" 1 "ceil$j-$size" "$j" "$per" 1
-      [[ ${CEIL_BUFFERED:-1} == 0 ]] || dfs_ceiling_read "buffered size=$size" 2 "ceil$j-$size" "$j" "$per" 0
+      dfs_ceiling_read "direct   size=$size" 1 "ceil$j-$size" "$j" "$per" 1 "$size"
+      [[ ${CEIL_BUFFERED:-1} == 0 ]] ||
+        dfs_ceiling_read "buffered size=$size" 2 "ceil$j-$size" "$j" "$per" 0 "$size"
       last=$j
     done
   done
-  CEIL_SIZE=$sizes  # for the next call (dfs_bench.sh runs one per delay)
-  if [[ -n $CEIL_MAXBG && -n $last ]]; then
+  if [[ -n $CEIL_MAXBG && -n $last ]]; then  # the largest J, the last size
     local conn old
     conn=$(dfs_fuse_conn "${MNT[1]}")
     per=$(((CEIL_FILES + last - 1) / last))
-    CEIL_SIZE=$size  # the last size
     mkdir -p "${MNT[0]}/ceilbg"
-    dfs_fio_gbps "${MNT[0]}/ceilbg" write "$last" "$per" 0 >/dev/null
+    dfs_fio_gbps "${MNT[0]}/ceilbg" write "$last" "$per" 0 "$size" >/dev/null
     old=$(cat "$conn/max_background")
     echo "$CEIL_MAXBG" >"$conn/max_background"
-    dfs_ceiling_read "direct, max_background $CEIL_MAXBG" 1 ceilbg "$last" "$per" 1
+    dfs_ceiling_read "direct, max_background $CEIL_MAXBG" 1 ceilbg "$last" "$per" 1 "$size"
     echo "$old" >"$conn/max_background"
-    CEIL_SIZE=$sizes
   fi
   echo "mfsmount (mount 1) threads after: $(ls "/proc/${MNT_PIDS[1]}/task" 2>/dev/null | wc -l)"
   rm -rf "${MNT[0]}"/ceil*
   # Leave nothing mounted that was not there before.
-  if [[ -n $ctl_mounted ]]; then umount /sys/fs/fuse/connections && CTL_MOUNTED=; fi
+  [[ -n $was_up ]] || fusectl_down
 }

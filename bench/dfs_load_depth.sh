@@ -29,13 +29,10 @@ OUT=${1:-bench/results/dfs-load-depth-$(date -u +%Y%m%d-%H%M).txt}
 [[ -e /sys/fs/fuse/connections ]] || { echo "no fusectl" >&2; exit 3; }
 # shellcheck source=bench/dfs_lib.sh
 source bench/dfs_lib.sh
-# Leaves nothing mounted that was not there before (fusectl included).
-ctl_mounted=""
-DFS_ON_EXIT='[[ -z $ctl_mounted ]] || umount /sys/fs/fuse/connections'
+# shellcheck source=bench/dfs_ceiling.sh
+source bench/dfs_ceiling.sh  # fusectl_up, dfs_fuse_conn
 dfs_start dfs-depth "$OUT"
-if ! mountpoint -q /sys/fs/fuse/connections; then
-  mount -t fusectl none /sys/fs/fuse/connections && ctl_mounted=1
-fi
+fusectl_up  # unmounted at exit (dfs_lib.sh) if mounted here
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
 # sample FILE: every 10 ms, the value of FILE, until killed.
@@ -50,7 +47,7 @@ echo "== dfs_load_depth: $(nproc) cores, load $(load), $(date -u +%Y-%m-%dT%H:%M
   "commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $COUNT x $SIZE"
 for d in $DELAYS; do
   dfs_up "$d" 2
-  conn=/sys/fs/fuse/connections/$(python3 -c 'import os, sys; print(os.minor(os.stat(sys.argv[1]).st_dev))' "${MNT[1]}")
+  conn=$(dfs_fuse_conn "${MNT[1]}")
   echo
   echo "=== delay $d ms per direction; mount 1: max_background $(cat "$conn/max_background")"
   mkdir -p "${MNT[0]}/ld"

@@ -207,25 +207,22 @@ store_bench() {  # store_bench DIR [SEGMENT]
   done
 }
 
+# shellcheck source=bench/dfs_ceiling.sh
+source bench/dfs_ceiling.sh
+
 tier_bench() {
-  local variants=() v timeline=() ctl_mounted=""
+  local variants=() v timeline=() was_up=${CTL_MOUNTED:-} rc=0
   for v in $TIER_VARIANTS; do variants+=(--variant "$v"); done
   if [[ -n $TIER_TIMELINE ]]; then
     timeline=(--timeline --daemon-pid "${MNT_PIDS[2]}")
-    if ! mountpoint -q /sys/fs/fuse/connections; then
-      mount -t fusectl none /sys/fs/fuse/connections && ctl_mounted=1 && CTL_MOUNTED=1
-    fi
+    fusectl_up
   fi
   python3 bench/gpu/vllm_entry.py --dirs "${MNT[0]}/tier" \
     --load-dirs "${MNT[1]}/tier" "${MNT[2]}/tier" --prefix-tokens "$PREFIX_TOKENS" \
-    --threads "$TIER_THREADS" --repeat "$TIER_REPEAT" "${variants[@]}" "${timeline[@]}"
-  local rc=$?
-  [[ -z $ctl_mounted ]] || { umount /sys/fs/fuse/connections && CTL_MOUNTED=; }
+    --threads "$TIER_THREADS" --repeat "$TIER_REPEAT" "${variants[@]}" "${timeline[@]}" || rc=$?
+  [[ -n $was_up ]] || fusectl_down
   return $rc
 }
-
-# shellcheck source=bench/dfs_ceiling.sh
-source bench/dfs_ceiling.sh
 
 # bench/dfs_sglang.sh's arguments (its IO_TIMEOUT_S and RESERVE_GB defaults).
 sglang_bench() {

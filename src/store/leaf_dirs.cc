@@ -29,10 +29,14 @@ size_t ParentShare(size_t share, size_t max_parents) {
 }  // namespace
 
 LeafDirs::LeafDirs(Env* env, int64_t ttl_ns, size_t max_dirs, size_t max_parents)
+    : LeafDirs(Split{}, env, ttl_ns > 0 ? static_cast<uint64_t>(ttl_ns) : 0,
+               ttl_ns > 0 ? DescriptorShare(max_dirs) : 0, max_parents) {}
+
+LeafDirs::LeafDirs(Split, Env* env, uint64_t ttl_ns, size_t share, size_t max_parents)
     : env_(env),
-      ttl_ns_(ttl_ns > 0 ? static_cast<uint64_t>(ttl_ns) : 0),
-      parent_max_(ttl_ns_ > 0 ? ParentShare(DescriptorShare(max_dirs), max_parents) : 0),
-      leaf_max_(ttl_ns_ > 0 ? DescriptorShare(max_dirs) - parent_max_ : 0) {}
+      ttl_ns_(ttl_ns),
+      parent_max_(ParentShare(share, max_parents)),
+      leaf_max_(share - parent_max_) {}
 
 std::shared_ptr<Dir> LeafDirs::Held(bool parent, const std::string& dir, uint64_t now_ns) {
   if (!Caching()) return nullptr;
