@@ -20,7 +20,8 @@
 # pieces and read-ahead alike, to `max_background` at once).
 #
 # CEIL_SIZE may name several sizes ("10M 10244K": a chunk's payload, and the
-# payload with kvtier's 4 KiB header): each gets its own files and reads.
+# payload with kvtier's 4 KiB header), a size more than once to alternate
+# them: each gets its own files and reads.
 # CEIL_BUFFERED=0 skips the buffered reads.
 #
 # With CEIL_MAXBG (default 64; empty: skipped) the largest J's O_DIRECT read
@@ -85,20 +86,22 @@ dfs_ceiling() {
   CEIL_FILES=${CEIL_FILES:-192}
   CEIL_SIZE=${CEIL_SIZE:-10M}
   CEIL_MAXBG=${CEIL_MAXBG-64}
-  local j per w t0 last="" size="" was_up=${CTL_MOUNTED:-}
+  local j per w t0 d n=0 last="" size="" was_up=${CTL_MOUNTED:-}
   fusectl_up
   echo "$CEIL_FILES files of $CEIL_SIZE per job count; fio psync, one transfer per file;" \
     "mfsmount (mount 1) threads before: $(ls "/proc/${MNT_PIDS[1]}/task" 2>/dev/null | wc -l)"
   for size in $CEIL_SIZE; do
     for j in $CEIL_JOBS; do
       per=$(((CEIL_FILES + j - 1) / j))
-      mkdir -p "${MNT[0]}/ceil$j-$size"
+      # Fresh files per run, so a size listed twice is read cold again.
+      d=ceil$j-$size-$((n++))
+      mkdir -p "${MNT[0]}/$d"
       t0=$SECONDS
-      w=$(dfs_fio_gbps "${MNT[0]}/ceil$j-$size" write "$j" "$per" 0 "$size")
+      w=$(dfs_fio_gbps "${MNT[0]}/$d" write "$j" "$per" 0 "$size")
       echo "write jobs=$j size=$size ${w} GB/s buffered through mount 0 ($((SECONDS - t0)) s)"
-      dfs_ceiling_read "direct   size=$size" 1 "ceil$j-$size" "$j" "$per" 1 "$size"
+      dfs_ceiling_read "direct   size=$size" 1 "$d" "$j" "$per" 1 "$size"
       [[ ${CEIL_BUFFERED:-1} == 0 ]] ||
-        dfs_ceiling_read "buffered size=$size" 2 "ceil$j-$size" "$j" "$per" 0 "$size"
+        dfs_ceiling_read "buffered size=$size" 2 "$d" "$j" "$per" 0 "$size"
       last=$j
     done
   done
