@@ -12,7 +12,6 @@
 
 #include "store/chunk_io.h"
 #include "store/payload_pieces.h"
-#include "util/stream_copy.h"
 
 namespace kvtier {
 
@@ -311,7 +310,7 @@ void ChunkLoad::ConsumeStaged(size_t k, size_t b, size_t e) {
           if (decrypt_) {
             crypto_ok_ = crypto_ok_ && cipher_->Crypt(src + off, dst, piece);
           } else {
-            StreamCopy(dst, src + off, piece);
+            std::memcpy(dst, src + off, piece);
           }
           off += piece;
         });
