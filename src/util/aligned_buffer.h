@@ -2,8 +2,6 @@
 #ifndef KVTIER_SRC_UTIL_ALIGNED_BUFFER_H_
 #define KVTIER_SRC_UTIL_ALIGNED_BUFFER_H_
 
-#include <sys/mman.h>
-
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
@@ -13,25 +11,19 @@ namespace kvtier {
 class AlignedBuffer {
  public:
   static constexpr size_t kAlign = 4096;
-  static constexpr size_t kHuge = 2 << 20;
   AlignedBuffer() = default;
   explicit AlignedBuffer(size_t size) { Reserve(size); }
   ~AlignedBuffer() { std::free(data_); }
   AlignedBuffer(const AlignedBuffer&) = delete;
   AlignedBuffer& operator=(const AlignedBuffer&) = delete;
 
-  // Ensures capacity for `size` bytes; contents are not preserved. A buffer
-  // of 2 MiB or more is asked to be backed by huge pages (where the kernel
-  // gives them only on request): a transfer into it then pins and maps a
-  // page per 2 MiB instead of one per 4 KiB.
+  // Ensures capacity for `size` bytes; contents are not preserved.
   void Reserve(size_t size) {
     if (size <= capacity_) return;
     std::free(data_);
-    const size_t align = size >= kHuge ? kHuge : kAlign;
-    size_t rounded = (size + align - 1) / align * align;
-    data_ = static_cast<char*>(std::aligned_alloc(align, rounded));
+    size_t rounded = (size + kAlign - 1) / kAlign * kAlign;
+    data_ = static_cast<char*>(std::aligned_alloc(kAlign, rounded));
     capacity_ = data_ != nullptr ? rounded : 0;
-    if (data_ != nullptr && align == kHuge) ::madvise(data_, rounded, MADV_HUGEPAGE);
   }
   // Zeroes the first `size` bytes (after Reserve(size)).
   void Clear(size_t size) { std::memset(data_, 0, size); }
