@@ -225,6 +225,11 @@ delay_us() {
   echo "$us"
 }
 
+# ms_of US: the delay the relay holds, in ms, as the env lines report it.
+ms_of() {
+  awk -v u="$1" 'BEGIN { printf "%g", u / 1000 }'
+}
+
 # The running relay's delay becomes D ms per direction (a cluster started with
 # a delay or --relay); returns once the relay says so.
 cmd_delay() {
@@ -239,7 +244,7 @@ cmd_delay() {
   kill -HUP "$pid"
   wait_until 5 eval '(($(grep -c "delay now" "$state/log/relay.log") > lines))' ||
     die "the relay did not take the new delay"
-  echo "DFS_DELAY_MS=$1"
+  echo "DFS_DELAY_MS=$(ms_of "$us")"
 }
 
 cmd_up() {
@@ -262,6 +267,7 @@ cmd_up() {
   [[ $goal =~ ^[1-9]$ ]] && ((goal <= chunkservers)) || die "--goal must be 1..chunkservers"
   local delay_us
   delay_us=$(delay_us "$delay_ms")
+  delay_ms=$(ms_of "$delay_us")
   ((delay_us > 0)) && relay=1
   capacity_bytes=""
   if [[ -n $capacity ]]; then
