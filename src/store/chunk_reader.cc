@@ -284,10 +284,10 @@ void ChunkLoad::Consume(size_t k) {
 
 // Payload bytes [b, e) of op k, landed in the staging buffer: hashed or
 // authenticated, then copied (or decrypted) into the caller's buffers
-// (scattered over the pieces that [b, e) spans) through the gate. A block
-// at a time, so the copy reads what the hash has just brought into the
-// core's cache: a whole segment (2 MiB on FUSE) hashed first and copied
-// after is read twice from memory.
+// (scattered over the pieces that [b, e) spans) through the gate. Hashed
+// and copied a block at a time, so the copy reads what the hash has just
+// brought into the core's cache: a whole segment (2 MiB on FUSE) hashed
+// first and copied after is read twice from memory.
 void ChunkLoad::ConsumeStaged(size_t k, size_t b, size_t e) {
   constexpr size_t kBlock = 64 << 10;
   char* src = Land(k) + (b - begins_[k]);
@@ -302,25 +302,29 @@ void ChunkLoad::ConsumeStaged(size_t k, size_t b, size_t e) {
   if (!gate_closed_) {
     GateScope scope(gate_);
     if (scope.ok()) {
-      for (size_t o = 0; o < n; o += kBlock) {
-        const size_t m = std::min(kBlock, n - o);
-        check(src + o, m);
-        size_t off = o;
-        dest_.ForEach(b + o, b + o + m, [&](char* dst, size_t piece) {
+      // Nothing read before the copy (decryption reads as it writes): one pass.
+      const bool blocks = !decrypt_ && (cipher_ != nullptr || opts_.verify);
+      size_t off = 0;
+      dest_.ForEach(b, b + n, [&](char* dst, size_t piece) {
+        const size_t step = blocks ? kBlock : piece;
+        for (size_t o = 0; o < piece; o += step) {
+          const size_t m = std::min(step, piece - o);
           if (decrypt_) {
-            crypto_ok_ = crypto_ok_ && cipher_->Crypt(src + off, dst, piece);
+            crypto_ok_ = crypto_ok_ && cipher_->Crypt(src + off + o, dst + o, m);
           } else {
-            std::memcpy(dst, src + off, piece);
+            check(src + off + o, m);
+            std::memcpy(dst + o, src + off + o, m);
           }
-          off += piece;
-        });
-      }
+        }
+        off += piece;
+      });
       return;
     }
     gate_closed_ = true;
   }
-  // buf is not ours any more; still decrypt (in place) so the tag is
-  // checked over every byte and a good chunk is never taken for bad.
+  // buf is not ours any more; still hash or authenticate, and decrypt in
+  // place, so the tag is checked over every byte and a good chunk is never
+  // taken for bad.
   check(src, n);
   if (decrypt_) crypto_ok_ = crypto_ok_ && cipher_->Crypt(src, src, n);
 }

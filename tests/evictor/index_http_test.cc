@@ -238,14 +238,22 @@ TEST(EvictorHttp, WriteTimeoutClosesAStalledReader) {
   ASSERT_TRUE(http.Start("127.0.0.1", 0).ok());
   int fd = Connect(http.port());
   std::string req = "GET /big HTTP/1.0\r\n\r\n";
+  const auto sent = std::chrono::steady_clock::now();
   ASSERT_EQ(::send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the reply is built and stuck
   std::string reply;
   EXPECT_LT(HealthzMs(http.port(), &reply), 500.0);
   EXPECT_NE(reply.find("200 OK"), std::string::npos);
   EXPECT_EQ(timed_out.value(), 0u);  // not before its deadline
-  std::this_thread::sleep_for(std::chrono::milliseconds(1600));
+  // Cut at the deadline: waited for rather than slept past, so a late
+  // wake-up of the server's thread does not fail the test, but within a
+  // second of it.
+  while (timed_out.value() == 0 &&
+         std::chrono::steady_clock::now() - sent < std::chrono::milliseconds(2500)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   EXPECT_EQ(timed_out.value(), 1u);
+  EXPECT_GE(std::chrono::steady_clock::now() - sent, std::chrono::milliseconds(1500));
   ::close(fd);
   http.Stop();
 }

@@ -34,6 +34,7 @@ struct PiecesMode {
   DirectIoMode direct;
   bool deadline;
   Seal seal = Seal::kNone;
+  size_t segment = 64 * 1024;  // several segments per chunk
 };
 
 // Buffers of the given sizes, each in its own block-aligned allocation,
@@ -98,7 +99,7 @@ class PiecesModes : public ::testing::TestWithParam<PiecesMode> {
     opts_.io_backend = GetParam().backend;
     opts_.direct_io = GetParam().direct;
     opts_.io_timeout_ns = GetParam().deadline ? 30LL * 1000 * 1000 * 1000 : 0;
-    opts_.segment_bytes = 64 * 1024;  // several segments per chunk
+    opts_.segment_bytes = GetParam().segment;
     opts_.lookup_cache_ns = 0;
     if (GetParam().seal != Seal::kNone) {
       opts_.auth_key_file = keys_.path() + "/key";
@@ -141,7 +142,9 @@ class PiecesModes : public ::testing::TestWithParam<PiecesMode> {
 TEST_P(PiecesModes, RoundTripsOneChunkPerKey) {
   // 1, 2 and 3 pieces; odd and block-aligned sizes (block-aligned buffers
   // of whole blocks but the last are what O_DIRECT moves in place); an
-  // empty piece in the middle; pieces over several segments.
+  // empty piece in the middle; pieces over several segments; with 2 MiB
+  // segments, pieces that straddle the 64 KiB blocks a staged segment is
+  // hashed and copied in.
   const std::vector<std::vector<size_t>> layouts = {
       {5000},
       {4096},
@@ -151,6 +154,8 @@ TEST_P(PiecesModes, RoundTripsOneChunkPerKey) {
       {65536, 3, 65536 * 2},
       {4096, 0, 4096},
       {100000, 70000},
+      {100000, 3, 200000},
+      {300000, 250001},
   };
   uint32_t seed = 1;
   size_t n_keys = 0;
@@ -256,7 +261,11 @@ INSTANTIATE_TEST_SUITE_P(
         PiecesMode{IoBackendKind::kAuto, DirectIoMode::kOn, false, Seal::kMac},
         PiecesMode{IoBackendKind::kThreadPool, DirectIoMode::kOn, true, Seal::kEncrypt},
         PiecesMode{IoBackendKind::kAuto, DirectIoMode::kOn, false, Seal::kEncrypt},
-        PiecesMode{IoBackendKind::kThreadPool, DirectIoMode::kOff, false, Seal::kEncrypt}));
+        PiecesMode{IoBackendKind::kThreadPool, DirectIoMode::kOff, false, Seal::kEncrypt},
+        PiecesMode{IoBackendKind::kAuto, DirectIoMode::kOn, true, Seal::kNone, 2 << 20},
+        PiecesMode{IoBackendKind::kThreadPool, DirectIoMode::kOff, true, Seal::kNone, 2 << 20},
+        PiecesMode{IoBackendKind::kAuto, DirectIoMode::kOn, true, Seal::kMac, 2 << 20},
+        PiecesMode{IoBackendKind::kAuto, DirectIoMode::kOff, true, Seal::kEncrypt, 2 << 20}));
 
 TEST(Pieces, MalformedRequestsAreInvalidAndNothingIsWritten) {
   ScratchDir dir;
