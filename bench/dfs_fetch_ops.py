@@ -116,7 +116,7 @@ def main() -> None:
             os.close(fd)
 
     def fetch(ks: list[bytes]) -> None:
-        if dirs:
+        if args.phase.endswith("-held"):
             fetch_held(ks)
             return
         if store is None:

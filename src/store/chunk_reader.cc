@@ -302,11 +302,10 @@ void ChunkLoad::ConsumeStaged(size_t k, size_t b, size_t e) {
   if (!gate_closed_) {
     GateScope scope(gate_);
     if (scope.ok()) {
-      // Nothing read before the copy (decryption reads as it writes): one pass.
-      const bool blocks = !decrypt_ && (cipher_ != nullptr || opts_.verify);
       size_t off = 0;
       dest_.ForEach(b, b + n, [&](char* dst, size_t piece) {
-        const size_t step = blocks ? kBlock : piece;
+        // Decryption reads each byte as it writes it: one pass.
+        const size_t step = decrypt_ ? piece : kBlock;
         for (size_t o = 0; o < piece; o += step) {
           const size_t m = std::min(step, piece - o);
           if (decrypt_) {

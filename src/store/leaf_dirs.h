@@ -65,6 +65,11 @@ class LeafDirs {
   size_t size();  // handles held, leaves and parents (for tests and metrics)
 
  private:
+  // `share`: the handles this table may hold (max_dirs, within the process's
+  // descriptor limit), split between parents and leaves.
+  struct Split {};
+  LeafDirs(Split, Env* env, uint64_t ttl_ns, size_t share, size_t max_parents);
+
   struct Entry {
     std::shared_ptr<Dir> dir;
     uint64_t expires_ns = 0;
@@ -95,11 +100,6 @@ class LeafDirs {
 
   Env* const env_;
   const uint64_t ttl_ns_;
-  // `share`: the handles this table may hold (max_dirs, within the process's
-  // descriptor limit), split between parents and leaves.
-  struct Split {};
-  LeafDirs(Split, Env* env, uint64_t ttl_ns, size_t share, size_t max_parents);
-
   const size_t parent_max_;
   const size_t leaf_max_;  // 0: nothing is held (no ttl, or no descriptors to spare)
   Mutex mu_;
